@@ -1,0 +1,307 @@
+//! Running `trust-injector run` as a daemon on a loopback port, and talking to its
+//! HTTP endpoints with plain HTTP/1.0 over a TcpStream.
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{wait_for, PATIENCE};
+
+/// A free loopback port (bind :0, read it, release it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:port; returns (status, body) or an error string.
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no header end in response: {text:?}"))?;
+    let status_line = head.lines().next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A running `trust-injector run`, stopped with SIGTERM on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub port: u16,
+    pub out_dir: PathBuf,
+    logs: tempfile::TempDir,
+}
+
+pub struct DaemonBuilder {
+    cmd: Command,
+    out_dir: PathBuf,
+    wait_ready: bool,
+}
+
+impl DaemonBuilder {
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg(a);
+        self
+    }
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+    /// Do not wait for /readyz (for tests that look at startup itself).
+    pub fn no_wait(mut self) -> Self {
+        self.wait_ready = false;
+        self
+    }
+
+    pub fn start(mut self) -> Daemon {
+        let port = free_port();
+        let logs = tempfile::tempdir().unwrap();
+        let stdout = std::fs::File::create(logs.path().join("stdout")).unwrap();
+        let stderr = std::fs::File::create(logs.path().join("stderr")).unwrap();
+        self.cmd
+            .arg("--out-dir")
+            .arg(&self.out_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn trust-injector: {e}"));
+        let mut d = Daemon {
+            child: Some(child),
+            port,
+            out_dir: self.out_dir,
+            logs,
+        };
+        if self.wait_ready {
+            d.wait_ready();
+        }
+        d
+    }
+}
+
+impl Daemon {
+    /// `trust-injector run --out-dir OUT --listen 127.0.0.1:<free port>` plus what the
+    /// builder adds. Log level `info` unless overridden with `.env("TRUST_INJECTOR_LOG", ..)`.
+    pub fn builder(out_dir: &Path) -> DaemonBuilder {
+        let mut cmd = super::trust_injector();
+        cmd.arg("run").env("TRUST_INJECTOR_LOG", "info");
+        DaemonBuilder {
+            cmd,
+            out_dir: out_dir.to_path_buf(),
+            wait_ready: true,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// Wait until /readyz answers 200; panic (with logs) if the process exits first.
+    pub fn wait_ready(&mut self) {
+        let port = self.port;
+        let start = Instant::now();
+        loop {
+            self.assert_running("while waiting for /readyz");
+            if let Ok((200, _)) = http_get(port, "/readyz") {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!("/readyz not 200 after 30 s; logs:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Panic (with logs) if the daemon is no longer running.
+    pub fn assert_running(&mut self, context: &str) {
+        if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!(
+                "trust-injector exited ({st}) {context}; logs:\n{}",
+                self.logs()
+            );
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path).unwrap_or_else(|e| {
+            panic!("GET {path} on port {}: {e}; logs:\n{}", self.port, self.logs())
+        })
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let (code, body) = self.get("/status");
+        assert_eq!(code, 200, "/status: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
+    }
+
+    pub fn metrics(&self) -> String {
+        let (code, body) = self.get("/metrics");
+        assert_eq!(code, 200, "/metrics: {body}");
+        body
+    }
+
+    /// Sum of all samples of metric `name` (any labels), None if absent.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        metric_sum(&self.metrics(), name)
+    }
+
+    /// Everything the daemon logged so far (stderr, then stdout).
+    pub fn logs(&self) -> String {
+        let err = std::fs::read_to_string(self.logs.path().join("stderr")).unwrap_or_default();
+        let out = std::fs::read_to_string(self.logs.path().join("stdout")).unwrap_or_default();
+        format!("{err}{out}")
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// Wait up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return Some(st);
+            }
+            if start.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM and wait (the orderly way every test ends).
+    pub fn stop(&mut self) -> ExitStatus {
+        if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            return st;
+        }
+        self.signal(libc::SIGTERM);
+        match self.wait_exit(Duration::from_secs(10)) {
+            Some(st) => st,
+            None => {
+                let _ = self.child.as_mut().unwrap().kill();
+                let _ = self.child.as_mut().unwrap().wait();
+                panic!("trust-injector ignored SIGTERM for 10 s");
+            }
+        }
+    }
+
+    /// Poll until the published bundle satisfies `f` (bounded by PATIENCE).
+    pub fn wait_bundle(&mut self, what: &str, mut f: impl FnMut(&[String]) -> bool) -> Vec<String> {
+        let out = self.out_dir.clone();
+        let start = Instant::now();
+        loop {
+            self.assert_running(&format!("while waiting for bundle: {what}"));
+            if let Some(fps) = super::bundle::read_bundle(&out) {
+                if f(&fps) {
+                    return fps;
+                }
+            }
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "timed out after {PATIENCE:?} waiting for bundle: {what}\nbundle now: {:?}\nlogs:\n{}",
+                    super::bundle::read_bundle(&out),
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Poll until `f(/status)` holds.
+    pub fn wait_status(&self, what: &str, mut f: impl FnMut(&serde_json::Value) -> bool) {
+        wait_for(PATIENCE, what, || f(&self.status()).then_some(()));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if child.try_wait().ok().flatten().is_none() {
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                let start = Instant::now();
+                while child.try_wait().ok().flatten().is_none() {
+                    if start.elapsed() > Duration::from_secs(5) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+}
+
+/// Sum of all samples of metric `name` in Prometheus text, None if no sample exists.
+pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    let mut sum = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let metric = line.split(['{', ' ']).next().unwrap_or_default();
+        if metric != name {
+            continue;
+        }
+        let value = line.rsplit(' ').next().unwrap_or_default();
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("unparsable sample: {line}"));
+        *sum.get_or_insert(0.0) += v;
+    }
+    sum
+}
