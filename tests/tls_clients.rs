@@ -93,7 +93,12 @@ fn published_bundle_is_trusted_by_real_clients_and_nothing_else_is() {
             tools::s_client(port, trust),
             ok,
         );
-        expect(f, &format!("curl with {name}"), tools::curl(port, trust), ok);
+        expect(
+            f,
+            &format!("curl with {name}"),
+            tools::curl(port, trust),
+            ok,
+        );
         expect(
             f,
             &format!("python ssl with {name}"),
@@ -103,7 +108,12 @@ fn published_bundle_is_trusted_by_real_clients_and_nothing_else_is() {
     }
     // The machine's own trust store (preset variables removed) must refuse too,
     // or the positive results above would prove nothing.
-    expect(f, "curl default store", tools::curl(port, Trust::Default), false);
+    expect(
+        f,
+        "curl default store",
+        tools::curl(port, Trust::Default),
+        false,
+    );
     expect(
         f,
         "python default store",
@@ -175,7 +185,9 @@ fn certs_dir_is_named_exactly_as_openssl_rehash_names_it() {
         c.write_pem(&src.join(format!("b-other-{i}.crt")));
     }
     chain.root.write_pem(&src.join("c-root.crt"));
-    chain.intermediate.write_pem(&src.join("d-intermediate.crt"));
+    chain
+        .intermediate
+        .write_pem(&src.join("d-intermediate.crt"));
 
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();

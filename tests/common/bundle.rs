@@ -109,7 +109,9 @@ pub fn is_hash_name(name: &str) -> bool {
     match name.split_once('.') {
         Some((hash, n)) => {
             hash.len() == 8
-                && hash.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+                && hash
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
                 && !n.is_empty()
                 && n.chars().all(|c| c.is_ascii_digit())
         }

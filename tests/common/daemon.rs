@@ -176,7 +176,11 @@ impl Daemon {
 
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(self.port, path).unwrap_or_else(|e| {
-            panic!("GET {path} on port {}: {e}; logs:\n{}", self.port, self.logs())
+            panic!(
+                "GET {path} on port {}: {e}; logs:\n{}",
+                self.port,
+                self.logs()
+            )
         })
     }
 

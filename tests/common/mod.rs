@@ -88,3 +88,89 @@ pub fn run_once_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> tools::Out {
     assert_eq!(out.code(), Some(0), "run --once failed:\n{}", out.text());
     out
 }
+
+/// `out_dir` holds exactly the published files: the bundle (a regular file), `certs`
+/// (a symlink) and the one versioned directory it points to. Nothing temporary, no
+/// old version.
+pub fn assert_clean_out_dir(out_dir: &Path) {
+    let mut names: Vec<String> = std::fs::read_dir(out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let bundle_meta = std::fs::symlink_metadata(out_dir.join(bundle::BUNDLE))
+        .unwrap_or_else(|e| panic!("{}: {e}; out-dir holds {names:?}", bundle::BUNDLE));
+    assert!(
+        bundle_meta.is_file(),
+        "{} is a regular file",
+        bundle::BUNDLE
+    );
+    let target = std::fs::read_link(out_dir.join(bundle::CERTS))
+        .unwrap_or_else(|e| panic!("certs is a symlink ({e}); out-dir holds {names:?}"));
+    let target_name = target
+        .file_name()
+        .unwrap_or_else(|| panic!("certs -> {target:?}"))
+        .to_string_lossy()
+        .into_owned();
+    let resolved = out_dir.join(&target);
+    assert!(
+        resolved.is_dir()
+            && resolved.parent().map(|p| p.canonicalize().unwrap())
+                == Some(out_dir.canonicalize().unwrap()),
+        "certs -> {target:?} is a directory inside out-dir"
+    );
+    let mut expected = vec![
+        bundle::BUNDLE.to_string(),
+        bundle::CERTS.to_string(),
+        target_name,
+    ];
+    expected.sort();
+    assert_eq!(names, expected, "out-dir holds only the published files");
+}
+
+/// In a /status document, the innermost object that carries an error (a field whose
+/// name contains "error" with a non-empty value) about `needle`: either the error text
+/// mentions it, or one of the object's own string fields (e.g. its path) does.
+/// Tolerant of the exact JSON shape, which the contract does not fix.
+pub fn error_about(v: &serde_json::Value, needle: &str) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    match v {
+        Value::Array(items) => items.iter().find_map(|i| error_about(i, needle)),
+        Value::Object(map) => {
+            if let Some(found) = map.values().find_map(|c| error_about(c, needle)) {
+                return Some(found);
+            }
+            let errors: Vec<&Value> = map
+                .iter()
+                .filter(|(k, v)| {
+                    k.to_ascii_lowercase().contains("error")
+                        && !matches!(v, Value::Null | Value::Bool(false))
+                        && v.as_str() != Some("")
+                        && v.as_array().map(|a| !a.is_empty()).unwrap_or(true)
+                        && v.as_u64().map(|n| n > 0).unwrap_or(true)
+                })
+                .map(|(_, v)| v)
+                .collect();
+            if errors.is_empty() {
+                return None;
+            }
+            let in_error = errors.iter().any(|e| e.to_string().contains(needle));
+            let in_own_fields = map
+                .values()
+                .any(|f| f.as_str().map(|s| s.contains(needle)).unwrap_or(false));
+            (in_error || in_own_fields).then(|| v.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Lines of `logs` that mention `needle` at one of `levels` (case-insensitive,
+/// e.g. &["warn", "error"]).
+pub fn log_lines_about<'a>(logs: &'a str, needle: &str, levels: &[&str]) -> Vec<&'a str> {
+    logs.lines()
+        .filter(|l| {
+            let low = l.to_ascii_lowercase();
+            l.contains(needle) && levels.iter().any(|lv| low.contains(lv))
+        })
+        .collect()
+}

@@ -42,8 +42,7 @@ impl Cert {
     /// A TLS server certificate for localhost / 127.0.0.1 signed by this CA.
     pub fn leaf(&self, cn: &str) -> Cert {
         let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         params.distinguished_name = dn(cn);
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

@@ -233,10 +233,14 @@ pub fn s_client(port: u16, trust: Trust) -> Out {
         ]);
     match trust {
         Trust::File(p) => {
-            cmd.arg("-CAfile").arg(p).args(["-no-CApath", "-no-CAstore"]);
+            cmd.arg("-CAfile")
+                .arg(p)
+                .args(["-no-CApath", "-no-CAstore"]);
         }
         Trust::Dir(p) => {
-            cmd.arg("-CApath").arg(p).args(["-no-CAfile", "-no-CAstore"]);
+            cmd.arg("-CApath")
+                .arg(p)
+                .args(["-no-CAfile", "-no-CAstore"]);
         }
         Trust::Default => {}
     }
@@ -249,10 +253,14 @@ pub fn openssl_verify(trust: Trust, untrusted: &Path, leaf: &Path) -> Out {
     cmd.arg("verify");
     match trust {
         Trust::File(p) => {
-            cmd.arg("-CAfile").arg(p).args(["-no-CApath", "-no-CAstore"]);
+            cmd.arg("-CAfile")
+                .arg(p)
+                .args(["-no-CApath", "-no-CAstore"]);
         }
         Trust::Dir(p) => {
-            cmd.arg("-CApath").arg(p).args(["-no-CAfile", "-no-CAstore"]);
+            cmd.arg("-CApath")
+                .arg(p)
+                .args(["-no-CAfile", "-no-CAstore"]);
         }
         Trust::Default => {}
     }

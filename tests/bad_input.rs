@@ -1,0 +1,404 @@
+//! Bad input while the daemon runs with a good file already published: every bad
+//! file gets its clear error (path and reason, in /status, the log and the error
+//! metric), nothing already published is lost, the daemon stays up. Private keys
+//! never show up anywhere. Expired CAs are dropped (kept with --keep-expired).
+//! A source that does not exist yet is waited for.
+
+mod common;
+
+use common::atomic_writer::AtomicWriter;
+use common::bundle::{self, hashed_dir_map, BUNDLE, CERTS};
+use common::daemon::Daemon;
+use common::pki::{self, Cert};
+use common::{error_about, log_lines_about, run_once_ok, s, write_file, PATIENCE};
+use std::path::Path;
+
+const ERRORS: &str = "trust_injector_source_errors_total";
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    secret: AtomicWriter,
+    good: Cert,
+    good_pem: String,
+    daemon: Daemon,
+}
+
+/// A daemon watching a kubelet-style Secret that holds one good CA.
+fn fixture(extra_env: &[(&str, &str)]) -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = pki::root("Good Test CA");
+    let good_pem = good.pem();
+    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    secret.write(&[("good.crt", good_pem.as_bytes())]);
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let mut b = Daemon::builder(&out)
+        .args(["--source", s(secret.dir())])
+        .args(["--base", "none", "--debounce", "0", "--resync", "0"]);
+    for (k, v) in extra_env {
+        b = b.env(k, v);
+    }
+    let mut daemon = b.start();
+    daemon.wait_bundle("good CA published", |b| b == [good.sha256()]);
+    Fixture {
+        _tmp: tmp,
+        secret,
+        good,
+        good_pem,
+        daemon,
+    }
+}
+
+fn errors(d: &Daemon) -> f64 {
+    d.metric(ERRORS).unwrap_or(0.0)
+}
+
+/// Deterministic junk.
+fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
+/// Wait until /status reports an error about `file` that also names the Secret
+/// directory, and return it.
+fn wait_file_error(d: &Daemon, file: &str, dir: &Path) -> serde_json::Value {
+    let mut found = None;
+    common::wait_for(PATIENCE, &format!("/status error about {file}"), || {
+        found = error_about(&d.status(), file);
+        found.clone()
+    });
+    let found = found.unwrap();
+    assert!(
+        found.to_string().contains(s(dir)),
+        "the error about {file} names its path (under {dir:?}): {found}"
+    );
+    found
+}
+
+#[test]
+fn every_bad_file_is_reported_and_nothing_published_is_lost() {
+    let mut f = fixture(&[]);
+    let dir = f.secret.dir().to_path_buf();
+
+    let some_cert = pki::root("Cut Short CA").pem();
+    let lines: Vec<&str> = some_cert.lines().collect();
+    // BEGIN + half the base64 + END: the base64 is cut mid-certificate.
+    let mut truncated_b64 = vec![lines[0]];
+    truncated_b64.extend(&lines[1..lines.len() / 2]);
+    truncated_b64.push(lines[lines.len() - 1]);
+    let truncated_b64 = truncated_b64.join("\n") + "\n";
+    // The file ends mid-block, no END line.
+    let truncated_file = lines[..lines.len() / 2].join("\n");
+    // A certificate buried in a file over the 1 MiB a Secret can hold.
+    let oversize_ca = pki::root("Oversize CA");
+    let mut oversize = oversize_ca.pem();
+    while oversize.len() <= 1024 * 1024 + 4096 {
+        oversize.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "garbage.crt",
+            b"-----BEGIN CERTIFICATE-----\nthis is !! not base64 @@\n-----END CERTIFICATE-----\n"
+                .to_vec(),
+        ),
+        ("truncated-base64.crt", truncated_b64.into_bytes()),
+        ("truncated-file.crt", truncated_file.into_bytes()),
+        ("random.bin", random_bytes(3000, 0x9e37_79b9_7f4a_7c15)),
+        ("oversize.crt", oversize.into_bytes()),
+    ];
+
+    let mut problems = Vec::new();
+    for (name, bytes) in &cases {
+        let before = errors(&f.daemon);
+        f.secret.write(&[
+            ("good.crt", f.good_pem.as_bytes()),
+            (name, bytes.as_slice()),
+        ]);
+        let err = wait_file_error(&f.daemon, name, &dir);
+        eprintln!("{name}: {err}");
+        common::wait_until(PATIENCE, &format!("{ERRORS} increases for {name}"), || {
+            errors(&f.daemon) > before
+        });
+        f.daemon.assert_running(&format!("after {name}"));
+        let now = bundle::read_bundle(&f.daemon.out_dir).unwrap();
+        if now != [f.good.sha256()] {
+            problems.push(format!("{name}: bundle changed to {now:?}"));
+        }
+        let logs = f.daemon.logs();
+        if log_lines_about(&logs, name, &["error", "warn"]).is_empty() {
+            problems.push(format!("{name}: no error/warning log line naming the file"));
+        }
+        assert_eq!(f.daemon.get("/healthz").0, 200, "healthz after {name}");
+        // Fix it: the error goes away.
+        f.secret.write(&[("good.crt", f.good_pem.as_bytes())]);
+        common::wait_until(PATIENCE, &format!("error about {name} cleared"), || {
+            error_about(&f.daemon.status(), name).is_none()
+        });
+    }
+    assert!(
+        !bundle::read_bundle(&f.daemon.out_dir)
+            .unwrap()
+            .contains(&oversize_ca.sha256()),
+        "a certificate from the oversize file was taken"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let st = f.daemon.stop();
+    assert!(st.success(), "clean stop: {st}");
+}
+
+#[test]
+fn a_file_that_breaks_keeps_its_last_good_certificates_until_fixed_or_removed() {
+    let mut f = fixture(&[]);
+    let dir = f.secret.dir().to_path_buf();
+    let x = pki::root("Team X CA");
+    let y = pki::root("Team X CA v2");
+    let (gp, xp, yp) = (f.good_pem.clone(), x.pem(), y.pem());
+
+    f.secret
+        .write(&[("good.crt", gp.as_bytes()), ("team.crt", xp.as_bytes())]);
+    f.daemon
+        .wait_bundle("team CA added", |b| b == [f.good.sha256(), x.sha256()]);
+
+    let before = errors(&f.daemon);
+    let broken = format!("{}\n-----BEGIN CERTIFICATE-----\nMIIB!!broken\n", xp);
+    f.secret
+        .write(&[("good.crt", gp.as_bytes()), ("team.crt", broken.as_bytes())]);
+    wait_file_error(&f.daemon, "team.crt", &dir);
+    common::wait_until(PATIENCE, "error metric increases", || {
+        errors(&f.daemon) > before
+    });
+    assert_eq!(
+        bundle::read_bundle(&f.daemon.out_dir).unwrap(),
+        [f.good.sha256(), x.sha256()],
+        "the broken file's last good certificate stays"
+    );
+
+    // Fixed with other content: the new one replaces the old one.
+    f.secret
+        .write(&[("good.crt", gp.as_bytes()), ("team.crt", yp.as_bytes())]);
+    f.daemon.wait_bundle("fixed file published", |b| {
+        b == [f.good.sha256(), y.sha256()]
+    });
+    common::wait_until(PATIENCE, "error cleared", || {
+        error_about(&f.daemon.status(), "team.crt").is_none()
+    });
+
+    // Broken again, then removed: a file that disappears takes its certificates.
+    f.secret.write(&[
+        ("good.crt", gp.as_bytes()),
+        ("team.crt", b"garbage".as_slice()),
+    ]);
+    wait_file_error(&f.daemon, "team.crt", &dir);
+    assert_eq!(
+        bundle::read_bundle(&f.daemon.out_dir).unwrap(),
+        [f.good.sha256(), y.sha256()]
+    );
+    f.secret.write(&[("good.crt", gp.as_bytes())]);
+    f.daemon
+        .wait_bundle("removed file's certificate gone", |b| {
+            b == [f.good.sha256()]
+        });
+    let st = f.daemon.stop();
+    assert!(st.success(), "clean stop: {st}");
+}
+
+#[test]
+fn private_keys_are_skipped_and_never_written_or_logged() {
+    // Most verbose logging, to catch a key in any debug output.
+    let mut f = fixture(&[("TRUST_INJECTOR_LOG", "trace")]);
+    let with_key = pki::root("Cert With Key CA");
+    let key_only = pki::root("Key Only CA"); // only its key goes in
+    let key_pem = key_only.key_pem();
+    let mixed = format!("{}{}", with_key.pem(), with_key.key_pem());
+    let rsa_label = key_pem.replace("PRIVATE KEY", "RSA PRIVATE KEY");
+    let ec_label = with_key.key_pem().replace("PRIVATE KEY", "EC PRIVATE KEY");
+
+    f.secret.write(&[
+        ("good.crt", f.good_pem.as_bytes()),
+        ("tls.key", key_pem.as_bytes()),
+        ("legacy.key", rsa_label.as_bytes()),
+        ("ec.key", ec_label.as_bytes()),
+        ("cert-and-key.pem", mixed.as_bytes()),
+        ("empty.crt", b"".as_slice()),
+    ]);
+    f.daemon
+        .wait_bundle("certificate next to its key taken", |b| {
+            b == [with_key.sha256(), f.good.sha256()] || b == [f.good.sha256(), with_key.sha256()]
+        });
+    f.daemon.assert_running("after keys and an empty file");
+    assert_eq!(f.daemon.get("/healthz").0, 200);
+
+    // A key block is skipped *with a warning* that names the file.
+    let logs = f.daemon.logs();
+    assert!(
+        !log_lines_about(&logs, "tls.key", &["warn", "error"]).is_empty(),
+        "no warning naming tls.key; logs:\n{logs}"
+    );
+
+    // The secret material, in every form it could leak in.
+    let mut secrets: Vec<String> = Vec::new();
+    for k in [&key_only.key, &with_key.key] {
+        let der = k.serialize_der();
+        let pem = k.serialize_pem();
+        secrets.extend(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+                .map(str::to_string),
+        );
+        let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+        // The private scalar sits in the middle of the PKCS#8 structure.
+        secrets.push(hex[60..120].to_string());
+        secrets.push(hex[60..120].to_ascii_uppercase());
+    }
+    let mut places: Vec<(String, String)> = vec![
+        (
+            "bundle".into(),
+            std::fs::read_to_string(f.daemon.out_dir.join(BUNDLE)).unwrap(),
+        ),
+        ("logs".into(), f.daemon.logs()),
+        ("/status".into(), f.daemon.get("/status").1),
+        ("/metrics".into(), f.daemon.get("/metrics").1),
+    ];
+    for name in hashed_dir_map(&f.daemon.out_dir.join(CERTS), false).keys() {
+        places.push((
+            format!("certs/{name}"),
+            std::fs::read_to_string(f.daemon.out_dir.join(CERTS).join(name)).unwrap(),
+        ));
+    }
+    for (place, text) in &places {
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "{place} mentions a PRIVATE KEY block"
+        );
+        for sec in &secrets {
+            assert!(
+                !text.contains(sec.as_str()),
+                "private key material in {place}"
+            );
+        }
+    }
+    let st = f.daemon.stop();
+    assert!(st.success(), "clean stop: {st}");
+    let logs = f.daemon.logs();
+    for sec in &secrets {
+        assert!(
+            !logs.contains(sec.as_str()),
+            "private key material in the logs"
+        );
+    }
+}
+
+#[test]
+fn expired_ca_is_dropped_with_a_warning_and_kept_with_keep_expired() {
+    let mut f = fixture(&[]);
+    let expired = pki::expired_root("Expired Test CA");
+    let future = pki::not_yet_valid_root("Future Test CA");
+    let (gp, ep, fp) = (f.good_pem.clone(), expired.pem(), future.pem());
+    f.secret.write(&[
+        ("good.crt", gp.as_bytes()),
+        ("expired.crt", ep.as_bytes()),
+        ("future.crt", fp.as_bytes()),
+    ]);
+    // Not-yet-valid: warned about, not dropped. Expired: dropped.
+    let b = f.daemon.wait_bundle("not-yet-valid CA published", |b| {
+        b.contains(&future.sha256())
+    });
+    assert!(!b.contains(&expired.sha256()), "expired CA dropped");
+    assert!(b.contains(&f.good.sha256()), "good CA kept");
+    let logs = f.daemon.logs();
+    let warned = logs.lines().any(|l| {
+        let low = l.to_ascii_lowercase();
+        low.contains("expired") && (l.contains("Expired Test CA") || l.contains("expired.crt"))
+    });
+    assert!(warned, "a warning names the expired CA; logs:\n{logs}");
+    f.daemon.assert_running("after an expired CA");
+    let st = f.daemon.stop();
+    assert!(st.success(), "clean stop: {st}");
+
+    // --keep-expired keeps it.
+    let tmp = tempfile::tempdir().unwrap();
+    expired.write_pem(&tmp.path().join("src/expired.crt"));
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let src = tmp.path().join("src");
+    run_once_ok(&[
+        "--source",
+        s(&src),
+        "--base",
+        "none",
+        "--keep-expired",
+        "--out-dir",
+        s(&out),
+    ]);
+    assert_eq!(bundle::read_bundle(&out).unwrap(), [expired.sha256()]);
+    // And without it, --once drops it too.
+    let out2 = tmp.path().join("out2");
+    std::fs::create_dir(&out2).unwrap();
+    let write_good = tmp.path().join("src/good.crt");
+    write_file(&write_good, f.good_pem.as_bytes());
+    common::run_once(&["--source", s(&src), "--base", "none", "--out-dir", s(&out2)]);
+    assert_eq!(bundle::read_bundle(&out2).unwrap(), [f.good.sha256()]);
+}
+
+#[test]
+fn ca_that_expires_while_running_is_dropped_without_an_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = pki::root("Long Lived CA");
+    let now = time::OffsetDateTime::now_utc();
+    let short = pki::root_valid(
+        "Short Lived CA",
+        now - time::Duration::days(1),
+        now + time::Duration::seconds(6),
+    );
+    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    secret.write(&[
+        ("good.crt", good.pem().as_bytes()),
+        ("short.crt", short.pem().as_bytes()),
+    ]);
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let mut daemon = Daemon::builder(&out)
+        .args(["--source", s(secret.dir())])
+        .args(["--base", "none", "--resync", "0"])
+        .start();
+    daemon.wait_bundle("both CAs", |b| b.len() == 2);
+    daemon.wait_bundle("short-lived CA dropped at its expiry", |b| {
+        b == [good.sha256()]
+    });
+    let st = daemon.stop();
+    assert!(st.success(), "clean stop: {st}");
+}
+
+#[test]
+fn missing_source_is_waited_for_and_picked_up_when_it_appears() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("not-yet").join("secret");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let mut daemon = Daemon::builder(&out)
+        .args(["--source", s(&path)])
+        .args(["--base", "embedded", "--resync", "0", "--debounce", "0"])
+        .start();
+    // Ready with the base roots alone.
+    let base = bundle::read_bundle(&out).expect("base published");
+    assert!(base.len() > 50, "embedded roots published: {}", base.len());
+    let logs = daemon.logs();
+    assert!(
+        !log_lines_about(&logs, s(&path), &["warn"]).is_empty(),
+        "a warning names the missing path; logs:\n{logs}"
+    );
+    let ca = pki::root("Late Secret CA");
+    let secret = AtomicWriter::new(&path);
+    secret.write(&[("ca.crt", ca.pem().as_bytes())]);
+    let b = daemon.wait_bundle("late CA published", |b| b.contains(&ca.sha256()));
+    assert_eq!(b.len(), base.len() + 1);
+    assert_eq!(b.last(), Some(&ca.sha256()), "custom CAs follow the base");
+    let st = daemon.stop();
+    assert!(st.success(), "clean stop: {st}");
+}
