@@ -1,0 +1,168 @@
+//! One parsed certificate: the DER we publish plus the few facts that policy,
+//! status and the hashed directory need, extracted once.
+
+use crate::subject_hash::{canonical_encoding, subject_hash};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// Why DER bytes are not a certificate we can publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    #[error("not a valid X.509 certificate: {0}")]
+    Parse(String),
+    #[error("{0} trailing bytes after the certificate")]
+    TrailingBytes(usize),
+}
+
+/// A certificate and what we know about it.
+///
+/// Cheap to clone: the DER is shared, because the same certificate lives in a
+/// file's last-good set, in the bundle and in the status snapshot at once.
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    /// The exact bytes that are published; also the deduplication key.
+    pub der: Arc<[u8]>,
+    /// SHA-256 of the DER, lower-case hex: what `/status` and metrics call it.
+    pub sha256: String,
+    /// Subject in RFC 4514-like form, for humans only (logs, status).
+    pub subject: String,
+    /// Issuer, likewise for humans.
+    pub issuer: String,
+    /// Validity start, seconds since the Unix epoch.
+    pub not_before: i64,
+    /// Validity end, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// Whether a verifier may use it as an issuer (basicConstraints CA, or an
+    /// old v1 self-signed root, which OpenSSL also accepts as a CA).
+    pub is_ca: bool,
+    /// Issuer name equals subject name (canonically): the only kind of
+    /// certificate .NET on Linux accepts as a trust anchor from a bundle.
+    pub self_signed: bool,
+    /// OpenSSL subject hash for the hashed directory; `None` when the name
+    /// cannot be canonicalised (the certificate then stays out of `certs/`).
+    pub subject_hash: Option<u32>,
+    /// OpenSSL hash of the issuer name, to find the issuer in a bundle.
+    pub issuer_hash: Option<u32>,
+}
+
+impl Certificate {
+    /// Parses one DER certificate. Trailing bytes are refused: a certificate
+    /// with junk after it is a sign of a damaged file.
+    pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
+        let (rest, x509) =
+            X509Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(CertError::TrailingBytes(rest.len()));
+        }
+        let subject_raw = x509.subject().as_raw();
+        let issuer_raw = x509.issuer().as_raw();
+        let subject_canon = canonical_encoding(subject_raw).ok();
+        let issuer_canon = canonical_encoding(issuer_raw).ok();
+        let self_signed = match (&subject_canon, &issuer_canon) {
+            (Some(s), Some(i)) => s == i,
+            _ => subject_raw == issuer_raw,
+        };
+        let is_ca = match x509.basic_constraints() {
+            Ok(Some(bc)) => bc.value.ca,
+            // No extension: only a v1 self-signed root acts as a CA.
+            Ok(None) => x509.version().0 == 0 && self_signed,
+            Err(_) => false,
+        };
+        let validity = x509.validity();
+        Ok(Certificate {
+            sha256: hex(&Sha256::digest(der)),
+            subject: x509.subject().to_string(),
+            issuer: x509.issuer().to_string(),
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+            is_ca,
+            self_signed,
+            subject_hash: subject_hash(subject_raw).ok(),
+            issuer_hash: subject_hash(issuer_raw).ok(),
+            der: Arc::from(der),
+        })
+    }
+
+    /// Whether the certificate is past its notAfter at `now` (Unix seconds).
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.not_after < now
+    }
+
+    /// The certificate as one PEM block, 64 columns, ending in a newline.
+    pub fn to_pem(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
+        let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 60);
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            // base64 output is ASCII, so every chunk is valid UTF-8.
+            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+        out
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Formats Unix seconds as RFC 3339 (UTC), for status and logs.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// Makes certificate-derived text safe to put on one line of a file or a log:
+/// control characters, non-ASCII, backslashes and `-----` runs are escaped,
+/// so a crafted subject can never add a line or a PEM marker.
+pub fn escape_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    if out.contains("-----") {
+        out = out.replace('-', "\\x2d");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_line_never_adds_lines_or_markers() {
+        let nasty = "CN=a\n-----BEGIN CERTIFICATE-----\r\u{2028}é\\";
+        let escaped = escape_line(nasty);
+        assert!(!escaped.contains('\n') && !escaped.contains('\r'));
+        assert!(!escaped.contains("-----"));
+        assert!(escaped.is_ascii());
+        assert_eq!(escape_line("CN=plain-name"), "CN=plain-name");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        assert!(Certificate::from_der(b"not a cert").is_err());
+        assert!(Certificate::from_der(&[]).is_err());
+    }
+}

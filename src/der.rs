@@ -1,0 +1,125 @@
+//! A minimal DER reader and writer, just enough to walk an X.509 `Name` and
+//! re-encode it in OpenSSL's canonical form.
+//!
+//! Why not `x509-parser` for this: the subject hash must reproduce OpenSSL's
+//! bytes exactly, so we need the raw tag and content of every attribute value,
+//! and a reader this small is easy to fuzz and to reason about.
+
+/// One tag-length-value element borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tlv<'a> {
+    /// The identifier octet. Only low-tag-number form occurs in names.
+    pub tag: u8,
+    /// The content octets.
+    pub content: &'a [u8],
+    /// The whole element, header included, as it appeared in the input.
+    pub raw: &'a [u8],
+}
+
+/// Why a DER element could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DerError {
+    #[error("truncated DER element")]
+    Truncated,
+    #[error("unsupported DER length encoding")]
+    BadLength,
+    #[error("high-tag-number form is not expected here")]
+    HighTag,
+}
+
+/// Reads one element from the front of `input`, returning it and the rest.
+pub fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DerError> {
+    let (&tag, rest) = input.split_first().ok_or(DerError::Truncated)?;
+    if tag & 0x1f == 0x1f {
+        return Err(DerError::HighTag);
+    }
+    let (&first, rest) = rest.split_first().ok_or(DerError::Truncated)?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        // Four length octets cover anything a 1 MiB file can hold; more (or the
+        // indefinite form, n == 0) is not DER we accept.
+        if n == 0 || n > 4 || rest.len() < n {
+            return Err(DerError::BadLength);
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return Err(DerError::Truncated);
+    }
+    let header_len = input.len() - rest.len();
+    let (content, after) = rest.split_at(len);
+    Ok((
+        Tlv {
+            tag,
+            content,
+            raw: &input[..header_len + len],
+        },
+        after,
+    ))
+}
+
+/// Iterates the elements inside a constructed element's content.
+pub fn children(mut content: &[u8]) -> impl Iterator<Item = Result<Tlv<'_>, DerError>> {
+    std::iter::from_fn(move || {
+        if content.is_empty() {
+            return None;
+        }
+        match read_tlv(content) {
+            Ok((tlv, rest)) => {
+                content = rest;
+                Some(Ok(tlv))
+            }
+            Err(e) => {
+                content = &[];
+                Some(Err(e))
+            }
+        }
+    })
+}
+
+/// Appends a DER element with `tag` and `content` to `out`.
+pub fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_short_and_long_lengths() {
+        for len in [0usize, 1, 127, 128, 255, 256, 70_000] {
+            let content = vec![7u8; len];
+            let mut out = Vec::new();
+            write_tlv(&mut out, 0x04, &content);
+            let (tlv, rest) = read_tlv(&out).unwrap();
+            assert!(rest.is_empty());
+            assert_eq!(tlv.tag, 0x04);
+            assert_eq!(tlv.content.len(), len);
+            assert_eq!(tlv.raw, &out[..]);
+        }
+    }
+
+    #[test]
+    fn rejects_truncation_and_indefinite_length() {
+        assert_eq!(read_tlv(&[0x30]), Err(DerError::Truncated));
+        assert_eq!(read_tlv(&[0x30, 0x05, 1]), Err(DerError::Truncated));
+        assert_eq!(read_tlv(&[0x30, 0x80]), Err(DerError::BadLength));
+        assert_eq!(read_tlv(&[0x1f, 0x01, 0x00]), Err(DerError::HighTag));
+    }
+}

@@ -1,0 +1,156 @@
+//! Telling the application that the bundle changed: an HTTP POST to a reload
+//! endpoint and/or a signal to processes by name.
+//!
+//! Never for the first publish: in the native-sidecar layout the application
+//! starts only after our startup probe passes, so waiting for it would
+//! deadlock. Notifications run in their own task so a slow application never
+//! delays the reconcile loop.
+
+use crate::config::SignalTarget;
+use crate::metrics::{Metrics, NotifyLabels};
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Attempts per notification, with doubling back-off from [`FIRST_BACKOFF`].
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Bound on one attempt (connect + request + response head).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The configured notifications.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub url: Option<String>,
+    pub signal: Option<SignalTarget>,
+}
+
+impl Hooks {
+    /// Whether anything is configured.
+    pub fn any(&self) -> bool {
+        self.url.is_some() || self.signal.is_some()
+    }
+
+    /// Sends every configured notification (in a spawned task).
+    pub fn fire(&self, sha256: String, metrics: Arc<Metrics>) {
+        if let Some(url) = self.url.clone() {
+            let metrics = Arc::clone(&metrics);
+            let sha = sha256.clone();
+            tokio::spawn(async move {
+                let outcome = post_with_retries(&url, &sha).await;
+                record(&metrics, "url", outcome.is_ok());
+                match outcome {
+                    Ok(status) => info!(url = %url, status, "notified application"),
+                    Err(e) => warn!(url = %url, error = %e, "could not notify application"),
+                }
+            });
+        }
+        if let Some(target) = &self.signal {
+            let sent = signal_processes(target);
+            record(&metrics, "signal", sent.as_ref().is_ok_and(|n| *n > 0));
+            match sent {
+                Ok(0) => {
+                    warn!(process = %target.process, signal = %target.signal_name, "no process with that name (is shareProcessNamespace: true set, and does it run as our user?)")
+                }
+                Ok(n) => {
+                    info!(process = %target.process, signal = %target.signal_name, processes = n, "signalled application")
+                }
+                Err(e) => {
+                    warn!(process = %target.process, error = %e, "could not signal application")
+                }
+            }
+        }
+    }
+}
+
+fn record(metrics: &Metrics, kind: &str, ok: bool) {
+    metrics
+        .notifications
+        .get_or_create(&NotifyLabels {
+            kind: kind.to_string(),
+            outcome: if ok { "ok" } else { "error" }.to_string(),
+        })
+        .inc();
+}
+
+async fn post_with_retries(url: &str, sha256: &str) -> Result<u16, String> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, post(url, sha256)).await {
+            Ok(Ok(status)) if (200..300).contains(&status) => return Ok(status),
+            Ok(Ok(status)) => last = format!("HTTP {status}"),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("timed out after {ATTEMPT_TIMEOUT:?}"),
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+    Err(format!("{last} (after {ATTEMPTS} attempts)"))
+}
+
+async fn post(url: &str, sha256: &str) -> Result<u16, String> {
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    let host = uri.host().ok_or("URL has no host")?.to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let req = Request::post(path)
+        .header(hyper::header::HOST, format!("{host}:{port}"))
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("trust-injector/", env!("CARGO_PKG_VERSION")),
+        )
+        .header("X-Trust-Bundle-Sha256", sha256)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    Ok(resp.status().as_u16())
+}
+
+/// Sends the signal to every process whose `/proc/PID/comm` is the target
+/// name (except ourselves). Returns how many were signalled.
+fn signal_processes(target: &SignalTarget) -> std::io::Result<usize> {
+    let me = std::process::id();
+    let mut sent = 0;
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+            continue;
+        };
+        if comm.trim_end_matches('\n') != target.process {
+            continue;
+        }
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            continue;
+        };
+        // SAFETY: kill(2) has no memory-safety preconditions; a stale pid at
+        // worst yields ESRCH.
+        if unsafe { libc::kill(pid, target.signal) } == 0 {
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}

@@ -1,0 +1,196 @@
+//! Turns the bytes of one source file into certificates.
+//!
+//! Tolerant where tolerance is safe, strict where it is not: private keys and
+//! unrelated PEM blocks are skipped and counted (so the caller can warn), but a
+//! damaged certificate block fails the whole file, because publishing half of a
+//! file the operator edited would be a surprise. The caller keeps the file's
+//! previous certificates in that case.
+
+use crate::cert::{CertError, Certificate};
+use rustls_pki_types::pem::{self, PemObject, SectionKind};
+
+/// At most this many certificates are taken from one file. A 1 MiB Secret holds
+/// about a thousand; the cap bounds memory for anything stranger.
+pub const MAX_CERTS_PER_FILE: usize = 10_000;
+
+/// What a readable file held.
+#[derive(Debug, Default)]
+pub struct ParsedFile {
+    /// The certificates, in file order.
+    pub certs: Vec<Certificate>,
+    /// Private-key blocks skipped. Counted, never kept: their bytes are dropped
+    /// as soon as the PEM decoder hands them over.
+    pub private_keys: usize,
+    /// Other PEM blocks (CRLs, CSRs, public keys …) that were ignored.
+    pub other_blocks: usize,
+}
+
+/// Why a file yielded nothing usable. Messages never include file content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("file is empty")]
+    Empty,
+    #[error("neither PEM nor a DER certificate")]
+    NotCertificate,
+    #[error("bad PEM: {0}")]
+    Pem(String),
+    #[error("certificate block {index}: {source}")]
+    Certificate {
+        /// 1-based position among the file's CERTIFICATE blocks.
+        index: usize,
+        source: CertError,
+    },
+    #[error("more than {MAX_CERTS_PER_FILE} certificates")]
+    TooManyCertificates,
+}
+
+/// Parses a file that is PEM (any number of blocks) or a single DER certificate.
+pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    if !contains(bytes, b"-----BEGIN ") {
+        // DER certificates start with a SEQUENCE tag; anything else is noise.
+        if bytes.first() != Some(&0x30) {
+            return Err(ParseError::NotCertificate);
+        }
+        let cert = Certificate::from_der(bytes).map_err(|_| ParseError::NotCertificate)?;
+        return Ok(ParsedFile {
+            certs: vec![cert],
+            ..ParsedFile::default()
+        });
+    }
+
+    let mut parsed = ParsedFile::default();
+    // Labels the decoder does not know (e.g. ENCRYPTED PRIVATE KEY) are
+    // skipped silently by it, so count key-looking labels ourselves.
+    let mut unknown_keys = 0;
+    let mut unknown_other = 0;
+    for line in bytes.split(|&b| b == b'\n') {
+        if let Some(label) = line.strip_prefix(b"-----BEGIN ") {
+            let known = [
+                &b"CERTIFICATE-----"[..],
+                b"PRIVATE KEY-----",
+                b"RSA PRIVATE KEY-----",
+                b"EC PRIVATE KEY-----",
+                b"PUBLIC KEY-----",
+                b"X509 CRL-----",
+                b"CERTIFICATE REQUEST-----",
+                b"ECHCONFIG-----",
+            ];
+            let label = label.trim_ascii_end();
+            if known.contains(&label) {
+                continue;
+            }
+            if contains(label, b"PRIVATE KEY") {
+                unknown_keys += 1;
+            } else {
+                unknown_other += 1;
+            }
+        }
+    }
+
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes) {
+        let (kind, der) = section.map_err(|e| ParseError::Pem(describe_pem_error(&e)))?;
+        match kind {
+            SectionKind::Certificate => {
+                if parsed.certs.len() == MAX_CERTS_PER_FILE {
+                    return Err(ParseError::TooManyCertificates);
+                }
+                let index = parsed.certs.len() + 1;
+                let cert = Certificate::from_der(&der)
+                    .map_err(|source| ParseError::Certificate { index, source })?;
+                parsed.certs.push(cert);
+            }
+            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
+                parsed.private_keys += 1;
+            }
+            _ => parsed.other_blocks += 1,
+        }
+    }
+    parsed.private_keys += unknown_keys;
+    parsed.other_blocks += unknown_other;
+    Ok(parsed)
+}
+
+/// Describes a PEM error without echoing bytes of the file (which might be a
+/// private key).
+fn describe_pem_error(e: &pem::Error) -> String {
+    match e {
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "a {} block has no END line (truncated?)",
+            String::from_utf8_lossy(end_marker).escape_debug()
+        ),
+        pem::Error::IllegalSectionStart { .. } => "malformed BEGIN line".to_string(),
+        pem::Error::Base64Decode(_) => "invalid base64 inside a block".to_string(),
+        pem::Error::SectionTooLarge => "a block is too large".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Parses a base bundle tolerantly: a certificate block that does not parse
+/// is skipped and counted instead of failing the whole base, because the base
+/// is someone else's curated list and one odd root must not cost all of them.
+/// A structurally broken PEM file is still an error.
+pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), ParseError> {
+    if !contains(bytes, b"-----BEGIN ") {
+        return parse_file(bytes).map(|p| (p.certs, 0));
+    }
+    let mut certs = Vec::new();
+    let mut skipped = 0;
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes) {
+        let (kind, der) = section.map_err(|e| ParseError::Pem(describe_pem_error(&e)))?;
+        if kind == SectionKind::Certificate {
+            match Certificate::from_der(&der) {
+                Ok(c) => certs.push(c),
+                Err(_) => skipped += 1,
+            }
+        }
+    }
+    Ok((certs, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_garbage_are_errors() {
+        assert_eq!(parse_file(b"").unwrap_err(), ParseError::Empty);
+        assert_eq!(parse_file(b" \n\t").unwrap_err(), ParseError::Empty);
+        assert_eq!(
+            parse_file(b"hello world").unwrap_err(),
+            ParseError::NotCertificate
+        );
+        assert_eq!(
+            parse_file(&[0x30, 0x82, 0xff]).unwrap_err(),
+            ParseError::NotCertificate
+        );
+    }
+
+    #[test]
+    fn truncated_block_is_an_error() {
+        let err = parse_file(b"-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap_err();
+        assert!(matches!(err, ParseError::Pem(_)), "{err:?}");
+    }
+
+    #[test]
+    fn keys_are_counted_not_kept() {
+        let pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n\
+                    -----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let parsed = parse_file(pem).unwrap();
+        assert_eq!(parsed.private_keys, 2);
+        assert!(parsed.certs.is_empty());
+    }
+
+    #[test]
+    fn bad_base64_error_does_not_echo_content() {
+        let pem = b"-----BEGIN CERTIFICATE-----\nSECRET!!@@\n-----END CERTIFICATE-----\n";
+        let err = parse_file(pem).unwrap_err().to_string();
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+}

@@ -1,0 +1,300 @@
+//! Publishing into `--out-dir`, atomically.
+//!
+//! `ca-certificates.crt` is replaced by rename(2) of a fully written and
+//! fsynced temporary file in the same directory, so a reader opens either the
+//! whole old bundle or the whole new one. `certs/` is a symlink to a hidden
+//! versioned directory; a new directory is built completely, then a new
+//! symlink is renamed over `certs`, then the old directory is removed. The
+//! hashed directory is swapped before the bundle, because the bundle's
+//! modification time is what applications such as .NET watch.
+//!
+//! Every step first compares what is on disk with what should be there, so an
+//! unchanged bundle is never rewritten and a deleted or altered file is put
+//! back on the next reconcile.
+
+use crate::bundle::Bundle;
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{symlink, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The bundle's file name in `--out-dir`.
+pub const BUNDLE_FILE: &str = "ca-certificates.crt";
+/// The hashed directory's name in `--out-dir` (a symlink).
+pub const CERTS_LINK: &str = "certs";
+/// Prefix of every temporary entry; all are removed at start-up.
+const TMP_PREFIX: &str = ".tmp-";
+/// Prefix of the versioned hashed directories.
+const CERTS_DIR_PREFIX: &str = ".certs-";
+
+/// A publishing failure, with the path it concerns.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}: {source}", path.display())]
+pub struct PublishError {
+    /// What we were doing ("write", "rename", …).
+    pub action: &'static str,
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+fn ctx<T>(action: &'static str, path: &Path, r: io::Result<T>) -> Result<T, PublishError> {
+    r.map_err(|source| PublishError {
+        action,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// What a publish changed on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// `ca-certificates.crt` was (re)written.
+    pub bundle_written: bool,
+    /// `certs/` was rebuilt.
+    pub certs_written: bool,
+}
+
+impl Outcome {
+    /// Whether anything was written.
+    pub fn wrote(&self) -> bool {
+        self.bundle_written || self.certs_written
+    }
+}
+
+/// Owns the output directory. Only the reconcile loop holds one.
+#[derive(Debug)]
+pub struct Publisher {
+    out_dir: PathBuf,
+}
+
+impl Publisher {
+    /// A publisher for `out_dir`, which must exist.
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Publisher {
+            out_dir: out_dir.into(),
+        }
+    }
+
+    /// The bundle's path.
+    pub fn bundle_path(&self) -> PathBuf {
+        self.out_dir.join(BUNDLE_FILE)
+    }
+
+    /// The hashed directory's path.
+    pub fn certs_path(&self) -> PathBuf {
+        self.out_dir.join(CERTS_LINK)
+    }
+
+    /// Proves at start-up that the directory exists and is writable, so a
+    /// misconfiguration fails fast with the path instead of at first publish.
+    pub fn check_writable(&self) -> Result<(), PublishError> {
+        let meta = ctx("open", &self.out_dir, fs::metadata(&self.out_dir))?;
+        if !meta.is_dir() {
+            return Err(PublishError {
+                action: "use",
+                path: self.out_dir.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
+            });
+        }
+        let probe = self.tmp_path("probe");
+        ctx("write", &probe, File::create(&probe))?;
+        ctx("remove", &probe, fs::remove_file(&probe))
+    }
+
+    /// Removes what a crash can leave: temporary files and versioned
+    /// directories that `certs` does not point at. Returns how many.
+    pub fn clean_leftovers(&self) -> Result<usize, PublishError> {
+        let current = self.current_certs_dir();
+        let mut removed = 0;
+        for entry in ctx("list", &self.out_dir, fs::read_dir(&self.out_dir))? {
+            let entry = ctx("list", &self.out_dir, entry)?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let path = entry.path();
+            if name.starts_with(TMP_PREFIX) {
+                let r = if path.is_dir() && !path.is_symlink() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                ctx("remove", &path, r)?;
+                removed += 1;
+            } else if name.starts_with(CERTS_DIR_PREFIX)
+                && current.as_deref() != Some(OsStr::new(&*name))
+            {
+                ctx("remove", &path, fs::remove_dir_all(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Makes `--out-dir` hold `bundle`, writing only what differs.
+    pub fn publish(&self, bundle: &Bundle) -> Result<Outcome, PublishError> {
+        let files: Vec<(String, String)> = bundle
+            .hashed_names()
+            .into_iter()
+            .map(|(name, e)| (name, e.cert.to_pem()))
+            .collect();
+        let certs_written = if self.certs_up_to_date(&files) {
+            false
+        } else {
+            self.swap_certs_dir(&bundle.sha256, &files)?;
+            true
+        };
+        let bundle_path = self.bundle_path();
+        let bundle_written = match fs::read(&bundle_path) {
+            Ok(on_disk) if on_disk == bundle.pem => false,
+            _ => {
+                self.write_atomically(&bundle_path, &bundle.pem)?;
+                true
+            }
+        };
+        Ok(Outcome {
+            bundle_written,
+            certs_written,
+        })
+    }
+
+    /// Name of the versioned directory `certs` points at, if it is ours.
+    fn current_certs_dir(&self) -> Option<std::ffi::OsString> {
+        let target = fs::read_link(self.certs_path()).ok()?;
+        let name = target.file_name()?;
+        name.to_string_lossy()
+            .starts_with(CERTS_DIR_PREFIX)
+            .then(|| name.to_os_string())
+    }
+
+    fn certs_up_to_date(&self, files: &[(String, String)]) -> bool {
+        let Some(dir) = self.current_certs_dir() else {
+            return false;
+        };
+        let dir = self.out_dir.join(dir);
+        let Ok(listing) = fs::read_dir(&dir) else {
+            return false;
+        };
+        if listing.count() != files.len() {
+            return false;
+        }
+        files
+            .iter()
+            .all(|(name, pem)| fs::read(dir.join(name)).is_ok_and(|b| b == pem.as_bytes()))
+    }
+
+    fn swap_certs_dir(&self, sha: &str, files: &[(String, String)]) -> Result<(), PublishError> {
+        let old = self.current_certs_dir();
+        // Built under a temporary name so an interrupted build is recognisably
+        // a leftover; renamed to its versioned name once complete.
+        let stamp = unique_stamp();
+        let building = self.tmp_path(&format!("certs-{stamp}"));
+        let final_name = format!("{CERTS_DIR_PREFIX}{}-{stamp}", &sha[..sha.len().min(12)]);
+        let final_dir = self.out_dir.join(&final_name);
+        let build = || -> Result<(), PublishError> {
+            ctx("create", &building, fs::create_dir(&building))?;
+            for (name, pem) in files {
+                let path = building.join(name);
+                let mut f = ctx("create", &path, create_file(&path))?;
+                ctx("write", &path, f.write_all(pem.as_bytes()))?;
+            }
+            // One syncfs instead of an fsync per file: hundreds of fsyncs
+            // would dominate the publish on a real disk.
+            ctx("sync", &building, sync_filesystem(&building))?;
+            ctx("rename", &final_dir, fs::rename(&building, &final_dir))
+        };
+        if let Err(e) = build() {
+            let _ = fs::remove_dir_all(&building);
+            return Err(e);
+        }
+
+        let link_tmp = self.tmp_path(&format!("link-{stamp}"));
+        let swap = || -> Result<(), PublishError> {
+            ctx("symlink", &link_tmp, symlink(&final_name, &link_tmp))?;
+            let link = self.certs_path();
+            // A real directory (from an older tool) cannot be replaced by
+            // rename; it is removed once, and from then on `certs` is ours.
+            if link.is_dir() && !link.is_symlink() {
+                ctx("remove", &link, fs::remove_dir_all(&link))?;
+            }
+            ctx("rename", &link, fs::rename(&link_tmp, &link))?;
+            ctx("sync", &self.out_dir, sync_dir(&self.out_dir))
+        };
+        if let Err(e) = swap() {
+            let _ = fs::remove_file(&link_tmp);
+            let _ = fs::remove_dir_all(&final_dir);
+            return Err(e);
+        }
+        if let Some(old) = old {
+            if old != OsStr::new(&final_name) {
+                let old = self.out_dir.join(old);
+                ctx("remove", &old, fs::remove_dir_all(&old))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to `path` by temp file, fsync, rename, fsync of the
+    /// directory. On failure (a full disk, say) the temp file is removed and
+    /// the old file is untouched.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
+        let tmp = self.tmp_path(&format!("bundle-{}", unique_stamp()));
+        let write = || -> Result<(), PublishError> {
+            let mut f = ctx("create", &tmp, create_file(&tmp))?;
+            ctx("write", &tmp, f.write_all(bytes))?;
+            ctx("sync", &tmp, f.sync_all())?;
+            ctx("rename", path, fs::rename(&tmp, path))?;
+            ctx("sync", &self.out_dir, sync_dir(&self.out_dir))
+        };
+        write().inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+
+    fn tmp_path(&self, what: &str) -> PathBuf {
+        self.out_dir
+            .join(format!("{TMP_PREFIX}{what}-{}", std::process::id()))
+    }
+}
+
+/// A new file readable by everyone (0644 regardless of umask: the reader runs
+/// as another user in another container).
+fn create_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::PermissionsExt;
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(0o644))?;
+    Ok(f)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(dir)?;
+    // SAFETY: syncfs only reads the descriptor, which `f` keeps open for the
+    // duration of the call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A stamp unique within this process and across restarts.
+fn unique_stamp() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{nanos:x}{:x}", SEQ.fetch_add(1, Ordering::Relaxed))
+}

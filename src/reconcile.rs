@@ -1,0 +1,583 @@
+//! The reconciler: reads the base and every source, applies the policy,
+//! assembles the bundle and publishes it. It is the only writer of the output
+//! and the only owner of the per-file "last good" state, so there is nothing
+//! to lock: the daemon calls it from one task, `run --once` calls it once.
+
+use crate::base::{embedded_roots, Base, BaseSpec};
+use crate::bundle::{assemble, Bundle};
+use crate::cert::{escape_line, hex, rfc3339, Certificate};
+use crate::config::RunConfig;
+use crate::metrics::{label_value, CertLabels, Metrics};
+use crate::parse::{parse_bundle_lenient, parse_file};
+use crate::policy::Policy;
+use crate::publish::{Outcome, PublishError, Publisher};
+use crate::source::{read_source, ReadError, SourceRead};
+use crate::status::{
+    now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SourceStatus, Status,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// A base bundle file may be larger than a Secret; 16 MiB is ten times the
+/// biggest distro bundle.
+const MAX_BASE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Subjects listed by name in a publish log line; the rest are counted.
+const MAX_NAMES_LOGGED: usize = 20;
+
+/// The last known state of one source file.
+#[derive(Debug, Default)]
+struct FileSlot {
+    /// SHA-256 of the bytes last parsed, to skip re-parsing unchanged files.
+    digest: Option<[u8; 32]>,
+    /// The certificates of the last successful parse: what stays published
+    /// while the file is broken.
+    certs: Arc<[Certificate]>,
+    /// The current error, if the file is broken now.
+    error: Option<String>,
+    private_keys: usize,
+    other_blocks: usize,
+}
+
+/// The last known state of one `--source`.
+#[derive(Debug)]
+struct SourceSlot {
+    path: PathBuf,
+    missing: bool,
+    /// An error listing the source itself (its files are kept meanwhile).
+    error: Option<String>,
+    /// Files by the path users see; the map's order is the bundle order.
+    files: BTreeMap<PathBuf, FileSlot>,
+}
+
+/// The base roots as last loaded.
+#[derive(Debug, Default)]
+struct BaseState {
+    certs: Arc<[Certificate]>,
+    digest: Option<[u8; 32]>,
+    error: Option<String>,
+}
+
+/// What one reconcile did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What was written.
+    pub outcome: Outcome,
+    /// The bundle's bytes differ from the previously published bundle (false
+    /// for the first publish and for a restore of deleted files).
+    pub changed: bool,
+    /// Whether this was the first successful publish.
+    pub first: bool,
+    /// Base, sources or files currently in error.
+    pub errors: usize,
+    /// Set when publishing failed; the previous output is intact.
+    pub publish_error: Option<String>,
+}
+
+/// Owns reading, merging and publishing.
+#[derive(Debug)]
+pub struct Reconciler {
+    sources: Vec<SourceSlot>,
+    base: Base,
+    base_requested: String,
+    base_state: BaseState,
+    policy: Policy,
+    publisher: Publisher,
+    /// The bundle last published successfully.
+    published: Option<Bundle>,
+    last_publish: Option<i64>,
+    last_publish_error: Option<String>,
+    /// Warnings already logged (by key), so a resync every minute does not
+    /// repeat them.
+    warned: HashSet<String>,
+    metrics: Arc<Metrics>,
+}
+
+impl Reconciler {
+    /// A reconciler for `config`. Resolves the base now (logged), checks that
+    /// the out-dir is writable and removes a previous run's leftovers.
+    pub fn new(config: &RunConfig, metrics: Arc<Metrics>) -> Result<Self, PublishError> {
+        let publisher = Publisher::new(&config.out_dir);
+        publisher.check_writable()?;
+        let removed = publisher.clean_leftovers()?;
+        if removed > 0 {
+            info!(removed, out_dir = %config.out_dir.display(), "removed leftovers of an interrupted run");
+        }
+        let base = Base::resolve(&config.base, &config.out_dir);
+        if config.base == BaseSpec::System && base == Base::Embedded {
+            info!("no system CA bundle found at the well-known paths; using the embedded Mozilla roots");
+        }
+        info!(base = %base.describe(), "base roots");
+        Ok(Reconciler {
+            sources: config
+                .sources
+                .iter()
+                .map(|p| SourceSlot {
+                    path: p.clone(),
+                    missing: false,
+                    error: None,
+                    files: BTreeMap::new(),
+                })
+                .collect(),
+            base_requested: match &config.base {
+                BaseSpec::System => "system",
+                BaseSpec::Embedded => "embedded",
+                BaseSpec::None => "none",
+                BaseSpec::Path(_) => "path",
+            }
+            .to_string(),
+            base,
+            base_state: BaseState::default(),
+            policy: Policy {
+                keep_expired: config.keep_expired,
+            },
+            publisher,
+            published: None,
+            last_publish: None,
+            last_publish_error: None,
+            warned: HashSet::new(),
+            metrics,
+        })
+    }
+
+    /// The base file and source paths, for the watcher.
+    pub fn watched_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = self.sources.iter().map(|s| s.path.clone()).collect();
+        if let Base::File(p) = &self.base {
+            paths.push(p.clone());
+        }
+        paths
+    }
+
+    /// When the earliest published certificate expires (Unix seconds).
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.published.as_ref().and_then(|b| b.next_expiry)
+    }
+
+    /// Whether a bundle has been published.
+    pub fn ready(&self) -> bool {
+        self.published.is_some()
+    }
+
+    /// Reads everything, publishes what differs from the disk, and reports.
+    pub fn reconcile(&mut self) -> Report {
+        let now = now_unix();
+        self.refresh_base();
+        for i in 0..self.sources.len() {
+            self.refresh_source(i);
+        }
+        let custom = self
+            .sources
+            .iter()
+            .flat_map(|s| s.files.iter().map(|(p, f)| (p, &f.certs[..])));
+        let bundle = assemble(&self.base_state.certs, custom, self.policy, now);
+        self.warn_once(&bundle);
+
+        let mut report = Report {
+            errors: self.error_count(),
+            ..Report::default()
+        };
+        match self.publisher.publish(&bundle) {
+            Ok(outcome) => {
+                report.outcome = outcome;
+                report.first = self.published.is_none();
+                report.changed = self
+                    .published
+                    .as_ref()
+                    .is_some_and(|old| old.sha256 != bundle.sha256);
+                if outcome.wrote() {
+                    self.metrics.publishes.inc();
+                    self.last_publish = Some(now);
+                    self.metrics.last_publish.set(now as f64);
+                    self.log_publish(&bundle, outcome);
+                }
+                self.last_publish_error = None;
+                self.update_gauges(&bundle);
+                self.published = Some(bundle);
+            }
+            Err(e) => {
+                error!(error = %e, "publishing failed; the previous bundle stays in place");
+                self.metrics.publish_errors.inc();
+                let msg = e.to_string();
+                report.publish_error = Some(msg.clone());
+                self.last_publish_error = Some(msg);
+            }
+        }
+        report
+    }
+
+    fn refresh_base(&mut self) {
+        match &self.base {
+            Base::None => {}
+            Base::Embedded => {
+                if self.base_state.digest.is_none() {
+                    let (certs, skipped) = embedded_roots();
+                    if skipped > 0 {
+                        warn!(
+                            skipped,
+                            "embedded roots that could not be parsed were skipped"
+                        );
+                    }
+                    let mut h = Sha256::new();
+                    for c in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+                        h.update(c.as_ref());
+                    }
+                    self.base_state = BaseState {
+                        certs: certs.into(),
+                        digest: Some(h.finalize().into()),
+                        error: None,
+                    };
+                }
+            }
+            Base::File(path) => {
+                let path = path.clone();
+                let result = read_limited(&path, MAX_BASE_BYTES).and_then(|bytes| {
+                    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+                    if self.base_state.digest == Some(digest) {
+                        return Ok(None);
+                    }
+                    parse_bundle_lenient(&bytes)
+                        .map(|parsed| Some((digest, parsed)))
+                        .map_err(|e| e.to_string())
+                });
+                match result {
+                    Ok(None) => self.base_state.error = None,
+                    Ok(Some((digest, (certs, skipped)))) => {
+                        if skipped > 0 {
+                            warn!(path = %path.display(), skipped, "base certificates that could not be parsed were skipped");
+                        }
+                        info!(path = %path.display(), certificates = certs.len(), "read base bundle");
+                        self.base_state = BaseState {
+                            certs: certs.into(),
+                            digest: Some(digest),
+                            error: None,
+                        };
+                    }
+                    Err(e) => {
+                        if self.base_state.error.as_deref() != Some(e.as_str()) {
+                            error!(path = %path.display(), error = %e, kept = self.base_state.certs.len(), "cannot read the base bundle; keeping the last good base");
+                            self.metrics.source_errors.inc();
+                        }
+                        self.base_state.error = Some(e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn refresh_source(&mut self, index: usize) {
+        let metrics = Arc::clone(&self.metrics);
+        let slot = &mut self.sources[index];
+        match read_source(&slot.path) {
+            SourceRead::Missing => {
+                if !slot.missing {
+                    warn!(source = %slot.path.display(), "source does not exist (yet); waiting for it, publishing without it meanwhile");
+                    for path in slot.files.keys() {
+                        info!(file = %path.display(), "file disappeared; its certificates are removed");
+                    }
+                }
+                slot.missing = true;
+                slot.error = None;
+                slot.files.clear();
+            }
+            SourceRead::Failed(e) => {
+                let msg = e.to_string();
+                if slot.error.as_deref() != Some(msg.as_str()) {
+                    error!(source = %slot.path.display(), error = %msg, "cannot read source; keeping its last good certificates");
+                    metrics.source_errors.inc();
+                }
+                slot.missing = false;
+                slot.error = Some(msg);
+            }
+            SourceRead::Files(files) => {
+                if slot.missing {
+                    info!(source = %slot.path.display(), "source appeared");
+                }
+                slot.missing = false;
+                slot.error = None;
+                let present: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+                slot.files.retain(|path, _| {
+                    let keep = present.contains(path);
+                    if !keep {
+                        info!(file = %path.display(), "file disappeared; its certificates are removed");
+                    }
+                    keep
+                });
+                for file in files {
+                    let entry = slot.files.entry(file.path.clone()).or_default();
+                    refresh_file(&file.path, entry, file.bytes, &metrics);
+                }
+            }
+        }
+    }
+
+    fn error_count(&self) -> usize {
+        let files = self
+            .sources
+            .iter()
+            .map(|s| {
+                usize::from(s.error.is_some())
+                    + s.files.values().filter(|f| f.error.is_some()).count()
+            })
+            .sum::<usize>();
+        files + usize::from(self.base_state.error.is_some())
+    }
+
+    /// Logs drops and concerns the first time each is seen.
+    fn warn_once(&mut self, bundle: &Bundle) {
+        for d in &bundle.dropped {
+            if self.warned.insert(format!("drop:{}", d.cert.sha256)) {
+                warn!(subject = %escape_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
+            }
+        }
+        for e in &bundle.entries {
+            for c in &e.concerns {
+                if self.warned.insert(format!("{c:?}:{}", e.cert.sha256)) {
+                    warn!(subject = %escape_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = ?c, "{}", c.explain(&e.cert));
+                }
+            }
+        }
+    }
+
+    fn log_publish(&self, bundle: &Bundle, outcome: Outcome) {
+        let old: HashSet<&str> = self
+            .published
+            .iter()
+            .flat_map(|b| b.entries.iter().map(|e| e.cert.sha256.as_str()))
+            .collect();
+        let new: HashSet<&str> = bundle
+            .entries
+            .iter()
+            .map(|e| e.cert.sha256.as_str())
+            .collect();
+        // On the first publish the whole base is "added"; naming the custom
+        // certificates is what an operator wants to see then.
+        let first = self.published.is_none();
+        let added = names(
+            bundle
+                .entries
+                .iter()
+                .filter(|e| !first || e.origin.is_custom())
+                .map(|e| &e.cert)
+                .filter(|c| !old.contains(c.sha256.as_str())),
+        );
+        let removed = names(
+            self.published
+                .iter()
+                .flat_map(|b| b.entries.iter().map(|e| &e.cert))
+                .filter(|c| !new.contains(c.sha256.as_str())),
+        );
+        let what = match (
+            self.published.as_ref().map(|b| b.sha256 == bundle.sha256),
+            outcome.bundle_written,
+        ) {
+            (Some(true), _) => "restored published files that were missing or altered",
+            (_, true) => "published bundle",
+            (_, false) => "rebuilt hashed directory",
+        };
+        info!(
+            certificates = bundle.entries.len(),
+            custom = bundle.custom_count(),
+            added = %added,
+            removed = %removed,
+            sha256 = %bundle.sha256,
+            bundle_written = outcome.bundle_written,
+            certs_dir_written = outcome.certs_written,
+            "{what}"
+        );
+    }
+
+    fn update_gauges(&self, bundle: &Bundle) {
+        let m = &self.metrics;
+        m.bundle_certificates.set(bundle.entries.len() as i64);
+        m.custom_certificates.set(bundle.custom_count() as i64);
+        let in_error = self
+            .sources
+            .iter()
+            .map(|s| s.files.values().filter(|f| f.error.is_some()).count())
+            .sum::<usize>();
+        m.files_in_error.set(in_error as i64);
+        m.expiry.clear();
+        for e in bundle.entries.iter().filter(|e| e.origin.is_custom()) {
+            m.expiry
+                .get_or_create(&CertLabels {
+                    subject: label_value(&e.cert.subject),
+                    sha256: e.cert.sha256.clone(),
+                })
+                .set(e.cert.not_after);
+        }
+    }
+
+    /// A snapshot for `/status`.
+    pub fn status(&self) -> Status {
+        let bundle = self.published.as_ref();
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            ready: bundle.is_some(),
+            bundle: BundleStatus {
+                path: self.publisher.bundle_path().display().to_string(),
+                certs_dir: self.publisher.certs_path().display().to_string(),
+                sha256: bundle.map(|b| b.sha256.clone()),
+                certificates: bundle.map_or(0, |b| b.entries.len()),
+                custom_certificates: bundle.map_or(0, Bundle::custom_count),
+                last_publish: self.last_publish.map(rfc3339),
+                last_error: self.last_publish_error.clone(),
+            },
+            base: BaseStatus {
+                requested: self.base_requested.clone(),
+                source: self.base.describe(),
+                sha256: self.base_state.digest.map(|d| hex(&d)),
+                certificates: self.base_state.certs.len(),
+                last_error: self.base_state.error.clone(),
+            },
+            sources: self.sources.iter().map(source_status).collect(),
+            custom_certificates: bundle
+                .iter()
+                .flat_map(|b| b.entries.iter())
+                .filter(|e| e.origin.is_custom())
+                .map(|e| CertStatus {
+                    subject: e.cert.subject.clone(),
+                    issuer: e.cert.issuer.clone(),
+                    not_before: rfc3339(e.cert.not_before),
+                    not_after: rfc3339(e.cert.not_after),
+                    sha256: e.cert.sha256.clone(),
+                    source: e.origin.describe(),
+                    ca: e.cert.is_ca,
+                    self_signed: e.cert.self_signed,
+                    warnings: e.concerns.iter().map(|c| c.explain(&e.cert)).collect(),
+                })
+                .collect(),
+            dropped_certificates: bundle
+                .iter()
+                .flat_map(|b| b.dropped.iter())
+                .map(|d| DroppedStatus {
+                    subject: d.cert.subject.clone(),
+                    sha256: d.cert.sha256.clone(),
+                    source: d.origin.describe(),
+                    reason: d.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Updates one file's slot from what was just read.
+fn refresh_file(
+    path: &Path,
+    slot: &mut FileSlot,
+    bytes: Result<Vec<u8>, ReadError>,
+    metrics: &Metrics,
+) {
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(e) => {
+            fail_file(path, slot, e.to_string(), metrics);
+            // Re-parse once the file reads again, even if its bytes match.
+            slot.digest = None;
+            return;
+        }
+    };
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    if slot.digest == Some(digest) {
+        return;
+    }
+    slot.digest = Some(digest);
+    match parse_file(&bytes) {
+        Ok(parsed) => {
+            if parsed.private_keys > 0 {
+                warn!(file = %path.display(), private_keys = parsed.private_keys, "private key block(s) skipped; keys are never published or logged");
+            }
+            if parsed.certs.is_empty() {
+                warn!(file = %path.display(), other_blocks = parsed.other_blocks, "file holds no certificate");
+            } else {
+                info!(file = %path.display(), certificates = parsed.certs.len(), "read source file");
+            }
+            if slot.error.is_some() {
+                info!(file = %path.display(), "file is valid again");
+            }
+            *slot = FileSlot {
+                digest: Some(digest),
+                certs: parsed.certs.into(),
+                error: None,
+                private_keys: parsed.private_keys,
+                other_blocks: parsed.other_blocks,
+            };
+        }
+        Err(e) => fail_file(path, slot, e.to_string(), metrics),
+    }
+}
+
+fn fail_file(path: &Path, slot: &mut FileSlot, msg: String, metrics: &Metrics) {
+    if slot.error.as_deref() != Some(msg.as_str()) || slot.digest.is_some() {
+        error!(file = %path.display(), error = %msg, kept = slot.certs.len(), "cannot use source file; keeping its last good certificates");
+        metrics.source_errors.inc();
+    }
+    slot.error = Some(msg);
+}
+
+fn source_status(s: &SourceSlot) -> SourceStatus {
+    let files: Vec<FileStatus> = s
+        .files
+        .iter()
+        .map(|(path, f)| FileStatus {
+            path: path.display().to_string(),
+            state: if f.error.is_some() {
+                "error"
+            } else if f.certs.is_empty() {
+                "empty"
+            } else {
+                "ok"
+            },
+            certificates: f.certs.len(),
+            private_keys_skipped: f.private_keys,
+            other_blocks_ignored: f.other_blocks,
+            error: f.error.clone(),
+        })
+        .collect();
+    let file_error = files.iter().any(|f| f.error.is_some());
+    SourceStatus {
+        path: s.path.display().to_string(),
+        state: if s.missing {
+            "missing"
+        } else if s.error.is_some() || file_error {
+            "error"
+        } else {
+            "ok"
+        },
+        last_error: s.error.clone().or_else(|| {
+            files
+                .iter()
+                .find_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.path)))
+        }),
+        files,
+    }
+}
+
+fn names<'a>(certs: impl Iterator<Item = &'a Certificate>) -> String {
+    let all: Vec<String> = certs.map(|c| escape_line(&c.subject)).collect();
+    if all.len() > MAX_NAMES_LOGGED {
+        format!(
+            "{}; and {} more",
+            all[..MAX_NAMES_LOGGED].join("; "),
+            all.len() - MAX_NAMES_LOGGED
+        )
+    } else {
+        all.join("; ")
+    }
+}
+
+fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,130 @@
+//! The state the reconcile loop shares with the HTTP server: a snapshot
+//! rebuilt after each reconcile (`/status`, `/readyz`) and a heartbeat
+//! (`/healthz`). The server only reads; the loop is the one writer.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `/status` as JSON.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    /// A bundle has been published (what `/readyz` reports).
+    pub ready: bool,
+    pub bundle: BundleStatus,
+    pub base: BaseStatus,
+    pub sources: Vec<SourceStatus>,
+    /// Every custom certificate in the bundle.
+    pub custom_certificates: Vec<CertStatus>,
+    /// Certificates left out by the policy (expired).
+    pub dropped_certificates: Vec<DroppedStatus>,
+}
+
+/// The published bundle.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BundleStatus {
+    pub path: String,
+    pub certs_dir: String,
+    pub sha256: Option<String>,
+    pub certificates: usize,
+    pub custom_certificates: usize,
+    /// RFC 3339 time of the last publish that wrote something.
+    pub last_publish: Option<String>,
+    /// The last publish failure, cleared by the next success.
+    pub last_error: Option<String>,
+}
+
+/// The base roots.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BaseStatus {
+    /// `system`, `embedded`, `none` or `path`, as configured.
+    pub requested: String,
+    /// What is actually used: a file path or the embedded roots.
+    pub source: String,
+    /// SHA-256 of the base's bytes (the file, or the concatenated embedded DER).
+    pub sha256: Option<String>,
+    pub certificates: usize,
+    pub last_error: Option<String>,
+}
+
+/// One `--source`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceStatus {
+    pub path: String,
+    /// `ok`, `missing` (waited for), or `error` (itself or one of its files).
+    pub state: &'static str,
+    pub last_error: Option<String>,
+    pub files: Vec<FileStatus>,
+}
+
+/// One file of a source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileStatus {
+    pub path: String,
+    /// `ok`, `error` (last good certificates kept) or `empty` (no certificates,
+    /// e.g. only a private key).
+    pub state: &'static str,
+    pub certificates: usize,
+    pub private_keys_skipped: usize,
+    pub other_blocks_ignored: usize,
+    pub error: Option<String>,
+}
+
+/// A certificate in the bundle.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CertStatus {
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub sha256: String,
+    pub source: String,
+    pub ca: bool,
+    pub self_signed: bool,
+    pub warnings: Vec<String>,
+}
+
+/// A certificate the policy left out.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DroppedStatus {
+    pub subject: String,
+    pub sha256: String,
+    pub source: String,
+    pub reason: String,
+}
+
+/// The loop's liveness signal. `/healthz` is green only while the loop itself
+/// keeps beating, so a stuck loop fails the liveness probe even though the
+/// HTTP server (another task) still answers.
+#[derive(Debug, Default)]
+pub struct Heartbeat(AtomicI64);
+
+impl Heartbeat {
+    /// How stale a beat may be before the loop counts as stuck. The loop beats
+    /// every second when idle.
+    pub const MAX_AGE_MS: i64 = 10_000;
+
+    /// Records a beat now.
+    pub fn beat(&self) {
+        self.0.store(now_millis(), Ordering::Relaxed);
+    }
+
+    /// Whether the last beat is recent.
+    pub fn alive(&self) -> bool {
+        let last = self.0.load(Ordering::Relaxed);
+        last != 0 && now_millis() - last <= Self::MAX_AGE_MS
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Current time, Unix seconds.
+pub fn now_unix() -> i64 {
+    now_millis() / 1000
+}
