@@ -200,9 +200,11 @@ impl Publisher {
                 let mut f = ctx("create", &path, create_file(&path))?;
                 ctx("write", &path, f.write_all(pem.as_bytes()))?;
             }
-            // One syncfs instead of an fsync per file: hundreds of fsyncs
-            // would dominate the publish on a real disk.
-            ctx("sync", &building, sync_filesystem(&building))?;
+            // No fsync per file: hundreds of them would dominate a publish,
+            // and durability is not needed here. After a crash every start
+            // compares certs/ byte for byte with what it should hold and
+            // rebuilds it, before the startup probe lets the application run.
+            ctx("sync", &building, sync_dir(&building))?;
             ctx("rename", &final_dir, fs::rename(&building, &final_dir))
         };
         if let Err(e) = build() {
@@ -274,18 +276,6 @@ fn create_file(path: &Path) -> io::Result<File> {
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let f = File::open(dir)?;
-    // SAFETY: syncfs only reads the descriptor, which `f` keeps open for the
-    // duration of the call.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// A stamp unique within this process and across restarts.
