@@ -26,11 +26,7 @@ pub fn require(program: &str) -> PathBuf {
             }
         }
     }
-    let pkg = match program {
-        "python3" => "python3",
-        other => other,
-    };
-    panic!("test needs `{program}` on PATH; install it (apt-get install {pkg})");
+    panic!("test needs `{program}` on PATH; install it (apt-get install {program})");
 }
 
 /// Whether an environment variable can change which CAs a TLS client trusts, or
