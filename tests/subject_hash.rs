@@ -1,0 +1,130 @@
+//! The subject hash must be exactly what `openssl x509 -hash` prints, or clients
+//! using SSL_CERT_DIR silently fail to find the CA. Judged by the openssl CLI on
+//! every embedded Mozilla root and on names built to hit each canonicalisation rule.
+
+mod common;
+
+use common::tools::{clean_command, require};
+use rcgen::{BmpString, CertificateParams, DistinguishedName, DnType, DnValue, KeyPair};
+use std::io::Write;
+use std::process::Stdio;
+use trust_injector::cert::Certificate;
+
+/// `openssl x509 -hash` of a DER certificate.
+fn openssl_hash(der: &[u8]) -> u32 {
+    require("openssl");
+    let mut child = clean_command("openssl")
+        .args(["x509", "-inform", "DER", "-noout", "-hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn openssl");
+    child.stdin.take().unwrap().write_all(der).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl x509 -hash failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).unwrap()
+}
+
+fn ours(der: &[u8]) -> u32 {
+    Certificate::from_der(der)
+        .expect("parse")
+        .subject_hash
+        .expect("hashable name")
+}
+
+fn self_signed(dn: DistinguishedName) -> Vec<u8> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    let key = KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().der().to_vec()
+}
+
+/// A certificate made by the openssl CLI itself, for name forms rcgen cannot
+/// express (multi-valued RDNs).
+fn openssl_cert(subj: &str) -> Vec<u8> {
+    require("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let out = clean_command("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-nodes", "-days", "2", "-utf8", "-multivalue-rdn", "-subj", subj])
+        .arg("-keyout")
+        .arg(dir.path().join("k.pem"))
+        .args(["-outform", "DER", "-out"])
+        .arg(dir.path().join("c.der"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl req failed for {subj}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(dir.path().join("c.der")).unwrap()
+}
+
+#[test]
+fn matches_openssl_for_every_embedded_root() {
+    let mut checked = 0;
+    for der in webpki_root_certs_list() {
+        assert_eq!(ours(&der), openssl_hash(&der), "root #{checked}");
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} roots checked");
+}
+
+fn webpki_root_certs_list() -> Vec<Vec<u8>> {
+    let (certs, skipped) = trust_injector::base::embedded_roots();
+    assert_eq!(skipped, 0);
+    certs.iter().map(|c| c.der.to_vec()).collect()
+}
+
+#[test]
+fn matches_openssl_for_tricky_names() {
+    let subjects = [
+        "/CN=Foo  Bar",
+        "/CN=foo bar",
+        "/CN=   padded\t name   ",
+        "/O=Ünïcödé Øß/CN=ÄÖÜ Root",
+        "/CN=a+O=b",
+        "/O=b+CN=a",
+        "/DC=com/DC=Example/CN=x",
+        "/emailAddress=Admin@Example.COM/CN=mail",
+        "/C=US/ST=New   York/L=x/O=y/OU=z/CN=full",
+        "/serialNumber=0042/CN=serial",
+    ];
+    for subj in subjects {
+        let der = openssl_cert(subj);
+        assert_eq!(ours(&der), openssl_hash(&der), "subject {subj}");
+    }
+}
+
+#[test]
+fn case_and_whitespace_variants_collide_like_openssl() {
+    let a = openssl_cert("/CN=Foo  Bar");
+    let b = openssl_cert("/CN=foo bar");
+    assert_eq!(openssl_hash(&a), openssl_hash(&b));
+    assert_eq!(ours(&a), ours(&b));
+}
+
+#[test]
+fn matches_openssl_for_every_string_type() {
+    let values: Vec<DnValue> = vec![
+        DnValue::PrintableString("Printable  CA".try_into().unwrap()),
+        DnValue::Utf8String("Utf8 CA — ünïcode".into()),
+        DnValue::BmpString(BmpString::try_from("Bmp CA Grüße").unwrap()),
+        DnValue::UniversalString("Universal CA 𝔘".try_into().unwrap()),
+        DnValue::TeletexString("Teletex CA".try_into().unwrap()),
+        DnValue::Ia5String("ia5 CA".try_into().unwrap()),
+    ];
+    for v in values {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Org");
+        dn.push(DnType::CommonName, v.clone());
+        let der = self_signed(dn);
+        assert_eq!(ours(&der), openssl_hash(&der), "value {v:?}");
+    }
+}
