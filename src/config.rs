@@ -85,6 +85,7 @@ pub struct RunArgs {
         long,
         value_name = "SECONDS",
         env = "TRUST_INJECTOR_RESYNC",
+        allow_negative_numbers = true,
         default_value_t = 60
     )]
     pub resync: u64,
@@ -93,6 +94,7 @@ pub struct RunArgs {
         long,
         value_name = "MILLIS",
         env = "TRUST_INJECTOR_DEBOUNCE",
+        allow_negative_numbers = true,
         default_value_t = 50
     )]
     pub debounce: u64,
