@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Real container test for trust-injector, without a Docker engine.
+#
+# Builds the image from the top-level Dockerfile with buildah (host-built static binary,
+# BINARY_SOURCE=context, so no registry is contacted), runs it with podman the way a
+# restricted Kubernetes pod would (--read-only, --user 65532, a Secret-style volume laid
+# out like the kubelet's AtomicWriter, an output volume) and checks what a user relies
+# on: the bundle and the hashed directory appear, /readyz answers 200, a Secret rotation
+# reaches the bundle, `podman stop` ends the container cleanly, and the image stays small.
+#
+# Runs as root from the repository root or anywhere inside it; needs no stdin.
+# Environment knobs (all optional):
+#   KEEP_TMP=1               keep the temporary storage and volumes for inspection
+#   IMAGE_MAX_BYTES=N        size limit (default 10000000, i.e. 10 MB)
+set -euo pipefail
+
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+
+log() { printf '[container-test] %s\n' "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+TARGET=x86_64-unknown-linux-musl
+IMAGE=localhost/trust-injector:ci
+IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-10000000}
+export DEBIAN_FRONTEND=noninteractive
+
+# --- 1. tools, pinned to the Debian 12 (bookworm) versions this was tested with -------
+# Debian keeps only the newest point-release/security build of a package in its
+# archive, so an exact pin can disappear; then the current bookworm build is taken and
+# the difference is said loudly rather than failing the run.
+PINNED_PACKAGES=(
+  "buildah=1.28.2+ds1-3+deb12u1+b3"
+  "podman=4.3.1+ds1-8+deb12u1+b3"
+  "runc=1.1.5+ds1-1+deb12u1"
+  "conmon"
+  "curl"
+  "openssl"
+  "ca-certificates"
+  "binutils"
+)
+need_install=()
+for spec in "${PINNED_PACKAGES[@]}"; do
+  pkg=${spec%%=*}
+  want=${spec#"$pkg"}; want=${want#=}
+  have=$(dpkg-query -W -f='${db:Status-Status} ${Version}' "$pkg" 2>/dev/null || true)
+  if [ "$have" = "installed $want" ] || { [ -z "$want" ] && [ "${have%% *}" = installed ]; }; then
+    continue
+  fi
+  need_install+=("$spec")
+done
+if [ "${#need_install[@]}" -gt 0 ]; then
+  log "installing ${need_install[*]}"
+  apt-get update -qq
+  if ! apt-get install -y -qq --no-install-recommends "${need_install[@]}" >/dev/null; then
+    unpinned=("${need_install[@]%%=*}")
+    log "WARNING: a pinned version is no longer in the archive; installing the current bookworm builds of: ${unpinned[*]}"
+    apt-get install -y -qq --no-install-recommends "${unpinned[@]}" >/dev/null
+  fi
+fi
+log "$(buildah --version); $(podman --version); $(runc --version | head -n1)"
+
+# --- 2. the static binary, built on the host ------------------------------------------
+# musl rather than glibc+crt-static: the musl target links fully statically with Rust's
+# self-contained musl and needs no C toolchain; glibc static binaries still dlopen NSS.
+rustup target add "$TARGET" >/dev/null 2>&1 || rustup target add "$TARGET"
+log "cargo build --release --locked --target $TARGET"
+cargo build --release --locked --target "$TARGET"
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+BIN="$target_dir/$TARGET/release/trust-injector"
+[ -x "$BIN" ] || die "no binary at $BIN"
+if readelf -l "$BIN" | grep -q 'Requesting program interpreter'; then
+  die "$BIN is dynamically linked; the image has no libc"
+fi
+"$BIN" --version >/dev/null || die "$BIN --version failed"
+
+# The build context gets exactly the two files the Dockerfile's `context` stage copies.
+rm -rf out/image
+mkdir -p out/image
+cp "$BIN" out/image/trust-injector
+cp /etc/ssl/certs/ca-certificates.crt out/image/ca-certificates.crt
+
+# --- 3. private container storage and configuration -----------------------------------
+WORK=$(mktemp -d /tmp/trust-injector-ctest.XXXXXX)
+chmod 0755 "$WORK"
+NAME="trust-injector-ci-$$"
+cat >"$WORK/containers.conf" <<'EOF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+export CONTAINERS_CONF="$WORK/containers.conf"
+STORE=(--root "$WORK/root" --runroot "$WORK/runroot" --storage-driver vfs)
+buildah_() { buildah "${STORE[@]}" "$@"; }
+podman_() { podman "${STORE[@]}" --tmpdir "$WORK/libpod" "$@"; }
+
+status=1
+cleanup() {
+  if [ "$status" -ne 0 ] && podman_ container exists "$NAME" 2>/dev/null; then
+    log "container log:"
+    podman_ logs "$NAME" >&2 || true
+  fi
+  podman_ rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+  # Anything podman left mounted under our storage (shm) must go before rm -rf.
+  findmnt -rn -o TARGET | grep "^$WORK" | sort -r | while read -r m; do umount -l "$m" || true; done
+  if [ "${KEEP_TMP:-}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+  rm -rf out/image
+}
+trap cleanup EXIT
+
+# --- 4. build ---------------------------------------------------------------------------
+# --pull=never proves that no stage's base image is needed: `FROM scratch` pulls
+# nothing, and buildah's --skip-unused-stages (default true) never touches `build`.
+log "buildah build (BINARY_SOURCE=context)"
+buildah_ build --isolation chroot --pull=never --skip-unused-stages=true \
+  --build-arg BINARY_SOURCE=context -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
+  || { cat "$WORK/build.log" >&2; die "buildah build failed"; }
+size=$(podman_ image inspect --format '{{.Size}}' "$IMAGE")
+log "image size: $size bytes ($(awk -v s="$size" 'BEGIN{printf "%.2f", s/1000000}') MB, limit $IMAGE_MAX_BYTES bytes)"
+[ "$size" -le "$IMAGE_MAX_BYTES" ] || die "image is larger than $IMAGE_MAX_BYTES bytes"
+user=$(podman_ image inspect --format '{{.Config.User}}' "$IMAGE")
+[ "$user" = "65532:65532" ] || die "image user is '$user', want 65532:65532"
+
+# --- 5. a Secret volume the way the kubelet writes it -----------------------------------
+# <dir>/..2024_01_01_00_00_00.123456789/<key>  the real files of one version
+# <dir>/..data -> ..2024_...                   swapped with rename(2) on every update
+# <dir>/<key>  -> ..data/<key>                 stable per-key symlinks
+SECRET="$WORK/secret"
+OUT="$WORK/out"
+mkdir -p "$SECRET" "$OUT"
+chmod 0755 "$SECRET"
+chown 65532:65532 "$OUT"
+
+secret_write() { # secret_write KEY FILE... : publish a new version holding KEY = cat FILE...
+  local key=$1; shift
+  local ts old
+  ts="..$(date -u +%Y_%m_%d_%H_%M_%S.%N)"
+  old=$(readlink "$SECRET/..data" 2>/dev/null || true)
+  mkdir "$SECRET/$ts"
+  cat "$@" >"$SECRET/$ts/$key"
+  chmod 0755 "$SECRET/$ts"
+  chmod 0644 "$SECRET/$ts/$key"
+  ln -s "$ts" "$SECRET/..data_tmp"
+  mv -T "$SECRET/..data_tmp" "$SECRET/..data"
+  [ -L "$SECRET/$key" ] || ln -s "..data/$key" "$SECRET/$key"
+  if [ -n "$old" ]; then rm -rf "${SECRET:?}/$old"; fi
+}
+
+pem_body() { sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{/-----/d;p}' "$1" | tr -d '\n\r '; }
+bundle_has() { # bundle_has CERT_FILE [OUT_DIR]
+  local bundle="${2:-$OUT}/ca-certificates.crt"
+  [ -f "$bundle" ] && tr -d '\n\r ' <"$bundle" | grep -qF "$(pem_body "$1")"
+}
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local limit=$1 what=$2; shift 2
+  local start=$SECONDS
+  until "$@"; do
+    [ $((SECONDS - start)) -lt "$limit" ] || die "timed out after ${limit}s waiting for: $what"
+    sleep 0.2
+  done
+  log "ok: $what ($((SECONDS - start))s)"
+}
+
+ROOT_CA=examples/ca-secret/root-ca.crt
+INTERMEDIATE_CA=examples/ca-secret/intermediate-ca.crt
+secret_write ca.crt "$ROOT_CA"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+
+# --- 6. run it as a restricted pod would -------------------------------------------------
+log "podman run --read-only --user 65532 (listening on 127.0.0.1:$PORT)"
+podman_ run -d --name "$NAME" --read-only --user 65532 --network host \
+  --cap-drop ALL --security-opt no-new-privileges \
+  -v "$SECRET:/etc/trust-injector/custom:ro" \
+  -v "$OUT:/var/run/trust" \
+  "$IMAGE" run --source /etc/trust-injector/custom --listen "127.0.0.1:$PORT" >/dev/null
+
+http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL$1" || true; }
+running() { [ "$(podman_ inspect --format '{{.State.Running}}' "$NAME")" = true ] || die "container exited"; }
+
+wait_for 30 "bundle published with the custom root CA" bundle_has "$ROOT_CA"
+running
+wait_for 10 "/readyz answers 200" test "$(http_code /readyz)" = 200
+[ "$(http_code /healthz)" = 200 ] || die "/healthz did not answer 200"
+log "ok: /healthz answers 200"
+
+n_bundle=$(grep -c -- '-----BEGIN CERTIFICATE-----' "$OUT/ca-certificates.crt")
+[ "$n_bundle" -gt 50 ] || die "bundle holds only $n_bundle certificates: the image's base roots are missing"
+log "ok: bundle holds $n_bundle certificates (image roots + custom)"
+root_hash=$(openssl x509 -noout -subject_hash -in "$ROOT_CA")
+[ -f "$OUT/certs/$root_hash.0" ] || die "certs/$root_hash.0 (root CA by subject hash) missing"
+cmp -s <(openssl x509 -outform DER -in "$OUT/certs/$root_hash.0") <(openssl x509 -outform DER -in "$ROOT_CA") \
+  || die "certs/$root_hash.0 is not the root CA"
+log "ok: certs/$root_hash.0 is the root CA"
+unreadable=$(find "$OUT" -mindepth 1 \( \( -type f ! -perm -0004 \) -o \( -type d ! -perm -0005 \) \) -print)
+[ -z "$unreadable" ] || die "published files not readable by other users (the gateway runs as another user): $unreadable"
+log "ok: everything published is world-readable"
+pid=$(podman_ inspect --format '{{.State.Pid}}' "$NAME")
+uid=$(awk '/^Uid:/{print $2}' "/proc/$pid/status")
+[ "$uid" = 65532 ] || die "process runs as uid $uid, want 65532"
+log "ok: runs as uid 65532; resident memory after first publish: $(awk '/^VmRSS:/{print $2, $3}' "/proc/$pid/status")"
+curl -sf --max-time 2 "$URL/metrics" | grep -q '^trust_injector_bundle_certificates' \
+  || die "/metrics lacks trust_injector_bundle_certificates"
+log "ok: /metrics"
+curl -sf --max-time 2 "$URL/status" >"$WORK/status.json" || die "/status failed"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/status.json" || die "/status is not JSON"
+log "ok: /status is JSON ($(wc -c <"$WORK/status.json") bytes)"
+
+# --- 7. rotation: same key, new content, swapped through ..data --------------------------
+bundle_sha=$(sha256sum "$OUT/ca-certificates.crt" | cut -d' ' -f1)
+secret_write ca.crt "$ROOT_CA" "$INTERMEDIATE_CA"
+wait_for 20 "rotated Secret (root + intermediate) reaches the bundle" bundle_has "$INTERMEDIATE_CA"
+running
+bundle_has "$ROOT_CA" || die "root CA vanished after rotation"
+[ "$(sha256sum "$OUT/ca-certificates.crt" | cut -d' ' -f1)" != "$bundle_sha" ] || die "bundle unchanged"
+int_hash=$(openssl x509 -noout -subject_hash -in "$INTERMEDIATE_CA")
+wait_for 5 "certs/$int_hash.0 (intermediate) in the hashed directory" test -f "$OUT/certs/$int_hash.0"
+[ "$(http_code /readyz)" = 200 ] || die "/readyz not 200 after rotation"
+
+log "resident memory after rotation: $(awk '/^VmRSS:/{print $2, $3}' "/proc/$pid/status")"
+
+# --- 8. stop ------------------------------------------------------------------------------
+t0=$(date +%s%N)
+podman_ stop -t 10 "$NAME" >/dev/null || die "podman stop failed"
+t1=$(date +%s%N)
+exit_code=$(podman_ inspect --format '{{.State.ExitCode}}' "$NAME")
+log "podman stop took $(( (t1 - t0) / 1000000 )) ms; container exit code $exit_code"
+[ "$exit_code" = 0 ] || die "container exited with $exit_code after SIGTERM (want 0)"
+log "published after stop: $(cd "$OUT" && find . -mindepth 1 -maxdepth 1 -printf '%P%y ' | sed 's/l /@ /g; s/d /\/ /g; s/f / /g')"
+
+# --- 9. init-container mode: `run --once` publishes and exits 0 -----------------------
+ONCE_OUT="$WORK/out-once"
+mkdir -p "$ONCE_OUT"
+chown 65532:65532 "$ONCE_OUT"
+podman_ run --rm --read-only --user 65532 --network none --cap-drop ALL --security-opt no-new-privileges \
+  -v "$SECRET:/etc/trust-injector/custom:ro" -v "$ONCE_OUT:/var/run/trust" \
+  "$IMAGE" run --once --source /etc/trust-injector/custom --listen off >"$WORK/once.log" 2>&1 \
+  || { cat "$WORK/once.log" >&2; die "run --once did not exit 0"; }
+bundle_has "$INTERMEDIATE_CA" "$ONCE_OUT" || die "run --once did not publish the Secret's certificates"
+log "ok: run --once published and exited 0"
+
+status=0
+log "PASS: image $IMAGE ($size bytes) built without registry access, ran read-only as 65532, published, rotated and stopped cleanly"
