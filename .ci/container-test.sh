@@ -99,6 +99,7 @@ podman_() { podman "${STORE[@]}" --tmpdir "$WORK/libpod" "$@"; }
 
 status=1
 cleanup() {
+  set +e  # best effort from here on: every step runs even if one fails
   if [ "$status" -ne 0 ] && podman_ container exists "$NAME" 2>/dev/null; then
     log "container log:"
     podman_ logs "$NAME" >&2 || true
