@@ -17,7 +17,7 @@
 ARG BINARY_SOURCE=source
 ARG RUST_VERSION=1.95
 
-FROM docker.io/library/rust:${RUST_VERSION}-slim-bookworm AS build
+FROM docker.io/library/rust:${RUST_VERSION}-slim AS build
 ARG TARGET=x86_64-unknown-linux-musl
 # The musl target links statically with Rust's self-contained musl; no C toolchain
 # beyond the image's own is needed because no dependency compiles C.
