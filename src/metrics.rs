@@ -32,11 +32,14 @@ pub struct Metrics {
     pub bundle_certificates: Gauge,
     pub custom_certificates: Gauge,
     pub publishes: Counter,
+    pub reconciles: Counter,
     pub source_errors: Counter,
     pub publish_errors: Counter,
     pub files_in_error: Gauge,
     pub last_publish: Gauge<f64, AtomicU64>,
     pub expiry: Family<CertLabels, Gauge>,
+    /// Custom certificates expiring within `policy::EXPIRY_WARNING_DAYS`.
+    pub expiring_soon: Gauge,
     pub notifications: Family<NotifyLabels, Counter>,
 }
 
@@ -54,11 +57,13 @@ impl Metrics {
             bundle_certificates: Gauge::default(),
             custom_certificates: Gauge::default(),
             publishes: Counter::default(),
+            reconciles: Counter::default(),
             source_errors: Counter::default(),
             publish_errors: Counter::default(),
             files_in_error: Gauge::default(),
             last_publish: Gauge::default(),
             expiry: Family::default(),
+            expiring_soon: Gauge::default(),
             notifications: Family::default(),
             registry: Registry::default(),
         };
@@ -77,6 +82,11 @@ impl Metrics {
             "trust_injector_publishes",
             "Publishes that wrote the bundle or the hashed directory",
             m.publishes.clone(),
+        );
+        registry.register(
+            "trust_injector_reconciles",
+            "Full re-reads of the base and the sources (events, resyncs, signals, expiry)",
+            m.reconciles.clone(),
         );
         registry.register(
             "trust_injector_source_errors",
@@ -102,6 +112,11 @@ impl Metrics {
             "trust_injector_certificate_expiry_timestamp_seconds",
             "notAfter of each custom certificate in the bundle, Unix time",
             m.expiry.clone(),
+        );
+        registry.register(
+            "trust_injector_certificates_expiring_soon",
+            "Custom certificates in the bundle expiring within 30 days (or kept expired)",
+            m.expiring_soon.clone(),
         );
         registry.register(
             "trust_injector_notifications",

@@ -56,12 +56,14 @@ pub struct Outcome {
     pub bundle_written: bool,
     /// `certs/` was rebuilt.
     pub certs_written: bool,
+    /// `truststore.p12` was (re)written (`--pkcs12`).
+    pub truststore_written: bool,
 }
 
 impl Outcome {
     /// Whether anything was written.
     pub fn wrote(&self) -> bool {
-        self.bundle_written || self.certs_written
+        self.bundle_written || self.certs_written || self.truststore_written
     }
 }
 
@@ -157,7 +159,26 @@ impl Publisher {
         Ok(Outcome {
             bundle_written,
             certs_written,
+            truststore_written: false,
         })
+    }
+
+    // --- `--pkcs12`: one more file next to the bundle, published the same way.
+
+    /// The Java truststore's path.
+    pub fn truststore_path(&self) -> PathBuf {
+        self.out_dir.join(crate::truststore::TRUSTSTORE_FILE)
+    }
+
+    /// Makes `truststore.p12` hold `bytes` (a deterministic encoding, so equal
+    /// bytes mean nothing changed), writing only when it differs. Returns
+    /// whether it was written.
+    pub fn publish_truststore(&self, bytes: &[u8]) -> Result<bool, PublishError> {
+        let path = self.truststore_path();
+        match fs::read(&path) {
+            Ok(on_disk) if on_disk == bytes => Ok(false),
+            _ => self.write_atomically(&path, bytes).map(|()| true),
+        }
     }
 
     /// Name of the versioned directory `certs` points at, if it is ours.
@@ -186,7 +207,6 @@ impl Publisher {
     }
 
     fn swap_certs_dir(&self, sha: &str, files: &[(String, String)]) -> Result<(), PublishError> {
-        let old = self.current_certs_dir();
         // Built under a temporary name so an interrupted build is recognisably
         // a leftover; renamed to its versioned name once complete.
         let stamp = unique_stamp();
@@ -229,12 +249,9 @@ impl Publisher {
             let _ = fs::remove_dir_all(&final_dir);
             return Err(e);
         }
-        if let Some(old) = old {
-            if old != OsStr::new(&final_name) {
-                let old = self.out_dir.join(old);
-                ctx("remove", &old, fs::remove_dir_all(&old))?;
-            }
-        }
+        // Every other versioned directory is now unreferenced: the previous
+        // one, and any orphaned when `certs` itself was deleted by someone.
+        self.clean_leftovers()?;
         Ok(())
     }
 

@@ -9,12 +9,13 @@ use crate::cert::{escape_line, hex, rfc3339, Certificate};
 use crate::config::RunConfig;
 use crate::metrics::{label_value, CertLabels, Metrics};
 use crate::parse::{parse_bundle_lenient, parse_file};
-use crate::policy::Policy;
+use crate::policy::{Concern, Policy};
 use crate::publish::{Outcome, PublishError, Publisher};
 use crate::source::{read_source, ReadError, SourceRead};
 use crate::status::{
     now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SourceStatus, Status,
 };
+use crate::truststore::Truststore;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -94,6 +95,8 @@ pub struct Reconciler {
     /// repeat them.
     warned: HashSet<String>,
     metrics: Arc<Metrics>,
+    /// `--pkcs12`: the Java truststore published next to the bundle.
+    truststore: Option<Truststore>,
 }
 
 impl Reconciler {
@@ -140,6 +143,7 @@ impl Reconciler {
             last_publish_error: None,
             warned: HashSet::new(),
             metrics,
+            truststore: config.pkcs12.clone().map(Truststore::new),
         })
     }
 
@@ -165,6 +169,7 @@ impl Reconciler {
     /// Reads everything, publishes what differs from the disk, and reports.
     pub fn reconcile(&mut self) -> Report {
         let now = now_unix();
+        self.metrics.reconciles.inc();
         self.refresh_base();
         for i in 0..self.sources.len() {
             self.refresh_source(i);
@@ -180,7 +185,11 @@ impl Reconciler {
             errors: self.error_count(),
             ..Report::default()
         };
-        match self.publisher.publish(&bundle) {
+        let published = self
+            .publisher
+            .publish(&bundle)
+            .and_then(|outcome| self.publish_truststore(&bundle, outcome));
+        match published {
             Ok(outcome) => {
                 report.outcome = outcome;
                 report.first = self.published.is_none();
@@ -207,6 +216,25 @@ impl Reconciler {
             }
         }
         report
+    }
+
+    /// `--pkcs12`: brings `truststore.p12` in line with `bundle`. Runs after
+    /// the bundle: nothing watches the truststore (Java reads it at start).
+    fn publish_truststore(
+        &mut self,
+        bundle: &Bundle,
+        mut outcome: Outcome,
+    ) -> Result<Outcome, PublishError> {
+        let Some(truststore) = &mut self.truststore else {
+            return Ok(outcome);
+        };
+        let bytes = truststore.encode(bundle).map_err(|e| PublishError {
+            action: "encode",
+            path: self.publisher.truststore_path(),
+            source: std::io::Error::other(e),
+        })?;
+        outcome.truststore_written = self.publisher.publish_truststore(bytes)?;
+        Ok(outcome)
     }
 
     fn refresh_base(&mut self) {
@@ -386,6 +414,7 @@ impl Reconciler {
             sha256 = %bundle.sha256,
             bundle_written = outcome.bundle_written,
             certs_dir_written = outcome.certs_written,
+            truststore_written = outcome.truststore_written,
             "{what}"
         );
     }
@@ -400,6 +429,20 @@ impl Reconciler {
             .map(|s| s.files.values().filter(|f| f.error.is_some()).count())
             .sum::<usize>();
         m.files_in_error.set(in_error as i64);
+        // Same rule as the warnings (policy::Concern::ExpiresSoon); an expired
+        // certificate kept by --keep-expired needs rotating even more.
+        m.expiring_soon.set(
+            bundle
+                .entries
+                .iter()
+                .filter(|e| {
+                    e.concerns.iter().any(|c| {
+                        matches!(c, Concern::ExpiresSoon)
+                            || (e.origin.is_custom() && matches!(c, Concern::ExpiredKept))
+                    })
+                })
+                .count() as i64,
+        );
         m.expiry.clear();
         for e in bundle.entries.iter().filter(|e| e.origin.is_custom()) {
             m.expiry

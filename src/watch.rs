@@ -7,7 +7,8 @@
 //! costs one re-read, and a queue overflow (notify's rescan flag) is just
 //! another wake-up.
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -27,10 +28,23 @@ impl Watches {
     /// Creates the watcher; events wake `wake`.
     pub fn new(wake: Arc<Notify>) -> notify::Result<Self> {
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Err(e) = &res {
-                // An error (such as an overflowed queue) means events may
-                // have been lost: a full re-read is the answer either way.
-                warn!(error = %e, "file watch error; re-reading everything");
+            // Opening or reading a file is never a change, and our own
+            // re-read opens every source file: waking on those would make
+            // each reconcile trigger the next, forever. Every other kind wakes
+            // us, close-after-write included.
+            if let Ok(event) = &res {
+                if is_read_only_access(&event.kind) {
+                    return;
+                }
+            }
+            match &res {
+                // An overflowed kernel queue (or any watcher error) means
+                // events were lost: a full re-read is the answer either way.
+                Ok(event) if event.need_rescan() => {
+                    warn!("file event queue overflowed; re-reading everything")
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "file watch error; re-reading everything"),
             }
             wake.notify_one();
         })?;
@@ -78,6 +92,16 @@ impl Watches {
     pub fn watched(&self) -> Vec<PathBuf> {
         self.watched.keys().cloned().collect()
     }
+}
+
+/// Whether an event only says that something was opened or read.
+fn is_read_only_access(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Access(
+            AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read)
+        )
+    )
 }
 
 fn watch_target(path: &Path) -> Option<(PathBuf, (u64, u64))> {
