@@ -115,6 +115,20 @@ pub struct RunArgs {
     /// Send SIG to processes named NAME after every changed publish (SIG:NAME).
     #[arg(long, value_name = "SIG:NAME", env = "TRUST_INJECTOR_ON_CHANGE_SIGNAL")]
     pub on_change_signal: Option<String>,
+    /// Also publish truststore.p12 (PKCS#12, every certificate trusted) for Java.
+    #[arg(long, env = "TRUST_INJECTOR_PKCS12")]
+    pub pkcs12: bool,
+    /// Password of truststore.p12 (protects its integrity; empty or unset: none).
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "TRUST_INJECTOR_PKCS12_PASSWORD",
+        hide_env_values = true
+    )]
+    pub pkcs12_password: Option<String>,
+    /// File holding the password of truststore.p12 (one trailing newline ignored).
+    #[arg(long, value_name = "FILE", env = "TRUST_INJECTOR_PKCS12_PASSWORD_FILE")]
+    pub pkcs12_password_file: Option<PathBuf>,
     /// Publish once and exit.
     #[arg(long)]
     pub once: bool,
@@ -180,6 +194,8 @@ pub struct RunConfig {
     pub log_format: LogFormat,
     pub on_change_url: Option<String>,
     pub on_change_signal: Option<SignalTarget>,
+    /// `Some` with `--pkcs12`.
+    pub pkcs12: Option<crate::truststore::Pkcs12Config>,
     pub once: bool,
 }
 
@@ -246,6 +262,7 @@ impl RunArgs {
             .as_deref()
             .map(parse_signal_target)
             .transpose()?;
+        let pkcs12 = self.pkcs12_config()?;
         Ok(RunConfig {
             sources,
             base,
@@ -257,8 +274,47 @@ impl RunArgs {
             log_format: self.log_format,
             on_change_url,
             on_change_signal,
+            pkcs12,
             once: self.once,
         })
+    }
+
+    /// `--pkcs12` and its password, read now so a bad file fails at start.
+    fn pkcs12_config(&self) -> Result<Option<crate::truststore::Pkcs12Config>, ConfigError> {
+        let password = match (&self.pkcs12_password, &self.pkcs12_password_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "--pkcs12-password and --pkcs12-password-file: give one or the other".into(),
+                ))
+            }
+            (Some(p), None) => p.clone(),
+            (None, Some(f)) => {
+                let bytes = std::fs::read(f).map_err(|e| {
+                    ConfigError(format!("--pkcs12-password-file {}: {e}", f.display()))
+                })?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    ConfigError(format!(
+                        "--pkcs12-password-file {}: not UTF-8 text",
+                        f.display()
+                    ))
+                })?;
+                // A file written by `echo` or an editor ends with a newline
+                // that is not part of the password.
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                text.strip_suffix('\r').unwrap_or(text).to_string()
+            }
+            (None, None) => String::new(),
+        };
+        if !self.pkcs12 {
+            if self.pkcs12_password.is_some() || self.pkcs12_password_file.is_some() {
+                return Err(ConfigError(
+                    "--pkcs12-password/--pkcs12-password-file: only meaningful with --pkcs12"
+                        .into(),
+                ));
+            }
+            return Ok(None);
+        }
+        Ok(Some(crate::truststore::Pkcs12Config { password }))
     }
 }
 

@@ -28,4 +28,5 @@ pub mod signals;
 pub mod source;
 pub mod status;
 pub mod subject_hash;
+pub mod truststore;
 pub mod watch;
