@@ -109,6 +109,7 @@ cleanup() {
   findmnt -rn -o TARGET | grep "^$WORK" | sort -r | while read -r m; do umount -l "$m" || true; done
   if [ "${KEEP_TMP:-}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
   rm -rf out/image
+  rmdir out 2>/dev/null
 }
 trap cleanup EXIT
 

