@@ -49,16 +49,18 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    if !contains(bytes, b"-----BEGIN ") {
-        // DER certificates start with a SEQUENCE tag; anything else is noise.
-        if bytes.first() != Some(&0x30) {
-            return Err(ParseError::NotCertificate);
+    // DER is tried first when the file starts with a SEQUENCE tag: a DER
+    // certificate may well contain "-----BEGIN " inside its subject.
+    if bytes.first() == Some(&0x30) {
+        if let Ok(cert) = Certificate::from_der(bytes) {
+            return Ok(ParsedFile {
+                certs: vec![cert],
+                ..ParsedFile::default()
+            });
         }
-        let cert = Certificate::from_der(bytes).map_err(|_| ParseError::NotCertificate)?;
-        return Ok(ParsedFile {
-            certs: vec![cert],
-            ..ParsedFile::default()
-        });
+    }
+    if !contains(bytes, b"-----BEGIN ") {
+        return Err(ParseError::NotCertificate);
     }
 
     let mut parsed = ParsedFile::default();
