@@ -375,30 +375,59 @@ fn ca_that_expires_while_running_is_dropped_without_an_event() {
     assert!(st.success(), "clean stop: {st}");
 }
 
+/// Start a daemon on a source path that does not exist yet; check the base roots
+/// are published meanwhile and the path is named in a warning.
+fn daemon_on_missing(path: &Path, out: &Path) -> (Daemon, Vec<String>) {
+    std::fs::create_dir(out).unwrap();
+    let daemon = Daemon::builder(out)
+        .args(["--source", s(path)])
+        .args(["--base", "embedded", "--resync", "0", "--debounce", "0"])
+        .start();
+    // Ready with the base roots alone.
+    let base = bundle::read_bundle(out).expect("base published");
+    assert!(base.len() > 50, "embedded roots published: {}", base.len());
+    let logs = daemon.logs();
+    assert!(
+        !log_lines_about(&logs, s(path), &["warn"]).is_empty(),
+        "a warning names the missing path; logs:\n{logs}"
+    );
+    (daemon, base)
+}
+
 #[test]
 fn missing_source_is_waited_for_and_picked_up_when_it_appears() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("not-yet").join("secret");
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut daemon = Daemon::builder(&out)
-        .args(["--source", s(&path)])
-        .args(["--base", "embedded", "--resync", "0", "--debounce", "0"])
-        .start();
-    // Ready with the base roots alone.
-    let base = bundle::read_bundle(&out).expect("base published");
-    assert!(base.len() > 50, "embedded roots published: {}", base.len());
-    let logs = daemon.logs();
-    assert!(
-        !log_lines_about(&logs, s(&path), &["warn"]).is_empty(),
-        "a warning names the missing path; logs:\n{logs}"
-    );
-    let ca = pki::root("Late Secret CA");
+    let (mut daemon, base) = daemon_on_missing(&path, &tmp.path().join("out"));
+    // The path appears step by step (a pause between steps gives the watcher a
+    // chance to follow; nothing is asserted about timing).
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::create_dir(tmp.path().join("not-yet")).unwrap();
+    pause();
     let secret = AtomicWriter::new(&path);
+    pause();
+    let ca = pki::root("Late Secret CA");
     secret.write(&[("ca.crt", ca.pem().as_bytes())]);
     let b = daemon.wait_bundle("late CA published", |b| b.contains(&ca.sha256()));
     assert_eq!(b.len(), base.len() + 1);
     assert_eq!(b.last(), Some(&ca.sha256()), "custom CAs follow the base");
+    let st = daemon.stop();
+    assert!(st.success(), "clean stop: {st}");
+}
+
+#[test]
+fn missing_source_that_appears_all_at_once_is_picked_up() {
+    // The whole path and its content appear in quick succession, faster than a
+    // watcher can follow directory by directory: whatever events are lost while new
+    // watches are being added, the content must still be read (with --resync 0,
+    // nothing else would catch it).
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("not-yet").join("secret");
+    let (mut daemon, _) = daemon_on_missing(&path, &tmp.path().join("out"));
+    let ca = pki::root("Sudden Secret CA");
+    let secret = AtomicWriter::new(&path);
+    secret.write(&[("ca.crt", ca.pem().as_bytes())]);
+    daemon.wait_bundle("sudden CA published", |b| b.contains(&ca.sha256()));
     let st = daemon.stop();
     assert!(st.success(), "clean stop: {st}");
 }

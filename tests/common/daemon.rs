@@ -154,11 +154,15 @@ impl Daemon {
         let start = Instant::now();
         loop {
             self.assert_running("while waiting for /readyz");
-            if let Ok((200, _)) = http_get(port, "/readyz") {
-                return;
-            }
+            let last = match http_get(port, "/readyz") {
+                Ok((200, _)) => return,
+                other => other,
+            };
             if start.elapsed() > Duration::from_secs(30) {
-                panic!("/readyz not 200 after 30 s; logs:\n{}", self.logs());
+                panic!(
+                    "/readyz not 200 after 30 s (last answer: {last:?}); logs:\n{}",
+                    self.logs_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -169,7 +173,7 @@ impl Daemon {
         if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
             panic!(
                 "trust-injector exited ({st}) {context}; logs:\n{}",
-                self.logs()
+                self.logs_tail()
             );
         }
     }
@@ -199,6 +203,19 @@ impl Daemon {
     /// Sum of all samples of metric `name` (any labels), None if absent.
     pub fn metric(&self, name: &str) -> Option<f64> {
         metric_sum(&self.metrics(), name)
+    }
+
+    /// The last lines of the log, for failure messages.
+    pub fn logs_tail(&self) -> String {
+        let logs = self.logs();
+        let lines: Vec<&str> = logs.lines().collect();
+        let skip = lines.len().saturating_sub(40);
+        let mut out = String::new();
+        if skip > 0 {
+            out.push_str(&format!("[... {skip} earlier lines ...]\n"));
+        }
+        out.push_str(&lines[skip..].join("\n"));
+        out
     }
 
     /// Everything the daemon logged so far (stderr, then stdout).
@@ -255,10 +272,20 @@ impl Daemon {
                 }
             }
             if start.elapsed() > PATIENCE {
+                let now = super::bundle::read_bundle(&out).map(|b| {
+                    if b.len() > 8 {
+                        format!(
+                            "{} certificates, the last 8: {:?}",
+                            b.len(),
+                            &b[b.len() - 8..]
+                        )
+                    } else {
+                        format!("{b:?}")
+                    }
+                });
                 panic!(
-                    "timed out after {PATIENCE:?} waiting for bundle: {what}\nbundle now: {:?}\nlogs:\n{}",
-                    super::bundle::read_bundle(&out),
-                    self.logs()
+                    "timed out after {PATIENCE:?} waiting for bundle: {what}\nbundle now: {now:?}\nlogs:\n{}",
+                    self.logs_tail()
                 );
             }
             std::thread::sleep(Duration::from_millis(25));
