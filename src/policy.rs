@@ -1,6 +1,25 @@
 //! What is allowed into the bundle, and what deserves a warning.
+//!
+//! This is the one set of checks behind the publish loop's warnings, the
+//! `warnings` of `/status`, the `trust_injector_certificates_expiring_soon`
+//! metric and `inspect`: a certificate must not be judged differently by two
+//! of them.
 
 use crate::cert::Certificate;
+use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+/// A custom certificate expiring within this many days gets a warning (and
+/// counts in the expiring-soon metric): a month leaves time to rotate a CA.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// RSA keys below this size are weak: browsers, webpki and OpenSSL's default
+/// security level 2 refuse signatures made with them.
+pub const MIN_RSA_BITS: u32 = 2048;
+
+/// Elliptic-curve keys below this size (P-192, P-224) are refused by every
+/// mainstream TLS stack.
+pub const MIN_EC_BITS: u32 = 256;
 
 /// The knobs of the policy.
 #[derive(Debug, Clone, Copy, Default)]
@@ -11,6 +30,9 @@ pub struct Policy {
 
 /// Why a certificate is worth a warning. Kept certificates only; dropping is
 /// reported separately.
+///
+/// Variants carry no time-dependent data, so that the publish loop, which
+/// warns once per (concern, certificate), does not warn again every day.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Concern {
@@ -25,9 +47,36 @@ pub enum Concern {
     MissingRoot,
     /// Expired but kept because of `--keep-expired`.
     ExpiredKept,
+    /// Expires within [`EXPIRY_WARNING_DAYS`].
+    ExpiresSoon,
+    /// A public key too small (or of a kind) that TLS clients refuse.
+    WeakKey {
+        /// `RSA`, `EC`, `DSA` …
+        algorithm: String,
+        /// Key size in bits (0 when unknown).
+        bits: u32,
+    },
+    /// Signed with SHA-1 (or MD5/MD2): clients refuse the signature.
+    WeakSignature {
+        /// The signature algorithm's name, e.g. `sha1WithRSAEncryption`.
+        algorithm: String,
+    },
 }
 
 impl Concern {
+    /// A stable machine name (`inspect --json`, tests).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Concern::NotYetValid => "not_yet_valid",
+            Concern::NotCa => "not_ca",
+            Concern::MissingRoot => "missing_root",
+            Concern::ExpiredKept => "expired",
+            Concern::ExpiresSoon => "expires_soon",
+            Concern::WeakKey { .. } => "weak_key",
+            Concern::WeakSignature { .. } => "weak_signature",
+        }
+    }
+
     /// One sentence for logs and `/status`.
     pub fn explain(&self, cert: &Certificate) -> String {
         match self {
@@ -48,6 +97,19 @@ impl Concern {
                 "expired at {} (kept because of --keep-expired)",
                 crate::cert::rfc3339(cert.not_after)
             ),
+            Concern::ExpiresSoon => format!(
+                "expires at {} (in {} days); rotate it before then",
+                crate::cert::rfc3339(cert.not_after),
+                (cert.not_after - crate::status::now_unix()).max(0) / 86_400
+            ),
+            Concern::WeakKey { algorithm, bits } => format!(
+                "weak key ({algorithm} {bits} bits); TLS clients refuse signatures made with it \
+                 (use RSA >= {MIN_RSA_BITS} or EC P-256 or larger)"
+            ),
+            Concern::WeakSignature { algorithm } => format!(
+                "signed with {algorithm}; TLS clients refuse SHA-1 and older signatures, \
+                 so re-issue it with SHA-256"
+            ),
         }
     }
 }
@@ -59,9 +121,11 @@ impl Policy {
     }
 
     /// Concerns about a certificate that is published. `custom` says whether
-    /// it came from a source (anchor checks apply to those only: the base is
-    /// somebody else's curated list). `has_issuer` says whether the bundle
-    /// holds a certificate whose subject is this one's issuer.
+    /// it came from a source (anchor, expiry-soon and strength checks apply
+    /// to those only: the base is somebody else's curated list, and warning
+    /// about it would bury the warnings an operator can act on). `has_issuer`
+    /// says whether the bundle holds a certificate whose subject is this
+    /// one's issuer.
     pub fn concerns(
         &self,
         cert: &Certificate,
@@ -72,6 +136,8 @@ impl Policy {
         let mut out = Vec::new();
         if cert.is_expired(now) {
             out.push(Concern::ExpiredKept);
+        } else if custom && cert.not_after - now <= EXPIRY_WARNING_DAYS * 86_400 {
+            out.push(Concern::ExpiresSoon);
         }
         if cert.not_before > now {
             out.push(Concern::NotYetValid);
@@ -82,6 +148,231 @@ impl Policy {
         if custom && cert.is_ca && !cert.self_signed && !has_issuer {
             out.push(Concern::MissingRoot);
         }
+        if custom {
+            // Parsed again here rather than stored in `Certificate`: only
+            // custom certificates (a handful) pay for it.
+            if let Some(facts) = CertFacts::of(cert) {
+                if facts.weak_key() {
+                    out.push(Concern::WeakKey {
+                        algorithm: facts.key_algorithm.clone(),
+                        bits: facts.key_bits,
+                    });
+                }
+                // A self-signature is never checked by a client (the
+                // certificate is trusted as such), so SHA-1 there is harmless;
+                // many long-lived public roots are SHA-1 self-signed.
+                if facts.weak_signature && !cert.self_signed {
+                    out.push(Concern::WeakSignature {
+                        algorithm: facts.signature_algorithm.clone(),
+                    });
+                }
+            }
+        }
         out
+    }
+}
+
+/// The parts of a certificate that only diagnosis needs: key, signature
+/// algorithm, names and extended key usages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertFacts {
+    /// `RSA`, `EC`, `Ed25519`, `DSA`, or the algorithm's OID.
+    pub key_algorithm: String,
+    /// Key size in bits; for EC the curve's size; 0 when unknown.
+    pub key_bits: u32,
+    /// Signature algorithm name (`sha256WithRSAEncryption`, `ecdsa-with-SHA256` …) or OID.
+    pub signature_algorithm: String,
+    /// Whether the signature uses SHA-1, MD5 or MD2.
+    pub weak_signature: bool,
+    /// subjectAltName DNS names and IP addresses, in certificate order.
+    pub names: Vec<String>,
+    /// Extended key usages (`serverAuth`, `clientAuth` … or OIDs); `None`
+    /// when the extension is absent, which allows every usage.
+    pub extended_key_usage: Option<Vec<String>>,
+}
+
+impl CertFacts {
+    /// Facts of `cert`; `None` only if the DER no longer parses, which cannot
+    /// happen for a [`Certificate`] (it was parsed to build it).
+    pub fn of(cert: &Certificate) -> Option<CertFacts> {
+        let (_, x509) = X509Certificate::from_der(&cert.der).ok()?;
+        Some(Self::from_x509(&x509))
+    }
+
+    fn from_x509(x509: &X509Certificate<'_>) -> CertFacts {
+        let spki = x509.public_key();
+        let (key_algorithm, key_bits) = match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => ("RSA".to_string(), bit_length(rsa.modulus)),
+            Ok(PublicKey::EC(point)) => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .map(|o| o.to_id_string());
+                let bits = match curve.as_deref() {
+                    Some("1.2.840.10045.3.1.1") => 192,
+                    Some("1.3.132.0.33") => 224,
+                    Some("1.2.840.10045.3.1.7") => 256,
+                    Some("1.3.132.0.34") => 384,
+                    Some("1.3.132.0.35") => 521,
+                    _ => u32::try_from(point.key_size()).unwrap_or(0),
+                };
+                ("EC".to_string(), bits)
+            }
+            Ok(PublicKey::DSA(y)) => ("DSA".to_string(), bit_length(y)),
+            _ => match spki.algorithm.algorithm.to_id_string().as_str() {
+                "1.3.101.112" => ("Ed25519".to_string(), 256),
+                "1.3.101.113" => ("Ed448".to_string(), 456),
+                other => (other.to_string(), 0),
+            },
+        };
+        let sig_oid = x509.signature_algorithm.algorithm.to_id_string();
+        let (signature_algorithm, weak_signature) = signature_name(&sig_oid);
+        let mut names = Vec::new();
+        let mut extended_key_usage = None;
+        for ext in x509.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    for n in &san.general_names {
+                        match n {
+                            GeneralName::DNSName(d) => names.push((*d).to_string()),
+                            GeneralName::IPAddress(ip) => names.push(ip_string(ip)),
+                            _ => {}
+                        }
+                    }
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    let mut usages = Vec::new();
+                    let flags = [
+                        (eku.any, "anyExtendedKeyUsage"),
+                        (eku.server_auth, "serverAuth"),
+                        (eku.client_auth, "clientAuth"),
+                        (eku.code_signing, "codeSigning"),
+                        (eku.email_protection, "emailProtection"),
+                        (eku.time_stamping, "timeStamping"),
+                        (eku.ocsp_signing, "OCSPSigning"),
+                    ];
+                    usages.extend(
+                        flags
+                            .iter()
+                            .filter(|(on, _)| *on)
+                            .map(|(_, n)| n.to_string()),
+                    );
+                    usages.extend(eku.other.iter().map(|o| o.to_id_string()));
+                    extended_key_usage = Some(usages);
+                }
+                _ => {}
+            }
+        }
+        CertFacts {
+            key_algorithm,
+            key_bits,
+            signature_algorithm: signature_algorithm.to_string(),
+            weak_signature,
+            names,
+            extended_key_usage,
+        }
+    }
+
+    /// Whether TLS clients refuse this key.
+    pub fn weak_key(&self) -> bool {
+        match self.key_algorithm.as_str() {
+            "RSA" => self.key_bits < MIN_RSA_BITS,
+            "EC" => self.key_bits < MIN_EC_BITS,
+            // No current TLS stack verifies DSA certificate signatures.
+            "DSA" => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the certificate may be used by a TLS server (no EKU extension,
+    /// or one listing serverAuth or anyExtendedKeyUsage).
+    pub fn allows_server_auth(&self) -> bool {
+        match &self.extended_key_usage {
+            None => true,
+            Some(u) => u
+                .iter()
+                .any(|n| n == "serverAuth" || n == "anyExtendedKeyUsage"),
+        }
+    }
+}
+
+/// Significant bits of a big-endian unsigned integer (leading zeros ignored;
+/// x509-parser's own RSA key size miscounts moduli without a zero byte).
+fn bit_length(be: &[u8]) -> u32 {
+    let trimmed: &[u8] = match be.iter().position(|&b| b != 0) {
+        Some(i) => &be[i..],
+        None => return 0,
+    };
+    let len = u32::try_from(trimmed.len()).unwrap_or(u32::MAX / 8);
+    len * 8 - trimmed[0].leading_zeros()
+}
+
+/// A readable name for a signature algorithm OID, and whether its hash is
+/// one that clients refuse.
+fn signature_name(oid: &str) -> (&str, bool) {
+    match oid {
+        "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", true),
+        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", true),
+        "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption", true),
+        "1.3.14.3.2.29" => ("sha1WithRSASignature", true),
+        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", true),
+        "1.2.840.10040.4.3" => ("dsa-with-SHA1", true),
+        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", false),
+        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", false),
+        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", false),
+        "1.2.840.113549.1.1.10" => ("rsassa-pss", false),
+        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", false),
+        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", false),
+        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", false),
+        "1.3.101.112" => ("Ed25519", false),
+        "1.3.101.113" => ("Ed448", false),
+        other => (other, false),
+    }
+}
+
+fn ip_string(bytes: &[u8]) -> String {
+    match bytes.len() {
+        4 => {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(bytes);
+            std::net::Ipv4Addr::from(a).to_string()
+        }
+        16 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(bytes);
+            std::net::Ipv6Addr::from(a).to_string()
+        }
+        _ => crate::cert::hex(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_length_ignores_leading_zeros() {
+        assert_eq!(bit_length(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(bit_length(&[0x01, 0x00]), 9);
+        assert_eq!(bit_length(&[0xff; 128]), 1024);
+        assert_eq!(bit_length(&[0, 0]), 0);
+    }
+
+    #[test]
+    fn sha1_is_weak_sha256_is_not() {
+        assert!(signature_name("1.2.840.113549.1.1.5").1);
+        assert!(signature_name("1.2.840.10045.4.1").1);
+        assert!(!signature_name("1.2.840.10045.4.3.2").1);
+    }
+
+    #[test]
+    fn embedded_roots_are_not_weak() {
+        let (roots, _) = crate::base::embedded_roots();
+        for c in roots {
+            let facts = CertFacts::of(&c).unwrap();
+            assert!(!facts.weak_key(), "{}: {facts:?}", c.subject);
+        }
     }
 }
