@@ -99,9 +99,10 @@ enum Retry {
 
 fn read_dir_source(root: &Path) -> Result<Vec<FileRead>, Retry> {
     let data_link = root.join("..data");
-    let (read_from, kubelet) = match fs::read_link(&data_link) {
-        Ok(target) => (root.join(target), true),
-        Err(_) => (root.to_path_buf(), false),
+    let resolved = fs::read_link(&data_link).ok();
+    let (read_from, kubelet) = match &resolved {
+        Some(target) => (root.join(target), true),
+        None => (root.to_path_buf(), false),
     };
     let canonical_root = fs::canonicalize(root).map_err(|e| Retry::Fatal(e.into()))?;
     let mut files = Vec::new();
@@ -114,6 +115,15 @@ fn read_dir_source(root: &Path) -> Result<Vec<FileRead>, Retry> {
         0,
         &mut files,
     )?;
+    // The old timestamped directory is removed right after a swap, and a
+    // directory deleted while being listed just lists fewer (or no) entries,
+    // without an error: the keys would look deleted and the bundle would lose
+    // them until the next event. If `..data` moved meanwhile, read again.
+    if kubelet && fs::read_link(&data_link).ok() != resolved {
+        return Err(Retry::Again(ReadError::Io(
+            "..data was swapped while reading".into(),
+        )));
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }

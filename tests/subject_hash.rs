@@ -50,8 +50,23 @@ fn openssl_cert(subj: &str) -> Vec<u8> {
     require("openssl");
     let dir = tempfile::tempdir().unwrap();
     let out = clean_command("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        .args(["-nodes", "-days", "2", "-utf8", "-multivalue-rdn", "-subj", subj])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "2",
+            "-utf8",
+            "-multivalue-rdn",
+            "-subj",
+            subj,
+        ])
         .arg("-keyout")
         .arg(dir.path().join("k.pem"))
         .args(["-outform", "DER", "-out"])
