@@ -157,6 +157,9 @@ pub struct VerifyArgs {
     /// Server name for SNI and name checks, if not the URL's host.
     #[arg(long, value_name = "NAME")]
     pub servername: Option<String>,
+    /// Seconds to wait for the connection and for each step of the handshake.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

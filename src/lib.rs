@@ -29,4 +29,5 @@ pub mod source;
 pub mod status;
 pub mod subject_hash;
 pub mod truststore;
+pub mod verify;
 pub mod watch;

@@ -6,7 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use trust_injector::config::{Cli, Command, RunArgs};
 use trust_injector::daemon::{self, DaemonError};
-use trust_injector::{inspect, logging};
+use trust_injector::{inspect, logging, verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,9 +28,28 @@ fn main() -> ExitCode {
             }
             ExitCode::from(u8::from(!report.errors.is_empty()))
         }
-        Some(Command::Verify(_)) => {
-            eprintln!("trust-injector verify: not implemented yet");
-            ExitCode::from(1)
+        Some(Command::Verify(args)) => {
+            let timeout = std::time::Duration::from_secs(args.timeout);
+            let report =
+                match verify::run(&args.url, &args.bundle, args.servername.as_deref(), timeout) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("trust-injector verify: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("trust-injector: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                print!("{}", verify::render_text(&report));
+            }
+            ExitCode::from(report.verdict.exit_code())
         }
     }
 }
