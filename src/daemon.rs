@@ -10,7 +10,7 @@ use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::reconcile::{Reconciler, Report};
 use crate::server::{serve, Shared};
-use crate::status::{now_unix, Heartbeat};
+use crate::status::{now_unix, Heartbeat, NotificationsStatus};
 use crate::watch::Watches;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,10 +76,10 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
     let fs_events = Arc::new(Notify::new());
     let mut watches = Watches::new(Arc::clone(&fs_events))
         .map_err(|e| DaemonError::Fatal(format!("cannot start file watcher: {e}")))?;
-    let hooks = Hooks {
-        url: config.on_change_url.clone(),
-        signal: config.on_change_signal.clone(),
-    };
+    let (hooks, mut notifications) = Hooks::new(
+        config.on_change_url.clone(),
+        config.on_change_signal.clone(),
+    );
 
     info!(
         sources = ?config.sources,
@@ -98,7 +98,7 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
         heartbeat.beat();
         // Sources may have appeared or been replaced: follow them.
         watches.update(&reconciler.watched_paths());
-        let _ = status_tx.send(Arc::new(reconciler.status()));
+        let _ = status_tx.send(snapshot(&reconciler, &mut notifications));
         if report.changed && hooks.any() {
             if let Some(sha) = reconciler.status().bundle.sha256 {
                 hooks.fire(sha, Arc::clone(&metrics));
@@ -121,6 +121,10 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
                     return Ok(());
                 }
                 _ = reread.notified() => break "SIGHUP",
+                // A hook finished (in its own task): show its outcome now.
+                Ok(()) = notifications.changed() => {
+                    let _ = status_tx.send(snapshot(&reconciler, &mut notifications));
+                }
                 _ = sleep_until(resync_at.unwrap_or_else(far_future)), if resync_at.is_some() => {
                     next_resync = config.resync.map(|d| Instant::now() + d);
                     break "resync";
@@ -132,6 +136,17 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
             }
         };
     }
+}
+
+/// The `/status` snapshot: the reconciler's state plus the hooks' outcomes.
+fn snapshot(
+    reconciler: &Reconciler,
+    notifications: &mut watch::Receiver<NotificationsStatus>,
+) -> Arc<crate::status::Status> {
+    let mut status = reconciler.status();
+    // Marked as seen, or `changed()` would fire again at once.
+    status.notifications = notifications.borrow_and_update().clone();
+    Arc::new(status)
 }
 
 /// Waits until no event arrived for `quiet` (at most [`MAX_DEBOUNCE_DELAY`]

@@ -5,15 +5,22 @@
 //! starts only after our startup probe passes, so waiting for it would
 //! deadlock. Notifications run in their own task so a slow application never
 //! delays the reconcile loop.
+//!
+//! Each outcome is logged, counted in `trust_injector_notifications_total`
+//! and kept as the last one of its kind in a watch channel, which the daemon
+//! merges into the `/status` snapshot (it stays the only writer of that).
 
+use crate::cert::rfc3339;
 use crate::config::SignalTarget;
 use crate::metrics::{Metrics, NotifyLabels};
+use crate::status::{now_unix, NotificationStatus, NotificationsStatus};
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// Attempts per notification, with doubling back-off from [`FIRST_BACKOFF`].
@@ -23,13 +30,29 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The configured notifications.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Hooks {
     pub url: Option<String>,
     pub signal: Option<SignalTarget>,
+    /// Shared with the spawned URL tasks, which finish after `fire` returns.
+    outcomes: Arc<watch::Sender<NotificationsStatus>>,
 }
 
 impl Hooks {
+    /// The hooks, and where their last outcomes can be watched.
+    pub fn new(
+        url: Option<String>,
+        signal: Option<SignalTarget>,
+    ) -> (Self, watch::Receiver<NotificationsStatus>) {
+        let (tx, rx) = watch::channel(NotificationsStatus::default());
+        let hooks = Hooks {
+            url,
+            signal,
+            outcomes: Arc::new(tx),
+        };
+        (hooks, rx)
+    }
+
     /// Whether anything is configured.
     pub fn any(&self) -> bool {
         self.url.is_some() || self.signal.is_some()
@@ -39,31 +62,61 @@ impl Hooks {
     pub fn fire(&self, sha256: String, metrics: Arc<Metrics>) {
         if let Some(url) = self.url.clone() {
             let metrics = Arc::clone(&metrics);
+            let outcomes = Arc::clone(&self.outcomes);
             let sha = sha256.clone();
             tokio::spawn(async move {
                 let outcome = post_with_retries(&url, &sha).await;
                 record(&metrics, "url", outcome.is_ok());
-                match outcome {
-                    Ok(status) => info!(url = %url, status, "notified application"),
-                    Err(e) => warn!(url = %url, error = %e, "could not notify application"),
-                }
+                let detail = match &outcome {
+                    Ok((status, attempts)) => {
+                        info!(url = %url, status, attempts, "notified application");
+                        format!("POST {url}: HTTP {status} (attempt {attempts} of {ATTEMPTS})")
+                    }
+                    Err(e) => {
+                        warn!(url = %url, error = %e, "could not notify application");
+                        format!("POST {url}: {e}")
+                    }
+                };
+                let last = last(outcome.is_ok(), detail, sha);
+                outcomes.send_modify(|n| n.last_url = Some(last));
             });
         }
         if let Some(target) = &self.signal {
             let sent = signal_processes(target);
-            record(&metrics, "signal", sent.as_ref().is_ok_and(|n| *n > 0));
-            match sent {
+            let ok = sent.as_ref().is_ok_and(|n| *n > 0);
+            record(&metrics, "signal", ok);
+            let detail = match sent {
                 Ok(0) => {
-                    warn!(process = %target.process, signal = %target.signal_name, "no process with that name (is shareProcessNamespace: true set, and does it run as our user?)")
+                    warn!(process = %target.process, signal = %target.signal_name, "no process with that name (is shareProcessNamespace: true set, and does it run as our user?)");
+                    format!(
+                        "{} to {}: no process with that name (shareProcessNamespace: true? same user?)",
+                        target.signal_name, target.process
+                    )
                 }
                 Ok(n) => {
-                    info!(process = %target.process, signal = %target.signal_name, processes = n, "signalled application")
+                    info!(process = %target.process, signal = %target.signal_name, processes = n, "signalled application");
+                    format!(
+                        "{} sent to {n} process(es) named {}",
+                        target.signal_name, target.process
+                    )
                 }
                 Err(e) => {
-                    warn!(process = %target.process, error = %e, "could not signal application")
+                    warn!(process = %target.process, error = %e, "could not signal application");
+                    format!("{} to {}: {e}", target.signal_name, target.process)
                 }
-            }
+            };
+            let last = last(ok, detail, sha256);
+            self.outcomes.send_modify(|n| n.last_signal = Some(last));
         }
+    }
+}
+
+fn last(ok: bool, detail: String, bundle_sha256: String) -> NotificationStatus {
+    NotificationStatus {
+        time: rfc3339(now_unix()),
+        outcome: if ok { "ok" } else { "error" },
+        detail,
+        bundle_sha256,
     }
 }
 
@@ -77,12 +130,13 @@ fn record(metrics: &Metrics, kind: &str, ok: bool) {
         .inc();
 }
 
-async fn post_with_retries(url: &str, sha256: &str) -> Result<u16, String> {
+/// The HTTP status and the attempt that succeeded, or the last error.
+async fn post_with_retries(url: &str, sha256: &str) -> Result<(u16, u32), String> {
     let mut backoff = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
         match tokio::time::timeout(ATTEMPT_TIMEOUT, post(url, sha256)).await {
-            Ok(Ok(status)) if (200..300).contains(&status) => return Ok(status),
+            Ok(Ok(status)) if (200..300).contains(&status) => return Ok((status, attempt)),
             Ok(Ok(status)) => last = format!("HTTP {status}"),
             Ok(Err(e)) => last = e,
             Err(_) => last = format!("timed out after {ATTEMPT_TIMEOUT:?}"),

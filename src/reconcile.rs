@@ -503,6 +503,7 @@ impl Reconciler {
                     reason: d.reason.clone(),
                 })
                 .collect(),
+            notifications: Default::default(),
         }
     }
 }

@@ -19,6 +19,30 @@ pub struct Status {
     pub custom_certificates: Vec<CertStatus>,
     /// Certificates left out by the policy (expired).
     pub dropped_certificates: Vec<DroppedStatus>,
+    /// The last `--on-change-*` notifications (filled in by the daemon: the
+    /// hooks run in their own task, not in the reconciler).
+    pub notifications: NotificationsStatus,
+}
+
+/// The last notification of each kind; `null` until one was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotificationsStatus {
+    pub last_url: Option<NotificationStatus>,
+    pub last_signal: Option<NotificationStatus>,
+}
+
+/// One notification's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationStatus {
+    /// RFC 3339 time at which the outcome was known.
+    pub time: String,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+    /// What happened: the HTTP status and attempts, the processes signalled,
+    /// or the error.
+    pub detail: String,
+    /// The bundle the notification was about.
+    pub bundle_sha256: String,
 }
 
 /// The published bundle.
