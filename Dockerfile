@@ -6,7 +6,9 @@
 #   context copy a static binary built on the host, with the CA bundle next to it, from
 #           ${PREBUILT_DIR} in the build context; pulls no image at all, so it works on
 #           machines without registry access:
-#             cargo build --release --locked --target x86_64-unknown-linux-musl
+#             apt-get install musl-tools   # musl-gcc, for ring's C code
+#             CC_x86_64_unknown_linux_musl=musl-gcc \
+#               cargo build --release --locked --target x86_64-unknown-linux-musl
 #             mkdir -p out/image
 #             cp target/x86_64-unknown-linux-musl/release/trust-injector out/image/
 #             cp /etc/ssl/certs/ca-certificates.crt out/image/
@@ -19,9 +21,16 @@ ARG RUST_VERSION=1.95
 
 FROM docker.io/library/rust:${RUST_VERSION}-slim AS build
 ARG TARGET=x86_64-unknown-linux-musl
-# The musl target links statically with Rust's self-contained musl; no C toolchain
-# beyond the image's own is needed because no dependency compiles C.
-RUN rustup target add "${TARGET}"
+# The musl target links statically with Rust's self-contained musl. ring (TLS for
+# `verify`) compiles C and assembly, which needs a musl C compiler: musl-tools' musl-gcc.
+# The Debian release is fixed by the base image tag; exact package builds are not kept
+# in Debian's archive, so the package is not pinned to one.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends musl-tools \
+ && rm -rf /var/lib/apt/lists/* \
+ && rustup target add "${TARGET}"
+ENV CC_x86_64_unknown_linux_musl=musl-gcc
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --target "${TARGET}" \

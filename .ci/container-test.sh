@@ -37,6 +37,7 @@ PINNED_PACKAGES=(
   "openssl"
   "ca-certificates"
   "binutils"
+  "musl-tools=1.2.3-1"
 )
 need_install=()
 for spec in "${PINNED_PACKAGES[@]}"; do
@@ -61,8 +62,11 @@ log "$(buildah --version); $(podman --version); $(runc --version | head -n1)"
 
 # --- 2. the static binary, built on the host ------------------------------------------
 # musl rather than glibc+crt-static: the musl target links fully statically with Rust's
-# self-contained musl and needs no C toolchain; glibc static binaries still dlopen NSS.
+# self-contained musl, and its resolver works in an empty image, whereas a static glibc
+# binary still wants to dlopen NSS modules for DNS (`verify` resolves backend names).
+# ring compiles C and assembly for the target, with musl-tools' musl-gcc.
 rustup target add "$TARGET" >/dev/null 2>&1 || rustup target add "$TARGET"
+export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
 log "cargo build --release --locked --target $TARGET"
 cargo build --release --locked --target "$TARGET"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
