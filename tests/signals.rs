@@ -85,8 +85,16 @@ fn sigterm_while_publishing_leaves_no_temporary_files() {
     stop.store(true, Ordering::SeqCst);
     churn.join().unwrap();
     let st = st.unwrap_or_else(|| {
+        // Diagnose: does it stop once the events stop?
+        let after = std::time::Instant::now();
+        let late = d.wait_exit(Duration::from_secs(10));
         panic!(
-            "still running {STOP_BOUND:?} after SIGTERM under churn; logs:\n{}",
+            "still running {STOP_BOUND:?} after SIGTERM under churn; once the churn \
+             stopped it {}; logs:\n{}",
+            match late {
+                Some(st) => format!("exited ({st}) {:?} later", after.elapsed()),
+                None => "still did not exit within 10 s".to_string(),
+            },
             d.logs_tail()
         )
     });
