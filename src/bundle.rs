@@ -162,3 +162,110 @@ pub fn render(entries: &[Entry]) -> Vec<u8> {
     }
     out.into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(cn: &str, not_after_offset_days: i64) -> Certificate {
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(400);
+        params.not_after =
+            time::OffsetDateTime::now_utc() + time::Duration::days(not_after_offset_days);
+        let key = rcgen::KeyPair::generate().unwrap();
+        Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap()
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    #[test]
+    fn order_is_base_then_sources_and_first_occurrence_wins() {
+        let (b1, b2, c1, c2) = (cert("b1", 9), cert("b2", 9), cert("c1", 9), cert("c2", 9));
+        let (f1, f2) = (PathBuf::from("/s/a.crt"), PathBuf::from("/s/b.crt"));
+        let base = vec![b1.clone(), b2.clone()];
+        let file1 = vec![c2.clone(), b1.clone()];
+        let file2 = vec![c1.clone(), c2.clone()];
+        let bundle = assemble(
+            &base,
+            [(&f1, &file1[..]), (&f2, &file2[..])],
+            Policy::default(),
+            now(),
+        );
+        let order: Vec<&str> = bundle
+            .entries
+            .iter()
+            .map(|e| e.cert.subject.as_str())
+            .collect();
+        assert_eq!(order, ["CN=b1", "CN=b2", "CN=c2", "CN=c1"]);
+        assert_eq!(bundle.entries[2].origin, Origin::File(f1.clone()));
+        assert_eq!(bundle.custom_count(), 2);
+    }
+
+    #[test]
+    fn same_input_same_bytes() {
+        let (a, b) = (cert("a", 9), cert("b", 9));
+        let f = PathBuf::from("/s/a.crt");
+        let certs = vec![a, b];
+        let one = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
+        let two = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
+        assert_eq!(one.pem, two.pem);
+        assert_eq!(one.sha256, two.sha256);
+    }
+
+    #[test]
+    fn expired_are_dropped_unless_kept_and_next_expiry_is_the_earliest() {
+        let (old, soon, later) = (cert("old", -1), cert("soon", 2), cert("later", 30));
+        let f = PathBuf::from("/s/a.crt");
+        let certs = vec![old.clone(), later.clone(), soon.clone()];
+        let bundle = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
+        assert_eq!(bundle.entries.len(), 2);
+        assert_eq!(bundle.dropped.len(), 1);
+        assert_eq!(bundle.dropped[0].cert.subject, "CN=old");
+        assert_eq!(bundle.next_expiry, Some(soon.not_after));
+
+        let kept = assemble(
+            &[],
+            [(&f, &certs[..])],
+            Policy { keep_expired: true },
+            now(),
+        );
+        assert_eq!(kept.entries.len(), 3);
+        assert_eq!(kept.next_expiry, None);
+    }
+
+    #[test]
+    fn hashed_names_number_collisions_in_bundle_order() {
+        // Same subject twice (different keys): one hash, numbered .0 and .1.
+        let (a, b) = (cert("Same Name", 9), cert("same   name", 9));
+        let f = PathBuf::from("/s/a.crt");
+        let certs = vec![a, b];
+        let bundle = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
+        let names: Vec<String> = bundle.hashed_names().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), 2);
+        assert!(
+            names[0].ends_with(".0") && names[1].ends_with(".1"),
+            "{names:?}"
+        );
+        assert_eq!(names[0][..8], names[1][..8]);
+    }
+
+    #[test]
+    fn rendered_bundle_escapes_subjects_in_comments() {
+        let evil = cert("x\n-----BEGIN CERTIFICATE-----", 9);
+        let f = PathBuf::from("/s/a.crt");
+        let certs = vec![evil];
+        let bundle = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
+        let text = String::from_utf8(bundle.pem).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("-----BEGIN")).count(),
+            1
+        );
+        assert_eq!(text.lines().filter(|l| l.starts_with('#')).count(), 1);
+    }
+}

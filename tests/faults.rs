@@ -353,3 +353,43 @@ fn idle_daemon_does_not_wake_itself_by_reading_its_sources() {
     let after = settle();
     assert_eq!(before, after, "no re-read without a change:\n{}", d.logs());
 }
+
+#[test]
+fn certificate_expiring_while_running_is_dropped_at_that_moment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let src = tmp.path().join("src");
+    let now = time::OffsetDateTime::now_utc();
+    let lasting = pki::root("Lasting CA");
+    let brief = pki::root_valid(
+        "Brief CA",
+        now - time::Duration::days(1),
+        now + time::Duration::seconds(3),
+    );
+    std::fs::create_dir_all(&src).unwrap();
+    common::write_file(
+        &src.join("cas.pem"),
+        format!("{}{}", lasting.pem(), brief.pem()),
+    );
+    // No resync and no file events: only the expiry timer can act.
+    let d = Daemon::builder(&out)
+        .args(["--base", "none", "--resync", "0"])
+        .arg("--source")
+        .arg(&src)
+        .start();
+    let both = [lasting.sha256(), brief.sha256()];
+    if !bundle_is(&out, &both) {
+        // The machine was slow enough that it expired before the first publish.
+        assert!(bundle_is(&out, &[lasting.sha256()]));
+        return;
+    }
+    wait_until(PATIENCE, "the expired CA dropped without an event", || {
+        bundle_is(&out, &[lasting.sha256()])
+    });
+    assert!(
+        d.logs().contains("certificate dropped"),
+        "the drop is logged:\n{}",
+        d.logs()
+    );
+}
