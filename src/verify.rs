@@ -864,7 +864,11 @@ fn explain_chain_error(
                 "check the clocks of the issuing CA and of this machine, or wait until it is valid",
             )
         }
-        W::UnknownIssuer | W::InvalidSignatureForPublicKey => missing_issuer(sent, bundle),
+        // ring refuses RSA keys under 2048 bits as a bad signature, which
+        // would otherwise read as "unknown issuer": rule that out first.
+        W::UnknownIssuer | W::InvalidSignatureForPublicKey => {
+            weak_cause(sent, bundle).unwrap_or_else(|| missing_issuer(sent, bundle))
+        }
         W::EndEntityUsedAsCa => {
             let culprit = sent[1..]
                 .iter()
@@ -912,40 +916,60 @@ fn explain_chain_error(
         W::UnsupportedSignatureAlgorithm
         | W::UnsupportedSignatureAlgorithmContext(_)
         | W::UnsupportedSignatureAlgorithmForPublicKey
-        | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
-            let weak = sent
-                .iter()
-                .chain(bundle)
-                .filter_map(|c| CertFacts::of(c).map(|f| (c, f)))
-                .find(|(c, f)| (f.weak_signature && !c.self_signed) || f.weak_key());
-            let message = match weak {
-                Some((c, f)) if f.weak_key() => format!(
-                    "{} has a weak key ({} {} bits) that clients refuse",
-                    q(&c.subject),
-                    f.key_algorithm,
-                    f.key_bits
-                ),
-                Some((c, f)) => format!(
-                    "{} is signed with {}, which clients refuse",
-                    q(&c.subject),
-                    f.signature_algorithm
-                ),
-                None => {
-                    format!("a certificate in the chain uses an algorithm clients refuse: {e:?}")
-                }
-            };
-            Cause::new(
-                "weak_algorithm",
-                message,
-                "re-issue it with SHA-256 and an RSA >= 2048 or EC P-256+ key",
-            )
-        }
+        | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => weak_cause(sent, bundle)
+            .unwrap_or_else(|| {
+                Cause::new(
+                    "weak_algorithm",
+                    format!("a certificate in the chain uses an algorithm clients refuse: {e:?}"),
+                    "re-issue it with SHA-256 and an RSA >= 2048 or EC P-256+ key",
+                )
+            }),
         other => Cause::new(
             "rejected",
             format!("the chain is refused: {other:?}"),
             "inspect the chain (trust-injector inspect) and re-issue the faulty certificate",
         ),
     }
+}
+
+/// A weak signature on a sent certificate, or a weak key on a certificate
+/// that issues one of them (sent or in the bundle), named.
+fn weak_cause(sent: &[Certificate], bundle: &[Certificate]) -> Option<Cause> {
+    let fix = "re-issue it with SHA-256 and an RSA >= 2048 or EC P-256+ key";
+    for c in sent {
+        let f = CertFacts::of(c)?;
+        if f.weak_signature && !c.self_signed {
+            return Some(Cause::new(
+                "weak_algorithm",
+                format!(
+                    "{} is signed with {}, which clients refuse",
+                    q(&c.subject),
+                    f.signature_algorithm
+                ),
+                fix,
+            ));
+        }
+    }
+    let issuers = sent
+        .iter()
+        .chain(bundle)
+        .filter(|i| sent.iter().any(|c| names_issuer(i, c)));
+    for i in issuers {
+        let f = CertFacts::of(i)?;
+        if f.weak_key() {
+            return Some(Cause::new(
+                "weak_algorithm",
+                format!(
+                    "{} has a weak key ({} {} bits): clients refuse the signatures it makes",
+                    q(&i.subject),
+                    f.key_algorithm,
+                    f.key_bits
+                ),
+                fix,
+            ));
+        }
+    }
+    None
 }
 
 /// Walks up the sent chain by issuer name to the first certificate whose

@@ -401,3 +401,116 @@ fn partial_chain_claim_matches_openssl() {
         out.text()
     );
 }
+
+/// `openssl` in `dir`, failing the test on a non-zero exit.
+fn openssl(dir: &Path, args: &[&str]) {
+    let mut cmd = tools::clean_command("openssl");
+    cmd.current_dir(dir).args(args);
+    let out = tools::run(&mut cmd, Duration::from_secs(60));
+    assert!(out.ok(), "openssl {args:?}\n{}", out.text());
+}
+
+fn der_of(path: &Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(path).unwrap();
+    common::bundle::parse_pem_certs(&text).unwrap().remove(0)
+}
+
+/// SHA-1 and RSA-1024 are named as such, not mistaken for an unknown issuer
+/// (ring reports a small RSA key as a bad signature). The chains come from
+/// `openssl` (rcgen cannot make them) and go straight to the diagnosis: an
+/// OpenSSL server at its default security level would refuse to serve them.
+#[test]
+fn weak_algorithms_are_named() {
+    use trust_injector::cert::Certificate;
+    use trust_injector::verify::diagnose;
+    tools::require("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::write_file(
+        &d.join("leaf.cnf"),
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    );
+    for (name, bits) in [("strong", "2048"), ("weak", "1024")] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                &format!("rsa:{bits}"),
+                "-sha256",
+                "-nodes",
+                "-subj",
+                &format!("/CN={name} CA"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "90",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+            ],
+        );
+    }
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    for (ca, digest, out) in [
+        ("strong", "-sha1", "sha1-leaf.pem"),
+        ("weak", "-sha256", "weak-leaf.pem"),
+    ] {
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                digest,
+                "-days",
+                "30",
+                "-extfile",
+                "leaf.cnf",
+                "-out",
+                out,
+            ],
+        );
+    }
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for (leaf, ca, needle) in [
+        ("sha1-leaf.pem", "strong.pem", "sha1WithRSAEncryption"),
+        ("weak-leaf.pem", "weak.pem", "RSA 1024 bits"),
+    ] {
+        let chain = [rustls_pki_types::CertificateDer::from(der_of(
+            &d.join(leaf),
+        ))];
+        let bundle = [Certificate::from_der(&der_of(&d.join(ca))).unwrap()];
+        let diagnosis = diagnose(&chain, &bundle, &name, now);
+        let first = &diagnosis.causes[0];
+        assert_eq!(first.code, "weak_algorithm", "{leaf}: {diagnosis:?}");
+        assert!(first.message.contains(needle), "{leaf}: {diagnosis:?}");
+    }
+}
