@@ -1,0 +1,503 @@
+//! The README's "Which runtimes pick up a rotation", measured: each runtime that
+//! runs here gets a long-running client started before a CA rotation, and is
+//! asked afterwards whether each of its ways of trusting still works.
+//!
+//! Every scenario is the same: the Secret holds root Old and the HTTPS server
+//! serves a chain from Old; the client starts and succeeds; then the Secret is
+//! rotated (through the kubelet AtomicWriter) to root New only and the server
+//! switches to a chain from New. What was loaded before the rotation trusts Old
+//! alone and now fails; what is read after it trusts New and succeeds. A
+//! restarted client always succeeds.
+//!
+//! The client programs live in tests/runtimes/ and are built here. Every client
+//! runs with the CA-related variables of this machine removed
+//! (`tools::clean_command`), except the one a test sets deliberately.
+
+mod common;
+
+use common::atomic_writer::AtomicWriter;
+use common::bundle::{BUNDLE, CERTS};
+use common::daemon::Daemon;
+use common::https::HttpsServer;
+use common::pki::Chain;
+use common::tools::{self, Trust};
+use common::{s, wait_until, PATIENCE};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long one answer of a client may take (a JVM's first TLS handshake is slow).
+const ANSWER: Duration = Duration::from_secs(60);
+
+/// Fails (never skips) when `program` is missing, naming the Debian package.
+fn need(program: &str, package: &str) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(dir.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    assert!(
+        found,
+        "this runtime-matrix test needs `{program}` on PATH; install it (apt-get install {package})"
+    );
+}
+
+fn runtimes_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtimes")
+}
+
+/// A CA rotation under way: daemon, Secret, server, and both chains.
+struct Rotation {
+    tmp: tempfile::TempDir,
+    old: Chain,
+    new: Chain,
+    secret: AtomicWriter,
+    daemon: Daemon,
+    server: HttpsServer,
+}
+
+impl Rotation {
+    /// The Secret holds root Old, the daemon published it, the server serves Old's chain.
+    fn start(daemon_args: &[&str]) -> Rotation {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = Chain::new("Matrix Old");
+        let new = Chain::new("Matrix New");
+        let secret = AtomicWriter::new(&tmp.path().join("secret"));
+        secret.write(&[("ca.crt", old.root.pem().as_bytes())]);
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let mut daemon = Daemon::builder(&out)
+            .args(["--source", s(secret.dir())])
+            .args(["--base", "none", "--debounce", "0"])
+            .args(daemon_args)
+            .start();
+        daemon.wait_bundle("root Old", |b| b == [old.root.sha256()]);
+        let server = HttpsServer::start(&old.server_pem());
+        Rotation {
+            tmp,
+            old,
+            new,
+            secret,
+            daemon,
+            server,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.daemon.out_dir.join(BUNDLE)
+    }
+
+    fn certs(&self) -> PathBuf {
+        self.daemon.out_dir.join(CERTS)
+    }
+
+    fn tmp(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Old goes, New comes: the Secret, then (once published) the server.
+    fn rotate(&mut self) {
+        self.secret
+            .write(&[("ca.crt", self.new.root.pem().as_bytes())]);
+        let want = self.new.root.sha256();
+        self.daemon
+            .wait_bundle("root New only", |b| b == [want.clone()]);
+        self.server.switch(&self.new.server_pem());
+        // The old chain really is distrusted by the new bundle, and the new
+        // chain trusted: the rotation itself is sound, whatever a client does.
+        let res = tools::curl(self.port(), Trust::File(&self.bundle()));
+        assert!(res.ok(), "fresh curl after rotation:\n{}", res.text());
+        assert_ne!(self.old.root.sha256(), self.new.root.sha256());
+    }
+}
+
+/// A long-running client speaking the line protocol of tests/runtimes/: one
+/// mode per line in, `ok` or `fail <reason>` (or a number) per line out.
+struct LongClient {
+    name: String,
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    stderr: PathBuf,
+}
+
+impl LongClient {
+    fn start(name: &str, mut cmd: Command, stderr: PathBuf) -> LongClient {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut client = LongClient {
+            name: name.to_string(),
+            child,
+            stdin,
+            lines,
+            stderr,
+        };
+        let first = client.line("startup");
+        assert_eq!(first, "ready", "{} did not start", client.name);
+        client
+    }
+
+    fn line(&mut self, what: &str) -> String {
+        match self.lines.recv_timeout(ANSWER) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = self.child.kill();
+                let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+                panic!(
+                    "{}: no answer for {what} within {ANSWER:?}; stderr:\n{stderr}",
+                    self.name
+                )
+            }
+        }
+    }
+
+    /// One request in `mode`: Ok, or the client's reason for failing.
+    fn ask(&mut self, mode: &str) -> Result<(), String> {
+        writeln!(self.stdin, "{mode}").unwrap();
+        self.stdin.flush().unwrap();
+        let answer = self.line(mode);
+        if answer == "ok" {
+            Ok(())
+        } else {
+            Err(answer)
+        }
+    }
+
+    fn expect_ok(&mut self, mode: &str, when: &str) {
+        if let Err(e) = self.ask(mode) {
+            panic!("{} {mode} {when}: expected success, got: {e}", self.name);
+        }
+    }
+
+    fn expect_fail(&mut self, mode: &str, when: &str) -> String {
+        match self.ask(mode) {
+            Ok(()) => panic!("{} {mode} {when}: expected a failure, got ok", self.name),
+            Err(e) => e,
+        }
+    }
+}
+
+impl Drop for LongClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- Python, OpenSSL
+
+/// Python's ssl module (OpenSSL underneath: an `SSLContext` is an `SSL_CTX`).
+///   old        create_default_context() made at start (reads SSL_CERT_FILE then)
+///   new        create_default_context() made now
+///   capath-old a context made at start with capath=CERTS (hashed directory)
+const PY_LONG_CLIENT: &str = r#"
+import socket, ssl, sys
+port, capath = int(sys.argv[1]), sys.argv[2]
+old = ssl.create_default_context()
+capath_old = ssl.create_default_context(cafile=None, capath=capath)
+def get(ctx):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+                tls.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+    except Exception as e:
+        return "fail " + str(e).replace("\n", " ")
+    return "ok" if data.startswith(b"HTTP/1.0 200") else "fail " + repr(data[:60])
+print("ready", flush=True)
+for line in sys.stdin:
+    mode = line.strip()
+    if mode == "old":
+        print(get(old), flush=True)
+    elif mode == "new":
+        print(get(ssl.create_default_context()), flush=True)
+    elif mode == "capath-old":
+        print(get(capath_old), flush=True)
+    else:
+        print("fail unknown mode " + mode, flush=True)
+"#;
+
+fn python_client(r: &Rotation) -> LongClient {
+    let mut cmd = tools::clean_command("python3");
+    // Deliberately: the variable an application container is given.
+    cmd.env("SSL_CERT_FILE", r.bundle())
+        .arg("-c")
+        .arg(PY_LONG_CLIENT)
+        .arg(r.port().to_string())
+        .arg(r.certs());
+    LongClient::start("python3", cmd, r.tmp().join("python.stderr"))
+}
+
+#[test]
+fn python_new_context_follows_a_rotation_a_long_lived_one_does_not() {
+    need("python3", "python3");
+    let mut r = Rotation::start(&[]);
+    let mut client = python_client(&r);
+    client.expect_ok("old", "before rotation");
+    client.expect_ok("new", "before rotation");
+    client.expect_ok("capath-old", "before rotation");
+
+    r.rotate();
+    let why = client.expect_fail("old", "after rotation (SSLContext made before it)");
+    assert!(why.contains("CERTIFICATE_VERIFY_FAILED"), "{why}");
+    client.expect_ok("new", "after rotation (new SSLContext)");
+    // A hashed directory is searched at verification time, so even a context
+    // made before the rotation finds a CA with a new subject there.
+    client.expect_ok(
+        "capath-old",
+        "after rotation (capath, context made before it)",
+    );
+
+    drop(client);
+    let mut restarted = python_client(&r);
+    restarted.expect_ok("old", "after a restart");
+}
+
+#[test]
+fn openssl_a_new_ssl_ctx_per_run_follows_a_rotation() {
+    need("openssl", "openssl");
+    let mut r = Rotation::start(&[]);
+    // openssl s_client builds a new SSL_CTX on every run, from the files as
+    // they are at that moment. (A long-lived SSL_CTX loaded with a CAfile does
+    // not re-read it: shown with Python's SSLContext, which is one.)
+    for trust in [Trust::File(&r.bundle()), Trust::Dir(&r.certs())] {
+        let res = tools::s_client(r.port(), trust);
+        assert!(res.ok(), "s_client before rotation:\n{}", res.text());
+    }
+    r.rotate();
+    for trust in [Trust::File(&r.bundle()), Trust::Dir(&r.certs())] {
+        let res = tools::s_client(r.port(), trust);
+        assert!(res.ok(), "s_client after rotation:\n{}", res.text());
+    }
+}
+
+#[test]
+fn curl_every_run_reads_the_current_bundle() {
+    need("curl", "curl");
+    let mut r = Rotation::start(&[]);
+    let run = |bundle: &Path, port: u16| {
+        let mut cmd = tools::clean_command("curl");
+        // Deliberately: the variable curl reads.
+        cmd.env("CURL_CA_BUNDLE", bundle).args([
+            "-q",
+            "-sS",
+            "--fail",
+            "--max-time",
+            "15",
+            "--noproxy",
+            "*",
+        ]);
+        cmd.arg(format!("https://localhost:{port}/"));
+        tools::run(&mut cmd, Duration::from_secs(30))
+    };
+    let res = run(&r.bundle(), r.port());
+    assert!(res.ok(), "curl before rotation:\n{}", res.text());
+    r.rotate();
+    let res = run(&r.bundle(), r.port());
+    assert!(res.ok(), "curl after rotation:\n{}", res.text());
+}
+
+// ---------------------------------------------------------------- Go
+
+#[test]
+fn go_loads_system_roots_once_and_needs_a_restart_or_a_handled_signal() {
+    need("go", "golang-go");
+    let go = tools::require("go");
+    let build_dir = tempfile::tempdir().unwrap();
+    // The process name is the binary's: unique per test process, so the
+    // daemon's signal reaches this client only.
+    let name = format!("tigo{}", std::process::id() % 100_000);
+    let binary = build_dir.path().join(&name);
+    let mut build = tools::clean_command(s(&go));
+    build
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(runtimes_dir().join("tlsclient.go"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "0");
+    let out = tools::run(&mut build, Duration::from_secs(300));
+    assert!(out.ok(), "go build:\n{}", out.text());
+
+    let signal = format!("HUP:{name}");
+    let mut r = Rotation::start(&["--on-change-signal", &signal]);
+    let start = |r: &Rotation| {
+        let mut cmd = tools::clean_command(s(&binary));
+        // Deliberately SSL_CERT_FILE; SSL_CERT_DIR at an empty directory so
+        // Go does not add the machine's /etc/ssl/certs.
+        let empty = r.tmp().join("empty-cert-dir");
+        std::fs::create_dir_all(&empty).unwrap();
+        cmd.env("SSL_CERT_FILE", r.bundle())
+            .env("SSL_CERT_DIR", &empty)
+            .arg(r.port().to_string());
+        LongClient::start("go client", cmd, r.tmp().join("go.stderr"))
+    };
+    let mut client = start(&r);
+    client.expect_ok("system", "before rotation");
+    client.expect_ok("reloaded", "before rotation");
+
+    r.rotate();
+    // The daemon sent SIGHUP to the client (by name) after the changed publish.
+    wait_until(
+        PATIENCE,
+        "the Go client handled the daemon's SIGHUP",
+        || {
+            writeln!(client.stdin, "reloads").unwrap();
+            client.line("reloads") != "0"
+        },
+    );
+    let why = client.expect_fail("system", "after rotation (roots loaded once)");
+    assert!(why.contains("certificate"), "{why}");
+    client.expect_ok("reloaded", "after rotation (pool re-read on SIGHUP)");
+
+    drop(client);
+    let mut restarted = start(&r);
+    restarted.expect_ok("system", "after a restart");
+}
+
+// ---------------------------------------------------------------- Java
+
+/// Compiles tests/runtimes/TlsClient.java into a temporary directory.
+pub fn build_java_client(dir: &Path) {
+    let mut javac = tools::clean_command("javac");
+    javac
+        .arg("-d")
+        .arg(dir)
+        .arg(runtimes_dir().join("TlsClient.java"));
+    let out = tools::run(&mut javac, Duration::from_secs(300));
+    assert!(out.ok(), "javac:\n{}", out.text());
+}
+
+#[test]
+fn java_default_context_keeps_the_truststore_it_started_with() {
+    need("java", "default-jdk-headless");
+    need("javac", "default-jdk-headless");
+    let mut r = Rotation::start(&["--pkcs12"]);
+    let classes = r.tmp().join("classes");
+    build_java_client(&classes);
+    let start = |r: &Rotation| {
+        let mut cmd = tools::clean_command("java");
+        // Deliberately the truststore, and no password: none is set.
+        cmd.arg(format!(
+            "-Djavax.net.ssl.trustStore={}",
+            r.daemon.out_dir.join("truststore.p12").display()
+        ))
+        .arg("-cp")
+        .arg(&classes)
+        .arg("TlsClient")
+        .arg(r.port().to_string());
+        LongClient::start("java client", cmd, r.tmp().join("java.stderr"))
+    };
+    let mut client = start(&r);
+    client.expect_ok("default", "before rotation");
+    client.expect_ok("new", "before rotation");
+
+    r.rotate();
+    let why = client.expect_fail("default", "after rotation (default SSLContext)");
+    assert!(why.contains("SSLHandshakeException"), "{why}");
+    // Java's TrustStoreManager reloads the truststore when its modification
+    // time changed, for every SSLContext initialised with the default trust
+    // managers after the rotation.
+    client.expect_ok("new", "after rotation (new SSLContext)");
+
+    drop(client);
+    let mut restarted = start(&r);
+    restarted.expect_ok("default", "after a restart");
+}
+
+// ---------------------------------------------------------------- Node.js
+
+fn node_client(r: &Rotation, use_openssl_ca: bool, env: &[(&str, &Path)]) -> LongClient {
+    need("node", "nodejs");
+    let mut cmd = tools::clean_command("node");
+    if use_openssl_ca {
+        cmd.arg("--use-openssl-ca");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.env("TI_BUNDLE", r.bundle())
+        .arg(runtimes_dir().join("tlsclient.js"))
+        .arg(r.port().to_string());
+    LongClient::start("node client", cmd, r.tmp().join("node.stderr"))
+}
+
+#[test]
+fn node_extra_ca_certs_is_read_once_at_start() {
+    let mut r = Rotation::start(&[]);
+    let bundle = r.bundle();
+    let mut client = node_client(&r, false, &[("NODE_EXTRA_CA_CERTS", &bundle)]);
+    client.expect_ok("default", "before rotation");
+    client.expect_ok("reread", "before rotation");
+
+    r.rotate();
+    let why = client.expect_fail("default", "after rotation (NODE_EXTRA_CA_CERTS)");
+    assert!(why.to_ascii_lowercase().contains("certificate"), "{why}");
+    client.expect_ok("reread", "after rotation (ca read per request)");
+
+    drop(client);
+    let mut restarted = node_client(&r, false, &[("NODE_EXTRA_CA_CERTS", &bundle)]);
+    restarted.expect_ok("default", "after a restart");
+}
+
+#[test]
+fn node_use_openssl_ca_with_ssl_cert_file_is_read_once_at_start() {
+    let mut r = Rotation::start(&[]);
+    let bundle = r.bundle();
+    let mut client = node_client(&r, true, &[("SSL_CERT_FILE", &bundle)]);
+    client.expect_ok("default", "before rotation");
+
+    r.rotate();
+    let why = client.expect_fail(
+        "default",
+        "after rotation (--use-openssl-ca, SSL_CERT_FILE)",
+    );
+    assert!(why.to_ascii_lowercase().contains("certificate"), "{why}");
+    client.expect_ok("reread", "after rotation (ca read per request)");
+
+    drop(client);
+    let mut restarted = node_client(&r, true, &[("SSL_CERT_FILE", &bundle)]);
+    restarted.expect_ok("default", "after a restart");
+}
+
+#[test]
+fn node_use_openssl_ca_with_ssl_cert_dir_finds_a_new_ca() {
+    let mut r = Rotation::start(&[]);
+    let certs = r.certs();
+    // SSL_CERT_FILE at a file without our CAs, so only the directory can help.
+    let empty = r.tmp().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let env: [(&str, &Path); 2] = [("SSL_CERT_DIR", &certs), ("SSL_CERT_FILE", &empty)];
+    let mut client = node_client(&r, true, &env);
+    client.expect_ok("default", "before rotation");
+
+    r.rotate();
+    // The hashed directory is searched at verification time.
+    client.expect_ok("default", "after rotation (--use-openssl-ca, SSL_CERT_DIR)");
+}
