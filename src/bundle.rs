@@ -188,9 +188,9 @@ mod tests {
     fn order_is_base_then_sources_and_first_occurrence_wins() {
         let (b1, b2, c1, c2) = (cert("b1", 9), cert("b2", 9), cert("c1", 9), cert("c2", 9));
         let (f1, f2) = (PathBuf::from("/s/a.crt"), PathBuf::from("/s/b.crt"));
-        let base = vec![b1.clone(), b2.clone()];
-        let file1 = vec![c2.clone(), b1.clone()];
-        let file2 = vec![c1.clone(), c2.clone()];
+        let base = [b1.clone(), b2.clone()];
+        let file1 = [c2.clone(), b1.clone()];
+        let file2 = [c1.clone(), c2.clone()];
         let bundle = assemble(
             &base,
             [(&f1, &file1[..]), (&f2, &file2[..])],
@@ -211,7 +211,7 @@ mod tests {
     fn same_input_same_bytes() {
         let (a, b) = (cert("a", 9), cert("b", 9));
         let f = PathBuf::from("/s/a.crt");
-        let certs = vec![a, b];
+        let certs = [a, b];
         let one = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
         let two = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
         assert_eq!(one.pem, two.pem);
@@ -222,7 +222,7 @@ mod tests {
     fn expired_are_dropped_unless_kept_and_next_expiry_is_the_earliest() {
         let (old, soon, later) = (cert("old", -1), cert("soon", 2), cert("later", 30));
         let f = PathBuf::from("/s/a.crt");
-        let certs = vec![old.clone(), later.clone(), soon.clone()];
+        let certs = [old.clone(), later.clone(), soon.clone()];
         let bundle = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
         assert_eq!(bundle.entries.len(), 2);
         assert_eq!(bundle.dropped.len(), 1);
@@ -244,7 +244,7 @@ mod tests {
         // Same subject twice (different keys): one hash, numbered .0 and .1.
         let (a, b) = (cert("Same Name", 9), cert("same   name", 9));
         let f = PathBuf::from("/s/a.crt");
-        let certs = vec![a, b];
+        let certs = [a, b];
         let bundle = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
         let names: Vec<String> = bundle.hashed_names().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names.len(), 2);
@@ -259,7 +259,7 @@ mod tests {
     fn rendered_bundle_escapes_subjects_in_comments() {
         let evil = cert("x\n-----BEGIN CERTIFICATE-----", 9);
         let f = PathBuf::from("/s/a.crt");
-        let certs = vec![evil];
+        let certs = [evil];
         let bundle = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
         let text = String::from_utf8(bundle.pem).unwrap();
         assert_eq!(

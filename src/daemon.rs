@@ -23,6 +23,9 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A storm of events delays the re-read by at most this much past the first
 /// event, so a busy volume cannot starve publishing.
 const MAX_DEBOUNCE_DELAY: Duration = Duration::from_secs(1);
+/// Re-reads allowed in a row while new watches are being added (a source
+/// appearing level by level); the resync covers anything deeper.
+const MAX_WATCH_SETTLE: usize = 4;
 
 /// Why the daemon could not run. Mapped to exit codes by `main`.
 #[derive(Debug, thiserror::Error)]
@@ -89,16 +92,27 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
         "started"
     );
     // Watch before the first read, so a change during it is not missed.
-    watches.update(&reconciler.watched_paths());
+    let _ = watches.update(&reconciler.watched_paths());
     let mut reason = "start";
     let mut next_resync = config.resync.map(|d| Instant::now() + d);
     loop {
         debug!(reason, "reconcile");
-        let report = reconciler.reconcile();
+        let mut report = reconciler.reconcile();
+        // Sources may have appeared or been replaced: follow them. A directory
+        // that appeared may have been filled before its watch existed, and no
+        // event will ever say so: read again until the watch set is stable.
+        for _ in 0..MAX_WATCH_SETTLE {
+            if !watches.update(&reconciler.watched_paths()) {
+                break;
+            }
+            let again = reconciler.reconcile();
+            report.changed |= again.changed;
+        }
         heartbeat.beat();
-        // Sources may have appeared or been replaced: follow them.
-        watches.update(&reconciler.watched_paths());
         let _ = status_tx.send(snapshot(&reconciler, &mut notifications));
+        // Let the signal and HTTP tasks run: under a storm of file events every
+        // branch below is ready at once and this loop would never yield.
+        tokio::task::yield_now().await;
         if report.changed && hooks.any() {
             if let Some(sha) = reconciler.status().bundle.sha256 {
                 hooks.fire(sha, Arc::clone(&metrics));
@@ -109,6 +123,8 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
         reason = loop {
             let resync_at = next_resync;
             tokio::select! {
+                // Checked first: a stop must win over a storm of events.
+                biased;
                 _ = shutdown.changed() => {
                     info!("stopped");
                     return Ok(());

@@ -57,7 +57,10 @@ impl Watches {
     /// Watches the directories that can announce a change to `paths`: a
     /// directory itself, a file's parent, or the nearest existing ancestor of
     /// a path that does not exist yet. Drops watches no longer needed.
-    pub fn update(&mut self, paths: &[PathBuf]) {
+    /// Returns whether a new watch was added: changes made before it existed
+    /// were not seen, so the caller must read again.
+    pub fn update(&mut self, paths: &[PathBuf]) -> bool {
+        let mut added = false;
         let mut wanted: HashMap<PathBuf, (u64, u64)> = HashMap::new();
         for p in paths {
             if let Some((dir, id)) = watch_target(p) {
@@ -80,12 +83,14 @@ impl Watches {
                 Ok(()) => {
                     debug!(dir = %dir.display(), "watching");
                     self.watched.insert(dir, id);
+                    added = true;
                 }
                 Err(e) => {
                     warn!(dir = %dir.display(), error = %e, "cannot watch; relying on --resync")
                 }
             }
         }
+        added
     }
 
     /// The directories currently watched (for tests and status).
