@@ -15,16 +15,8 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(args),
         Some(Command::Inspect(args)) => {
             let report = inspect::inspect(&args.paths);
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("trust-injector: {e}");
-                        return ExitCode::from(1);
-                    }
-                }
-            } else {
-                print!("{}", inspect::render_table(&report));
+            if !print_report(&report, args.json, inspect::render_table) {
+                return ExitCode::from(1);
             }
             ExitCode::from(u8::from(!report.errors.is_empty()))
         }
@@ -38,18 +30,29 @@ fn main() -> ExitCode {
                         return ExitCode::from(2);
                     }
                 };
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("trust-injector: {e}");
-                        return ExitCode::from(1);
-                    }
-                }
-            } else {
-                print!("{}", verify::render_text(&report));
+            if !print_report(&report, args.json, verify::render_text) {
+                return ExitCode::from(1);
             }
             ExitCode::from(report.verdict.exit_code())
+        }
+    }
+}
+
+/// Prints a command's report as JSON or as text; false if it could not be
+/// serialised (which the caller turns into exit code 1).
+fn print_report<R: serde::Serialize>(report: &R, json: bool, text: fn(&R) -> String) -> bool {
+    if !json {
+        print!("{}", text(report));
+        return true;
+    }
+    match serde_json::to_string_pretty(report) {
+        Ok(s) => {
+            println!("{s}");
+            true
+        }
+        Err(e) => {
+            eprintln!("trust-injector: {e}");
+            false
         }
     }
 }
