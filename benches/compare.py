@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import select
 import shlex
 import shutil
@@ -32,6 +33,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 BIN = os.path.join(TARGET, "release", "trust-injector")
 GEN = os.path.join(TARGET, "release", "examples", "gen_cas")
+# The shipped image's binary (static, musl), when compare.sh could build it.
+MUSL_BIN = os.path.join(TARGET, "x86_64-unknown-linux-musl", "release", "trust-injector")
 ROOTS_DIR = "/usr/share/ca-certificates/mozilla"
 ETC_WATCH = ["/etc/ssl/certs", "/etc/ca-certificates.conf", "/etc/ca-certificates"]
 BUNDLE = "ca-certificates.crt"
@@ -123,9 +126,11 @@ def prepare_inputs(scratch, ns):
         for r in roots:
             os.link(os.path.join(share, "mozilla", os.path.basename(r)),
                     os.path.join(flat, os.path.basename(r)))
-        # p11-kit reads its own copy (openssl rehash adds symlinks to flat/).
+        # p11-kit reads its own copy (openssl rehash adds symlinks to flat/). Files
+        # directly in a directory on its trust path are not anchors; those in its
+        # anchors/ subdirectory are (trust/token.c), so that is where they go.
         p11in = os.path.join(base, "p11in")
-        shutil.copytree(flat, p11in, copy_function=os.link)
+        shutil.copytree(flat, os.path.join(p11in, "anchors"), copy_function=os.link)
     return len(roots), key, gen
 
 
@@ -145,6 +150,11 @@ def hyperfine(name, cmd, prepare, runs, warmup, scratch, ro_etc, env_extra=None)
 
 def count_pem(path):
     return open(path, "rb").read().count(b"-----BEGIN CERTIFICATE-----")
+
+
+def hashed_entries(d):
+    """Entries named like OpenSSL's hashed directory: <8 hex>.<n>."""
+    return sum(1 for e in os.listdir(d) if re.fullmatch(r"[0-9a-f]{8}\.[0-9]+", e))
 
 
 def compare(scratch, ns, nroots, ro_etc, quick):
@@ -168,7 +178,7 @@ def compare(scratch, ns, nroots, ro_etc, quick):
         ti = hyperfine(f"trust-injector N={n}", ti_cmd, f"rm -rf {out} && mkdir {out}",
                        r_fast, 2, scratch, None, {"TRUST_INJECTOR_LOG": "warn"})
         ti["bundle"] = count_pem(os.path.join(out, BUNDLE))
-        ti["dir"] = len(os.listdir(os.path.join(out, "certs")))
+        ti["dir"] = hashed_entries(os.path.join(out, "certs"))
 
         log(f"N={n}: update-ca-certificates (scratch dirs only)")
         args = {"--certsconf": conf, "--certsdir": share, "--localcertsdir": local,
@@ -184,13 +194,12 @@ def compare(scratch, ns, nroots, ro_etc, quick):
         if etc_fingerprint() != before:
             sys.exit("ABORT: /etc trust files changed during update-ca-certificates")
         uca["bundle"] = count_pem(os.path.join(etc, BUNDLE))
-        uca["dir"] = sum(1 for e in os.listdir(etc) if e[:8].isalnum() and "." in e and
-                         e.split(".")[1].isdigit())
+        uca["dir"] = hashed_entries(etc)
 
         log(f"N={n}: openssl rehash")
         rh = hyperfine(f"openssl rehash N={n}", f"openssl rehash {flat}",
                        f"find {flat} -type l -delete", r_fast, 2, scratch, None)
-        rh["dir"] = sum(1 for e in os.scandir(flat) if e.is_symlink())
+        rh["dir"] = hashed_entries(flat)
         rh["bundle"] = None
 
         p11 = None
@@ -216,8 +225,7 @@ def compare(scratch, ns, nroots, ro_etc, quick):
             p11 = hyperfine(f"p11-kit trust extract N={n}", script,
                             f"rm -rf {pout} && mkdir {pout}", r_fast, 1, scratch, ns_setup)
             p11["bundle"] = count_pem(os.path.join(pout, BUNDLE))
-            p11["dir"] = sum(1 for e in os.scandir(os.path.join(pout, "certs"))
-                             if "." in e.name and e.name.split(".")[-1].isdigit())
+            p11["dir"] = hashed_entries(os.path.join(pout, "certs"))
         rows.append({"n": n, "inputs": nroots + n, "trust-injector": ti,
                      "update-ca-certificates": uca, "openssl rehash": rh,
                      "p11-kit trust extract": p11})
@@ -319,9 +327,9 @@ def free_port():
     return port
 
 
-def start_daemon(secret, out, extra):
+def start_daemon(secret, out, extra, binary=BIN):
     os.makedirs(out, exist_ok=True)
-    cmd = [BIN, "run", "--source", secret, "--out-dir", out] + extra
+    cmd = [binary, "run", "--source", secret, "--out-dir", out] + extra
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          env=dict(os.environ, TRUST_INJECTOR_LOG="warn"))
     deadline = time.time() + 20
@@ -391,14 +399,23 @@ def footprint(scratch, gen, quick):
     pem_b = b"".join(open(p, "rb").read() for p in gen[10:20])
     aw.write({"ca.crt": pem_a})
 
-    # Idle RSS, system roots + 10 CAs, probes on loopback (and without the server).
-    for label, listen in (("listen", f"127.0.0.1:{free_port()}"), ("off", "off")):
+    # Idle RSS, system roots + 10 CAs, probes on loopback (and without the server);
+    # the static musl binary of the image too when it was built.
+    runs = [("listen", BIN, f"127.0.0.1:{free_port()}"), ("off", BIN, "off")]
+    if os.path.exists(MUSL_BIN):
+        runs.append(("musl", MUSL_BIN, f"127.0.0.1:{free_port()}"))
+    for label, binary, listen in runs:
         out = os.path.join(scratch, f"fp-{label}")
-        p = start_daemon(secret, out, ["--base", "system", "--listen", listen])
+        p = start_daemon(secret, out, ["--base", "system", "--listen", listen], binary)
         time.sleep(3)
         st = proc_status(p.pid)
-        res[f"rss_{label}"] = {k: st[k] for k in ("VmRSS", "RssAnon", "RssFile", "VmHWM", "Threads")}
+        res[f"rss_{label}"] = {k: st[k] for k in ("VmRSS", "RssAnon", "RssFile", "VmHWM")}
+        for line in open(f"/proc/{p.pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                res[f"rss_{label}"]["Pss"] = line.split(":")[1].strip()
         stop(p)
+    if os.path.exists(MUSL_BIN):
+        res["musl_binary_bytes"] = os.path.getsize(MUSL_BIN)
 
     secs = 5 if quick else 10
     out = os.path.join(scratch, "fp-idle")
@@ -570,7 +587,8 @@ def main():
         m["load_after"] = os.getloadavg()
         result = {"machine": m, "fs": fstype, "rows": rows, "footprint": fp, "inprocess": ip,
                   "etc_readonly_namespace": ro}
-        json.dump(result, open(os.path.join(scratch, "results.json"), "w"), indent=1)
+        os.makedirs(TARGET, exist_ok=True)
+        json.dump(result, open(os.path.join(TARGET, "bench-results.json"), "w"), indent=1)
         plot_path = None if args.no_plot else plot(rows, ip)
         print(report(result, plot_path))
     finally:
@@ -587,7 +605,11 @@ def report(r, plot_path):
     out += ["| footprint / latency | measured | target |", "|---|---:|---|",
             f"| idle RSS, system roots + 10 CAs, probes on 127.0.0.1 | {fp['rss_listen']['VmRSS']} "
             f"(anon {fp['rss_listen']['RssAnon']}, file {fp['rss_listen']['RssFile']}) | ≤ 4 MiB |",
-            f"| idle RSS, same, `--listen off` | {fp['rss_off']['VmRSS']} | |",
+            f"| idle RSS, same, `--listen off` | {fp['rss_off']['VmRSS']} (anon {fp['rss_off']['RssAnon']}) | |",
+            f"| idle PSS (shared pages divided among their users), probes on | {fp['rss_listen']['Pss']} | |",
+            (f"| idle RSS, static musl binary (what the image ships), probes on | {fp['rss_musl']['VmRSS']} "
+             f"(anon {fp['rss_musl']['RssAnon']}, file {fp['rss_musl']['RssFile']}) | ≤ 4 MiB |"
+             if "rss_musl" in fp else "| idle RSS, static musl binary | not built (rustup target add x86_64-unknown-linux-musl; musl-tools) | |"),
             f"| CPU between events, `--resync 0`, {fp['idle_resync0']['seconds']} s | "
             f"{fp['idle_resync0']['cpu_ms']:.3f} ms CPU, {fp['idle_resync0']['wakeups']} wakeups | 0 |",
             f"| CPU per resync (roots + 10 CAs) | {fp['resync1']['per_resync_ms']:.2f} ms "
@@ -598,6 +620,8 @@ def report(r, plot_path):
             f"{lat50['median_ms']:.2f} ms, p99 {lat50['p99_ms']:.2f} ms, missed {lat50['missed']} | |",
             f"| release binary (profile strips it) | {fp['binary_bytes'] / 1e6:.2f} MB "
             f"(strip again: {fp['binary_stripped_bytes'] / 1e6:.2f} MB) | ≤ 6 MB |",
+            (f"| static musl binary (the image's) | {fp['musl_binary_bytes'] / 1e6:.2f} MB | ≤ 6 MB |"
+             if "musl_binary_bytes" in fp else "| static musl binary | not built | |"),
             f"| image tarball | {'%.2f MB' % (fp['image_bytes'] / 1e6) if fp['image_bytes'] else 'not measured (set TI_IMAGE_TAR)'} | |",
             "", "In process (parse + policy + merge + subject hash + render + hashed names), "
             f"one Secret file on top of the {ip['roots']} embedded Mozilla roots:", "",

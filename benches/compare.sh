@@ -5,7 +5,7 @@
 #   bash benches/compare.sh --quick    # N = 10, 500, few runs: a smoke test (no plot with --no-plot)
 #
 # Installs what it needs (Debian packages: hyperfine, ca-certificates, openssl,
-# p11-kit, binutils; matplotlib pinned, in a venv under target/), builds the
+# p11-kit, binutils, musl-tools if the musl target is installed; matplotlib pinned, in a venv under target/), builds the
 # release binary and the certificate generator, then runs benches/compare.py,
 # which prints the tables. Nothing under /etc is written (see compare.py).
 set -euo pipefail
@@ -32,5 +32,12 @@ if ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
 fi
 
 cargo build --release --quiet --bin trust-injector --example gen_cas >&2
+# The image ships a static musl binary (see Dockerfile): measure its footprint too
+# when the target is installed (musl-gcc compiles ring's C code).
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+  command -v musl-gcc >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >&2
+  CC_x86_64_unknown_linux_musl=musl-gcc \
+    cargo build --release --quiet --target x86_64-unknown-linux-musl --bin trust-injector >&2
+fi
 echo "tools: $(hyperfine --version); $(openssl version); ca-certificates $(dpkg-query -W -f '${Version}' ca-certificates 2>/dev/null || echo '?'); p11-kit $(dpkg-query -W -f '${Version}' p11-kit 2>/dev/null || echo '?')" >&2
 exec "$venv/bin/python" benches/compare.py "$@"
