@@ -69,8 +69,11 @@ def ro_etc_available():
     """Whether we can run commands in a mount namespace where /etc is read-only."""
     try:
         r = subprocess.run(
+            # Checked in mountinfo rather than by trying a write: a probe file
+            # must never land in the real /etc if the remount silently failed.
             RO_ETC + ["mount --bind /etc /etc && mount -o remount,bind,ro /etc && "
-                      "! touch /etc/.ti-bench-probe 2>/dev/null"],
+                      "awk '$5 == \"/etc\" && $6 ~ /(^|,)ro(,|$)/ {ok=1} END {exit !ok}' "
+                      "/proc/self/mountinfo"],
             capture_output=True, timeout=10)
         return r.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
