@@ -10,16 +10,16 @@ use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::reconcile::{Reconciler, Report};
 use crate::server::{serve, Shared};
-use crate::status::{now_unix, Heartbeat, NotificationsStatus};
+use crate::status::{now_unix, NotificationsStatus};
 use crate::watch::Watches;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info};
 
-/// The loop beats this often while idle, for `/healthz`.
-const HEARTBEAT: Duration = Duration::from_secs(1);
+/// `/healthz` questions that may wait for the loop; more means it is stuck.
+const PENDING_PINGS: usize = 64;
 /// A storm of events delays the re-read by at most this much past the first
 /// event, so a busy volume cannot starve publishing.
 const MAX_DEBOUNCE_DELAY: Duration = Duration::from_secs(1);
@@ -58,8 +58,8 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
     crate::signals::install(shutdown_tx, Arc::clone(&reread))
         .map_err(|e| DaemonError::Fatal(format!("cannot install signal handlers: {e}")))?;
 
-    let heartbeat = Arc::new(Heartbeat::default());
-    heartbeat.beat();
+    // Liveness questions from /healthz, answered by this loop between reconciles.
+    let (ping_tx, mut pings) = tokio::sync::mpsc::channel::<crate::server::Ping>(PENDING_PINGS);
     let (status_tx, status_rx) = watch::channel(Arc::new(reconciler.status()));
     if let Some(addr) = config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -69,7 +69,7 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
         tokio::spawn(serve(
             listener,
             Shared {
-                heartbeat: Arc::clone(&heartbeat),
+                pings: ping_tx,
                 status: status_rx,
                 metrics: Arc::clone(&metrics),
             },
@@ -108,7 +108,6 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
             let again = reconciler.reconcile();
             report.changed |= again.changed;
         }
-        heartbeat.beat();
         let _ = status_tx.send(snapshot(&reconciler, &mut notifications));
         // Let the signal and HTTP tasks run: under a storm of file events every
         // branch below is ready at once and this loop would never yield.
@@ -148,7 +147,9 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
                 _ = sleep_until(expiry.unwrap_or_else(far_future)), if expiry.is_some() => {
                     break "certificate expiry";
                 }
-                _ = sleep(HEARTBEAT) => heartbeat.beat(),
+                Some(reply) = pings.recv() => {
+                    let _ = reply.send(());
+                }
             }
         };
     }

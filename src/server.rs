@@ -1,10 +1,11 @@
 //! The probe and metrics server: `/healthz`, `/readyz`, `/metrics`, `/status`.
 //!
-//! It only reads shared state: the heartbeat, the latest status snapshot and
-//! the metrics registry. It can never block or mutate the reconcile loop.
+//! It only reads shared state (the latest status snapshot and the metrics
+//! registry) and, for `/healthz`, asks the reconcile loop itself whether it is
+//! alive. It can never block or mutate the loop.
 
 use crate::metrics::Metrics;
-use crate::status::{Heartbeat, Status};
+use crate::status::Status;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -14,13 +15,24 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
+
+/// How long `/healthz` waits for the loop's answer. The loop answers between
+/// reconciles, which take milliseconds; a debounce holds it up to a second.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A liveness question for the reconcile loop: it answers on the channel.
+pub type Ping = oneshot::Sender<()>;
 
 /// What the server reads.
 #[derive(Clone)]
 pub struct Shared {
-    pub heartbeat: Arc<Heartbeat>,
+    /// Asks the loop whether it is alive. A probe that only checked that the
+    /// HTTP server is up would stay green while the loop is stuck (a known
+    /// failure of other sidecars); asking on demand, rather than a timer
+    /// beating in the loop, keeps the idle sidecar at zero CPU.
+    pub pings: mpsc::Sender<Ping>,
     pub status: watch::Receiver<Arc<Status>>,
     pub metrics: Arc<Metrics>,
 }
@@ -40,7 +52,8 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                std::future::ready(Ok::<_, Infallible>(route(&req, &shared)))
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(route(&req, &shared).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -53,18 +66,18 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
     }
 }
 
-fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+async fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into());
     }
     match req.uri().path() {
         "/healthz" => {
-            if shared.heartbeat.alive() {
+            if loop_alive(&shared.pings).await {
                 text(StatusCode::OK, "ok\n".into())
             } else {
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "reconcile loop is not beating\n".into(),
+                    "reconcile loop does not answer\n".into(),
                 )
             }
         }
@@ -90,6 +103,16 @@ fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
     }
+}
+
+/// Asks the loop and waits for its answer. A full queue means the loop has
+/// not been draining it: as stuck as no answer.
+async fn loop_alive(pings: &mpsc::Sender<Ping>) -> bool {
+    let (tx, rx) = oneshot::channel();
+    if pings.try_send(tx).is_err() {
+        return false;
+    }
+    matches!(tokio::time::timeout(LIVENESS_TIMEOUT, rx).await, Ok(Ok(())))
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -1,9 +1,7 @@
 //! The state the reconcile loop shares with the HTTP server: a snapshot
-//! rebuilt after each reconcile (`/status`, `/readyz`) and a heartbeat
-//! (`/healthz`). The server only reads; the loop is the one writer.
+//! rebuilt after each reconcile (`/status`, `/readyz`)//! (`/healthz`). The server only reads; the loop is the one writer.
 
 use serde::Serialize;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `/status` as JSON.
@@ -116,29 +114,6 @@ pub struct DroppedStatus {
     pub sha256: String,
     pub source: String,
     pub reason: String,
-}
-
-/// The loop's liveness signal. `/healthz` is green only while the loop itself
-/// keeps beating, so a stuck loop fails the liveness probe even though the
-/// HTTP server (another task) still answers.
-#[derive(Debug, Default)]
-pub struct Heartbeat(AtomicI64);
-
-impl Heartbeat {
-    /// How stale a beat may be before the loop counts as stuck. The loop beats
-    /// every second when idle.
-    pub const MAX_AGE_MS: i64 = 10_000;
-
-    /// Records a beat now.
-    pub fn beat(&self) {
-        self.0.store(now_millis(), Ordering::Relaxed);
-    }
-
-    /// Whether the last beat is recent.
-    pub fn alive(&self) -> bool {
-        let last = self.0.load(Ordering::Relaxed);
-        last != 0 && now_millis() - last <= Self::MAX_AGE_MS
-    }
 }
 
 fn now_millis() -> i64 {
