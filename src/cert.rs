@@ -146,6 +146,22 @@ pub fn escape_line(text: &str) -> String {
     out
 }
 
+/// Makes certificate-derived text safe for one line of a log or a terminal,
+/// keeping it readable: only control characters (and the Unicode line and
+/// paragraph separators) are escaped, so a crafted name can never start a
+/// new line, while `Türkiye` stays `Türkiye`. Files use [`escape_line`].
+pub fn display_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +174,17 @@ mod tests {
         assert!(!escaped.contains("-----"));
         assert!(escaped.is_ascii());
         assert_eq!(escape_line("CN=plain-name"), "CN=plain-name");
+    }
+
+    #[test]
+    fn display_line_keeps_unicode_but_not_line_breaks() {
+        assert_eq!(display_line("E-Tuğra"), "E-Tuğra");
+        let shown = display_line("a\nb\r\u{2028}c\u{7}");
+        assert!(
+            !shown.contains(['\n', '\r', '\u{2028}', '\u{7}']),
+            "{shown}"
+        );
+        assert_eq!(shown, "a\\u{a}b\\u{d}\\u{2028}c\\u{7}");
     }
 
     #[test]

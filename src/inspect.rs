@@ -1,7 +1,7 @@
 //! `inspect`: what is in these files, in plain words, with the same warnings
 //! the publish loop gives (see [`crate::policy`]).
 
-use crate::cert::{escape_line, rfc3339, Certificate};
+use crate::cert::{display_line, rfc3339, Certificate};
 use crate::parse::parse_file;
 use crate::policy::{CertFacts, Policy};
 use crate::source::{read_source, FileRead, ReadError, SourceRead};
@@ -220,8 +220,8 @@ pub fn render_table(report: &Report) -> String {
         .iter()
         .map(|r| {
             [
-                escape_line(&r.subject),
-                escape_line(&r.issuer),
+                display_line(&r.subject),
+                display_line(&r.issuer),
                 r.not_after.clone(),
                 if r.expired {
                     format!("EXPIRED {}d ago", -r.days_left)
@@ -231,7 +231,7 @@ pub fn render_table(report: &Report) -> String {
                 yes_no(r.ca),
                 yes_no(r.self_signed),
                 r.sha256.get(..16).unwrap_or(&r.sha256).to_string(),
-                escape_line(&r.file),
+                display_line(&r.file),
             ]
         })
         .collect();
@@ -262,7 +262,7 @@ pub fn render_table(report: &Report) -> String {
                 out.push_str(&format!(
                     "    warning: {}: {}\n",
                     w.code,
-                    escape_line(&w.message)
+                    display_line(&w.message)
                 ));
             }
         }
@@ -280,8 +280,8 @@ pub fn render_table(report: &Report) -> String {
     for p in &report.errors {
         out.push_str(&format!(
             "error: {}: {}\n",
-            escape_line(&p.file),
-            escape_line(&p.error)
+            display_line(&p.file),
+            display_line(&p.error)
         ));
     }
     out

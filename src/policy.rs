@@ -91,7 +91,7 @@ impl Concern {
             Concern::MissingRoot => format!(
                 "intermediate whose root ({}) is not in the bundle; .NET anchors only \
                  self-signed certificates, so add the root to the Secret",
-                crate::cert::escape_line(&cert.issuer)
+                crate::cert::display_line(&cert.issuer)
             ),
             Concern::ExpiredKept => format!(
                 "expired at {} (kept because of --keep-expired)",

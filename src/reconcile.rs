@@ -5,7 +5,7 @@
 
 use crate::base::{embedded_roots, Base, BaseSpec};
 use crate::bundle::{assemble, Bundle};
-use crate::cert::{escape_line, hex, rfc3339, Certificate};
+use crate::cert::{display_line, hex, rfc3339, Certificate};
 use crate::config::RunConfig;
 use crate::metrics::{label_value, CertLabels, Metrics};
 use crate::parse::{parse_bundle_lenient, parse_file};
@@ -358,13 +358,13 @@ impl Reconciler {
     fn warn_once(&mut self, bundle: &Bundle) {
         for d in &bundle.dropped {
             if self.warned.insert(format!("drop:{}", d.cert.sha256)) {
-                warn!(subject = %escape_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
+                warn!(subject = %display_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
             }
         }
         for e in &bundle.entries {
             for c in &e.concerns {
                 if self.warned.insert(format!("{c:?}:{}", e.cert.sha256)) {
-                    warn!(subject = %escape_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = ?c, "{}", c.explain(&e.cert));
+                    warn!(subject = %display_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = ?c, "{}", c.explain(&e.cert));
                 }
             }
         }
@@ -601,7 +601,7 @@ fn source_status(s: &SourceSlot) -> SourceStatus {
 }
 
 fn names<'a>(certs: impl Iterator<Item = &'a Certificate>) -> String {
-    let all: Vec<String> = certs.map(|c| escape_line(&c.subject)).collect();
+    let all: Vec<String> = certs.map(|c| display_line(&c.subject)).collect();
     if all.len() > MAX_NAMES_LOGGED {
         format!(
             "{}; and {} more",

@@ -14,7 +14,7 @@
 //! Blocking IO with timeouts: one connection, nothing to overlap, so an async
 //! runtime would add size and nothing else.
 
-use crate::cert::{escape_line, rfc3339, Certificate};
+use crate::cert::{display_line, rfc3339, Certificate};
 use crate::parse::parse_file;
 use crate::policy::{CertFacts, Concern, Policy};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -582,7 +582,7 @@ fn names_issuer(issuer: &Certificate, cert: &Certificate) -> bool {
 }
 
 fn q(name: &str) -> String {
-    format!("\"{}\"", escape_line(name))
+    format!("\"{}\"", display_line(name))
 }
 
 /// Explains whether `chain` (leaf first, as the server sent it) is trusted
@@ -774,7 +774,7 @@ pub fn diagnose(
             ) {
                 d.warnings.push(format!(
                     "{}: {}",
-                    escape_line(&c.subject),
+                    display_line(&c.subject),
                     concern.explain(c)
                 ));
             }
@@ -1078,8 +1078,8 @@ pub fn render_text(r: &Report) -> String {
         "backend:",
         &format!(
             "{} (server name {})",
-            escape_line(&r.url),
-            escape_line(&r.server_name)
+            display_line(&r.url),
+            display_line(&r.server_name)
         ),
     );
     line(
@@ -1087,7 +1087,7 @@ pub fn render_text(r: &Report) -> String {
         "bundle:",
         &format!(
             "{} ({} certificate(s))",
-            escape_line(&r.bundle),
+            display_line(&r.bundle),
             r.bundle_certificates
         ),
     );
@@ -1098,8 +1098,8 @@ pub fn render_text(r: &Report) -> String {
     if !r.chain.is_empty() {
         out.push_str("chain sent by the server:\n");
         for (i, c) in r.chain.iter().enumerate() {
-            out.push_str(&format!("  [{i}] {}\n", escape_line(&c.subject)));
-            out.push_str(&format!("      issuer:  {}\n", escape_line(&c.issuer)));
+            out.push_str(&format!("  [{i}] {}\n", display_line(&c.subject)));
+            out.push_str(&format!("      issuer:  {}\n", display_line(&c.issuer)));
             out.push_str(&format!(
                 "      valid:   {} to {} ({})\n",
                 c.not_before,
@@ -1109,7 +1109,7 @@ pub fn render_text(r: &Report) -> String {
             if !c.names.is_empty() {
                 out.push_str(&format!(
                     "      names:   {}\n",
-                    escape_line(&c.names.join(", "))
+                    display_line(&c.names.join(", "))
                 ));
             }
             if c.in_bundle {
@@ -1123,7 +1123,7 @@ pub fn render_text(r: &Report) -> String {
             "anchor:",
             &format!(
                 "{} (in the bundle, {}, sha256 {})",
-                escape_line(&a.subject),
+                display_line(&a.subject),
                 if a.self_signed {
                     "self-signed"
                 } else {
@@ -1134,7 +1134,7 @@ pub fn render_text(r: &Report) -> String {
         );
     }
     for w in &r.warnings {
-        line(&mut out, "warning:", &escape_line(w));
+        line(&mut out, "warning:", &display_line(w));
     }
     let verdict = match r.verdict {
         Verdict::Trusted => "TRUSTED",
@@ -1146,9 +1146,9 @@ pub fn render_text(r: &Report) -> String {
         line(
             &mut out,
             "cause:",
-            &format!("{}: {}", c.code, escape_line(&c.message)),
+            &format!("{}: {}", c.code, display_line(&c.message)),
         );
-        line(&mut out, "fix:", &escape_line(&c.fix));
+        line(&mut out, "fix:", &display_line(&c.fix));
     }
     out
 }
