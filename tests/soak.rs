@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-const DEFAULT_SWAPS: usize = 2000;
+const DEFAULT_SWAPS: usize = 3000;
 
 /// One Secret payload: keys and the certificates in bundle order.
 struct Payload {
