@@ -1,0 +1,522 @@
+//! From the recorded chain and the bundle to causes in plain words: path
+//! building under both anchor rules, then the most specific explanation.
+
+use super::*;
+use crate::cert::{display_line, rfc3339, Certificate};
+use crate::policy::{CertFacts, Concern, Policy};
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use std::time::Duration;
+use webpki::{EndEntityCert, KeyUsage};
+
+/// What the report shows of one certificate of the chain.
+pub(super) fn cert_info(c: &Certificate, bundle: &[Certificate], now: i64) -> CertInfo {
+    CertInfo {
+        subject: c.subject.clone(),
+        issuer: c.issuer.clone(),
+        not_before: rfc3339(c.not_before),
+        not_after: rfc3339(c.not_after),
+        days_left: (c.not_after - now).div_euclid(86_400),
+        ca: c.is_ca,
+        self_signed: c.self_signed,
+        sha256: c.sha256.clone(),
+        names: CertFacts::of(c).map(|f| f.names).unwrap_or_default(),
+        in_bundle: bundle.iter().any(|b| b.der == c.der),
+    }
+}
+
+/// Whether `issuer` is named as `cert`'s issuer (canonical name hash when
+/// available, the display form otherwise).
+pub(super) fn names_issuer(issuer: &Certificate, cert: &Certificate) -> bool {
+    match (issuer.subject_hash, cert.issuer_hash) {
+        (Some(a), Some(b)) => a == b && issuer.subject == cert.issuer,
+        _ => issuer.subject == cert.issuer,
+    }
+}
+
+pub(super) fn q(name: &str) -> String {
+    format!("\"{}\"", display_line(name))
+}
+
+/// Explains whether `chain` (leaf first, as the server sent it) is trusted
+/// by `bundle` for `server_name` at `now`. Pure: no IO, unit-testable.
+pub fn diagnose(
+    chain: &[CertificateDer<'_>],
+    bundle: &[Certificate],
+    server_name: &ServerName<'_>,
+    now: i64,
+) -> Diagnosis {
+    let mut d = Diagnosis::default();
+    let Some(leaf_der) = chain.first() else {
+        d.causes.push(Cause::new(
+            "no_certificate",
+            "the server presented no certificate".into(),
+            "configure a certificate on the backend",
+        ));
+        return d;
+    };
+    let sent: Vec<Certificate> = match chain
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Certificate::from_der(c.as_ref()).map_err(|e| (i, e)))
+        .collect()
+    {
+        Ok(v) => v,
+        Err((i, e)) => {
+            d.causes.push(Cause::new(
+                "bad_certificate",
+                format!("certificate {i} sent by the server cannot be parsed: {e}"),
+                "fix the certificate files configured on the backend",
+            ));
+            return d;
+        }
+    };
+    let leaf = &sent[0];
+    let ee = match EndEntityCert::try_from(leaf_der) {
+        Ok(ee) => ee,
+        Err(e) => {
+            d.causes.push(Cause::new(
+                "bad_certificate",
+                format!(
+                    "the server's certificate {} is not usable for TLS: {e:?}",
+                    q(&leaf.subject)
+                ),
+                "re-issue it as an X.509 v3 certificate",
+            ));
+            return d;
+        }
+    };
+    let algs = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+    let bundle_ders: Vec<CertificateDer<'_>> = bundle
+        .iter()
+        .map(|c| CertificateDer::from(&c.der[..]))
+        .collect();
+    let sent_intermediates: Vec<CertificateDer<'_>> = chain[1..].to_vec();
+
+    // Partial-chain rule: every bundle certificate is an anchor.
+    let (lenient_idx, lenient_anchors) = anchors(&bundle_ders, |_| true, bundle);
+    let lenient = ee
+        .verify_for_usage(
+            algs,
+            &lenient_anchors,
+            &sent_intermediates,
+            time,
+            KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map(|p| anchor_index(p.anchor(), &lenient_anchors, &lenient_idx));
+
+    // .NET rule: only self-signed bundle certificates anchor; the others can
+    // still serve as intermediates.
+    let (strict_idx, strict_anchors) = anchors(&bundle_ders, |c| c.self_signed, bundle);
+    let mut strict_intermediates = sent_intermediates.clone();
+    strict_intermediates.extend(
+        bundle
+            .iter()
+            .zip(&bundle_ders)
+            .filter(|(c, _)| !c.self_signed)
+            .map(|(_, der)| der.clone()),
+    );
+    let strict = ee
+        .verify_for_usage(
+            algs,
+            &strict_anchors,
+            &strict_intermediates,
+            time,
+            KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map(|p| anchor_index(p.anchor(), &strict_anchors, &strict_idx));
+
+    match (&lenient, &strict) {
+        (_, Ok(anchor)) => d.anchor = *anchor,
+        (Ok(anchor), Err(_)) => {
+            d.anchor = *anchor;
+            let (name, issuer) = anchor
+                .map(|i| (q(&bundle[i].subject), q(&bundle[i].issuer)))
+                .unwrap_or_else(|| ("a bundle certificate".into(), "its issuer".into()));
+            d.causes.push(Cause::new(
+                "partial_chain_only",
+                format!(
+                    "trusted only through {name}, a bundle certificate that is not self-signed \
+                     (its issuer {issuer} is not in the bundle): clients that accept a partial chain \
+                     (curl, Go, Python 3.13+) trust this backend; .NET on Linux and OpenSSL's default \
+                     rules do not"
+                ),
+                format!(
+                    "add the root {issuer} to the bundle (with trust-injector: to the CA Secret); \
+                     .NET anchors only self-signed certificates"
+                ),
+            ));
+        }
+        (Err(e), Err(_)) => d.causes.push(explain_chain_error(e, &sent, bundle, now)),
+    }
+
+    // webpki does not check an anchor's validity; OpenSSL and .NET do.
+    if let Some(i) = d.anchor {
+        let a = &bundle[i];
+        if a.is_expired(now) {
+            d.causes.push(Cause::new(
+                "expired",
+                format!(
+                    "the bundle's anchor {} expired at {}",
+                    q(&a.subject),
+                    rfc3339(a.not_after)
+                ),
+                "put the CA's renewed certificate in the bundle",
+            ));
+        } else if a.not_before > now {
+            d.causes.push(Cause::new(
+                "not_yet_valid",
+                format!(
+                    "the bundle's anchor {} is not valid before {}",
+                    q(&a.subject),
+                    rfc3339(a.not_before)
+                ),
+                "check the clocks, or wait until it is valid",
+            ));
+        }
+    }
+
+    if let Err(e) = ee.verify_is_valid_for_subject_name(server_name) {
+        let names = CertFacts::of(leaf).map(|f| f.names).unwrap_or_default();
+        let held = if names.is_empty() {
+            "no subjectAltName at all (clients ignore the CN)".to_string()
+        } else {
+            format!("only {}", names.join(", "))
+        };
+        let message = match e {
+            webpki::Error::UnsupportedNameType => format!(
+                "the server name {} cannot be checked against a certificate",
+                server_name.to_str()
+            ),
+            _ => format!(
+                "the certificate {} is not valid for {}; it holds {held}",
+                q(&leaf.subject),
+                server_name.to_str()
+            ),
+        };
+        d.causes.push(Cause::new(
+            "hostname_mismatch",
+            message,
+            format!(
+                "connect with a name the certificate holds (--servername to test one), or re-issue it with {} in its subjectAltName",
+                server_name.to_str()
+            ),
+        ));
+    }
+
+    // Not failures today, but things to fix: the same checks as the
+    // publish loop and `inspect`.
+    let policy = Policy::default();
+    let mut seen = Vec::new();
+    for c in sent.iter().chain(d.anchor.map(|i| &bundle[i])) {
+        if seen.contains(&&c.sha256) {
+            continue;
+        }
+        seen.push(&c.sha256);
+        for concern in policy.concerns(c, true, true, now) {
+            if matches!(
+                concern,
+                Concern::ExpiresSoon | Concern::WeakKey { .. } | Concern::WeakSignature { .. }
+            ) {
+                d.warnings.push(format!(
+                    "{}: {}",
+                    display_line(&c.subject),
+                    concern.explain(c)
+                ));
+            }
+        }
+    }
+    d
+}
+
+/// Trust anchors for the bundle certificates that pass `keep`, with their
+/// bundle indexes.
+pub(super) fn anchors<'a>(
+    ders: &'a [CertificateDer<'a>],
+    keep: impl Fn(&Certificate) -> bool,
+    bundle: &[Certificate],
+) -> (Vec<usize>, Vec<TrustAnchor<'a>>) {
+    ders.iter()
+        .enumerate()
+        .filter(|(i, _)| keep(&bundle[*i]))
+        .filter_map(|(i, der)| webpki::anchor_from_trusted_cert(der).ok().map(|a| (i, a)))
+        .unzip()
+}
+
+pub(super) fn anchor_index(
+    found: &TrustAnchor<'_>,
+    anchors: &[TrustAnchor<'_>],
+    idx: &[usize],
+) -> Option<usize> {
+    anchors
+        .iter()
+        .position(|a| {
+            a.subject == found.subject && a.subject_public_key_info == found.subject_public_key_info
+        })
+        .and_then(|p| idx.get(p).copied())
+}
+
+/// Role of a certificate in the sent chain, for messages.
+pub(super) fn role(i: usize) -> &'static str {
+    if i == 0 {
+        "the server's certificate"
+    } else {
+        "the intermediate sent by the server"
+    }
+}
+
+/// Turns webpki's verdict into a cause that names the certificate at fault,
+/// found from the chain's facts (webpki says what, not which).
+pub(super) fn explain_chain_error(
+    e: &webpki::Error,
+    sent: &[Certificate],
+    bundle: &[Certificate],
+    now: i64,
+) -> Cause {
+    use webpki::Error as W;
+    match e {
+        W::CertExpired { .. } => {
+            let (i, c) = sent
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c.not_after < now)
+                .unwrap_or((0, &sent[0]));
+            Cause::new(
+                "expired",
+                format!(
+                    "{} {} expired at {} ({} day(s) ago)",
+                    role(i),
+                    q(&c.subject),
+                    rfc3339(c.not_after),
+                    (now - c.not_after) / 86_400
+                ),
+                "renew it and install the new certificate on the backend",
+            )
+        }
+        W::CertNotValidYet { .. } => {
+            let (i, c) = sent
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c.not_before > now)
+                .unwrap_or((0, &sent[0]));
+            Cause::new(
+                "not_yet_valid",
+                format!(
+                    "{} {} is not valid before {}",
+                    role(i),
+                    q(&c.subject),
+                    rfc3339(c.not_before)
+                ),
+                "check the clocks of the issuing CA and of this machine, or wait until it is valid",
+            )
+        }
+        // ring refuses RSA keys under 2048 bits as a bad signature, which
+        // would otherwise read as "unknown issuer": rule that out first.
+        W::UnknownIssuer | W::InvalidSignatureForPublicKey => {
+            weak_cause(sent, bundle).unwrap_or_else(|| missing_issuer(sent, bundle))
+        }
+        W::EndEntityUsedAsCa => {
+            let culprit = sent[1..]
+                .iter()
+                .chain(bundle)
+                .find(|c| !c.is_ca && sent.iter().any(|s| names_issuer(c, s)));
+            let name = culprit.map_or("an issuer in the chain".to_string(), |c| q(&c.subject));
+            Cause::new(
+                "intermediate_not_ca",
+                format!(
+                    "the intermediate {name} issued the server's certificate but is not a CA \
+                     (no basicConstraints CA:TRUE), so clients refuse it as an issuer"
+                ),
+                "re-issue the intermediate as a CA (basicConstraints CA:TRUE, keyUsage keyCertSign) and the server's certificate from it",
+            )
+        }
+        W::CaUsedAsEndEntity => Cause::new(
+            "leaf_is_ca",
+            format!(
+                "the server presents a CA certificate {} as its own certificate",
+                q(&sent[0].subject)
+            ),
+            "issue a server certificate (CA:FALSE) from that CA and install it on the backend",
+        ),
+        #[allow(deprecated)] // both spellings exist in webpki 0.103
+        W::RequiredEkuNotFound | W::RequiredEkuNotFoundContext(_) => {
+            let (i, c, ekus) = sent
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| CertFacts::of(c).map(|f| (i, c, f)))
+                .find(|(_, _, f)| !f.allows_server_auth())
+                .map(|(i, c, f)| (i, c, f.extended_key_usage.unwrap_or_default()))
+                .unwrap_or((0, &sent[0], Vec::new()));
+            Cause::new(
+                "missing_server_auth",
+                format!(
+                    "{} {} may not be used by a TLS server: its extended key usage lists only {} (serverAuth is missing)",
+                    role(i),
+                    q(&c.subject),
+                    if ekus.is_empty() { "nothing".to_string() } else { ekus.join(", ") }
+                ),
+                "re-issue it with extendedKeyUsage serverAuth",
+            )
+        }
+        #[allow(deprecated)] // both spellings exist in webpki 0.103
+        W::UnsupportedSignatureAlgorithm
+        | W::UnsupportedSignatureAlgorithmContext(_)
+        | W::UnsupportedSignatureAlgorithmForPublicKey
+        | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => weak_cause(sent, bundle)
+            .unwrap_or_else(|| {
+                Cause::new(
+                    "weak_algorithm",
+                    format!("a certificate in the chain uses an algorithm clients refuse: {e:?}"),
+                    "re-issue it with SHA-256 and an RSA >= 2048 or EC P-256+ key",
+                )
+            }),
+        other => Cause::new(
+            "rejected",
+            format!("the chain is refused: {other:?}"),
+            "inspect the chain (trust-injector inspect) and re-issue the faulty certificate",
+        ),
+    }
+}
+
+/// A weak signature on a sent certificate, or a weak key on a certificate
+/// that issues one of them (sent or in the bundle), named.
+pub(super) fn weak_cause(sent: &[Certificate], bundle: &[Certificate]) -> Option<Cause> {
+    let fix = "re-issue it with SHA-256 and an RSA >= 2048 or EC P-256+ key";
+    for c in sent {
+        let f = CertFacts::of(c)?;
+        if f.weak_signature && !c.self_signed {
+            return Some(Cause::new(
+                "weak_algorithm",
+                format!(
+                    "{} is signed with {}, which clients refuse",
+                    q(&c.subject),
+                    f.signature_algorithm
+                ),
+                fix,
+            ));
+        }
+    }
+    let issuers = sent
+        .iter()
+        .chain(bundle)
+        .filter(|i| sent.iter().any(|c| names_issuer(i, c)));
+    for i in issuers {
+        let f = CertFacts::of(i)?;
+        if f.weak_key() {
+            return Some(Cause::new(
+                "weak_algorithm",
+                format!(
+                    "{} has a weak key ({} {} bits): clients refuse the signatures it makes",
+                    q(&i.subject),
+                    f.key_algorithm,
+                    f.key_bits
+                ),
+                fix,
+            ));
+        }
+    }
+    None
+}
+
+/// Walks up the sent chain by issuer name to the first certificate whose
+/// issuer is in neither the chain nor the bundle, and says who is missing.
+pub(super) fn missing_issuer(sent: &[Certificate], bundle: &[Certificate]) -> Cause {
+    let mut i = 0;
+    let mut visited = vec![0];
+    loop {
+        let cur = &sent[i];
+        if let Some(b) = bundle
+            .iter()
+            .find(|b| names_issuer(b, cur) && b.der != cur.der)
+        {
+            // The bundle has the issuer's name, yet no path: its key did not
+            // sign this certificate (a CA re-created with the same name).
+            return Cause::new(
+                "issuer_key_mismatch",
+                format!(
+                    "the bundle holds {} but that certificate did not sign {} {}: same name, different key (the CA was re-created or re-keyed)",
+                    q(&b.subject),
+                    role(i),
+                    q(&cur.subject)
+                ),
+                "put the CA certificate that actually issued it in the bundle (compare the key identifiers with trust-injector inspect)",
+            );
+        }
+        if cur.self_signed {
+            return if i == 0 {
+                Cause::new(
+                    "self_signed_leaf",
+                    format!(
+                        "the server's certificate {} is self-signed and not in the bundle",
+                        q(&cur.subject)
+                    ),
+                    "have the backend use a certificate issued by your CA, or (to pin this one) add it to the bundle",
+                )
+            } else {
+                Cause::new(
+                    "unknown_issuer",
+                    format!(
+                        "the server sends its root {} but the bundle does not hold it",
+                        q(&cur.subject)
+                    ),
+                    format!(
+                        "add the root {} to the bundle (with trust-injector: to the CA Secret)",
+                        q(&cur.subject)
+                    ),
+                )
+            };
+        }
+        match sent
+            .iter()
+            .enumerate()
+            .find(|(j, s)| !visited.contains(j) && names_issuer(s, cur))
+        {
+            Some((j, _)) => {
+                visited.push(j);
+                i = j;
+            }
+            None if i == 0 => {
+                let others = if sent.len() > 1 {
+                    format!(
+                        "the server sends {} other certificate(s) but not it",
+                        sent.len() - 1
+                    )
+                } else {
+                    "the server sends no intermediate".to_string()
+                };
+                return Cause::new(
+                    "missing_intermediate",
+                    format!(
+                        "{others}, and the bundle lacks {}, the issuer of the server's certificate {}",
+                        q(&cur.issuer),
+                        q(&cur.subject)
+                    ),
+                    format!(
+                        "configure the backend to send its full chain (certificate + intermediate), or add {} to the bundle together with its root",
+                        q(&cur.issuer)
+                    ),
+                );
+            }
+            None => {
+                return Cause::new(
+                    "unknown_issuer",
+                    format!(
+                        "the bundle has no certificate for {}, which issued {}",
+                        q(&cur.issuer),
+                        q(&cur.subject)
+                    ),
+                    format!(
+                        "add {} (and its root, if it is not one) to the bundle (with trust-injector: to the CA Secret)",
+                        q(&cur.issuer)
+                    ),
+                )
+            }
+        }
+    }
+}
