@@ -7,6 +7,7 @@ use crate::cert::{escape_line, Certificate};
 use crate::policy::{Concern, Policy};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::PathBuf;
 
 /// Where a certificate came from.
@@ -59,6 +60,9 @@ pub struct Bundle {
     pub dropped: Vec<Dropped>,
     /// The `ca-certificates.crt` bytes.
     pub pem: Vec<u8>,
+    /// Where each entry's PEM block (without its comment) lies in `pem`, so
+    /// the hashed directory reuses those bytes instead of encoding again.
+    blocks: Vec<Range<usize>>,
     /// SHA-256 of `pem`, hex.
     pub sha256: String,
     /// When the earliest published certificate expires (Unix seconds): the
@@ -72,20 +76,21 @@ impl Bundle {
         self.entries.iter().filter(|e| e.origin.is_custom()).count()
     }
 
-    /// The hashed-directory file names (`<hash>.<n>`) and the entry each holds,
-    /// numbered exactly as `openssl rehash` numbers a directory whose files
-    /// sort in bundle order. Certificates whose name cannot be hashed are left
-    /// out of the directory (they stay in the PEM bundle).
-    pub fn hashed_names(&self) -> Vec<(String, &Entry)> {
+    /// The hashed-directory files: each name (`<hash>.<n>`) with its entry's
+    /// PEM block, numbered exactly as `openssl rehash` numbers a directory
+    /// whose files sort in bundle order. Certificates whose name cannot be
+    /// hashed are left out of the directory (they stay in the PEM bundle).
+    pub fn hashed_files(&self) -> Vec<(String, &[u8])> {
         let mut next: HashMap<u32, usize> = HashMap::new();
         self.entries
             .iter()
-            .filter_map(|e| {
+            .zip(&self.blocks)
+            .filter_map(|(e, block)| {
                 let hash = e.cert.subject_hash?;
                 let n = next.entry(hash).or_insert(0);
                 let name = format!("{hash:08x}.{n}");
                 *n += 1;
-                Some((name, e))
+                Some((name, &self.pem[block.clone()]))
             })
             .collect()
     }
@@ -135,7 +140,7 @@ pub fn assemble<'a>(
         entry.concerns = policy.concerns(&entry.cert, entry.origin.is_custom(), has_issuer, now);
     }
 
-    let pem = render(&entries);
+    let (pem, blocks) = render(&entries);
     let next_expiry = if policy.keep_expired {
         None
     } else {
@@ -146,21 +151,26 @@ pub fn assemble<'a>(
         entries,
         dropped,
         pem,
+        blocks,
         next_expiry,
     }
 }
 
-/// The PEM bundle: each certificate preceded by a comment naming it. The
-/// subject is escaped so a crafted name can never add a line or a marker.
-pub fn render(entries: &[Entry]) -> Vec<u8> {
+/// The PEM bundle: each certificate preceded by a comment naming it, and
+/// where each certificate's block lies in it. The subject is escaped so a
+/// crafted name can never add a line or a marker.
+fn render(entries: &[Entry]) -> (Vec<u8>, Vec<Range<usize>>) {
     let mut out = String::with_capacity(entries.len() * 2048);
+    let mut blocks = Vec::with_capacity(entries.len());
     for e in entries {
         out.push_str("# ");
         out.push_str(&escape_line(&e.cert.subject));
         out.push('\n');
+        let start = out.len();
         out.push_str(&e.cert.to_pem());
+        blocks.push(start..out.len());
     }
-    out.into_bytes()
+    (out.into_bytes(), blocks)
 }
 
 #[cfg(test)]
@@ -246,7 +256,15 @@ mod tests {
         let f = PathBuf::from("/s/a.crt");
         let certs = [a, b];
         let bundle = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
-        let names: Vec<String> = bundle.hashed_names().into_iter().map(|(n, _)| n).collect();
+        let files = bundle.hashed_files();
+        for ((_, bytes), cert) in files.iter().zip(&certs) {
+            assert_eq!(
+                *bytes,
+                cert.to_pem().as_bytes(),
+                "each file is its certificate's PEM"
+            );
+        }
+        let names: Vec<String> = files.into_iter().map(|(n, _)| n).collect();
         assert_eq!(names.len(), 2);
         assert!(
             names[0].ends_with(".0") && names[1].ends_with(".1"),

@@ -108,15 +108,16 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
             let again = reconciler.reconcile();
             report.changed |= again.changed;
         }
-        let _ = status_tx.send(snapshot(&reconciler, &mut notifications));
-        // Let the signal and HTTP tasks run: under a storm of file events every
-        // branch below is ready at once and this loop would never yield.
-        tokio::task::yield_now().await;
+        let status = snapshot(&reconciler, &mut notifications);
         if report.changed && hooks.any() {
-            if let Some(sha) = reconciler.status().bundle.sha256 {
+            if let Some(sha) = status.bundle.sha256.clone() {
                 hooks.fire(sha, Arc::clone(&metrics));
             }
         }
+        let _ = status_tx.send(status);
+        // Let the signal and HTTP tasks run: under a storm of file events every
+        // branch below is ready at once and this loop would never yield.
+        tokio::task::yield_now().await;
 
         let expiry = expiry_deadline(reconciler.next_expiry());
         reason = loop {

@@ -137,11 +137,7 @@ impl Publisher {
 
     /// Makes `--out-dir` hold `bundle`, writing only what differs.
     pub fn publish(&self, bundle: &Bundle) -> Result<Outcome, PublishError> {
-        let files: Vec<(String, String)> = bundle
-            .hashed_names()
-            .into_iter()
-            .map(|(name, e)| (name, e.cert.to_pem()))
-            .collect();
+        let files = bundle.hashed_files();
         let certs_written = if self.certs_up_to_date(&files) {
             false
         } else {
@@ -190,7 +186,7 @@ impl Publisher {
             .then(|| name.to_os_string())
     }
 
-    fn certs_up_to_date(&self, files: &[(String, String)]) -> bool {
+    fn certs_up_to_date(&self, files: &[(String, &[u8])]) -> bool {
         let Some(dir) = self.current_certs_dir() else {
             return false;
         };
@@ -203,10 +199,10 @@ impl Publisher {
         }
         files
             .iter()
-            .all(|(name, pem)| fs::read(dir.join(name)).is_ok_and(|b| b == pem.as_bytes()))
+            .all(|(name, pem)| fs::read(dir.join(name)).is_ok_and(|b| b == *pem))
     }
 
-    fn swap_certs_dir(&self, sha: &str, files: &[(String, String)]) -> Result<(), PublishError> {
+    fn swap_certs_dir(&self, sha: &str, files: &[(String, &[u8])]) -> Result<(), PublishError> {
         // Built under a temporary name so an interrupted build is recognisably
         // a leftover; renamed to its versioned name once complete.
         let stamp = unique_stamp();
@@ -218,7 +214,7 @@ impl Publisher {
             for (name, pem) in files {
                 let path = building.join(name);
                 let mut f = ctx("create", &path, create_file(&path))?;
-                ctx("write", &path, f.write_all(pem.as_bytes()))?;
+                ctx("write", &path, f.write_all(pem))?;
             }
             // No fsync per file: hundreds of them would dominate a publish,
             // and durability is not needed here. After a crash every start

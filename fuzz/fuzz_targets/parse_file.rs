@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trust_injector::bundle::{assemble, render};
+use trust_injector::bundle::assemble;
 use trust_injector::parse::{parse_bundle_lenient, parse_file};
 use trust_injector::policy::Policy;
 
@@ -13,10 +13,10 @@ fuzz_target!(|data: &[u8]| {
         let bundle = assemble(&[], [(&path, &parsed.certs[..])], Policy::default(), 0);
         // The rendered bundle must hold exactly one PEM block per certificate:
         // no subject can add a line or a marker.
-        let text = String::from_utf8(render(&bundle.entries)).expect("bundle is UTF-8");
+        let text = String::from_utf8(bundle.pem.clone()).expect("bundle is UTF-8");
         let begins = text.lines().filter(|l| l.starts_with("-----BEGIN")).count();
         assert_eq!(begins, bundle.entries.len());
-        let _ = bundle.hashed_names();
+        let _ = bundle.hashed_files();
     }
     let _ = parse_bundle_lenient(data);
 });
