@@ -227,6 +227,13 @@ pub fn s_client(port: u16, trust: Trust) -> Out {
             "-verify_return_error",
             "-brief",
         ]);
+    openssl_trust_args(&mut cmd, trust);
+    run(&mut cmd, CLIENT_TIMEOUT)
+}
+
+/// Makes an openssl command trust exactly `trust` (never the default store
+/// as well, or a passing check would prove nothing).
+fn openssl_trust_args(cmd: &mut Command, trust: Trust) {
     match trust {
         Trust::File(p) => {
             cmd.arg("-CAfile")
@@ -240,26 +247,13 @@ pub fn s_client(port: u16, trust: Trust) -> Out {
         }
         Trust::Default => {}
     }
-    run(&mut cmd, CLIENT_TIMEOUT)
 }
 
 /// `openssl verify` of `leaf` with `untrusted` intermediates.
 pub fn openssl_verify(trust: Trust, untrusted: &Path, leaf: &Path) -> Out {
     let mut cmd = clean_command("openssl");
     cmd.arg("verify");
-    match trust {
-        Trust::File(p) => {
-            cmd.arg("-CAfile")
-                .arg(p)
-                .args(["-no-CApath", "-no-CAstore"]);
-        }
-        Trust::Dir(p) => {
-            cmd.arg("-CApath")
-                .arg(p)
-                .args(["-no-CAfile", "-no-CAstore"]);
-        }
-        Trust::Default => {}
-    }
+    openssl_trust_args(&mut cmd, trust);
     cmd.arg("-untrusted").arg(untrusted).arg(leaf);
     run(&mut cmd, CLIENT_TIMEOUT)
 }
