@@ -5,10 +5,10 @@
 //! happens before anything runs and names the flag or path at fault: the
 //! process then exits 2, which `main` maps from [`ConfigError`].
 
-use crate::base::{is_inside, BaseSpec};
+use crate::base::BaseSpec;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// trust-injector: publish private CAs merged with public roots for OpenSSL-style clients.
@@ -129,6 +129,14 @@ pub struct RunArgs {
     /// File holding the password of truststore.p12 (one trailing newline ignored).
     #[arg(long, value_name = "FILE", env = "TRUST_INJECTOR_PKCS12_PASSWORD_FILE")]
     pub pkcs12_password_file: Option<PathBuf>,
+    /// Take only the files of a directory source whose path inside it matches GLOB (repeatable; default: every file).
+    #[arg(
+        long = "include",
+        value_name = "GLOB",
+        env = "TRUST_INJECTOR_INCLUDE",
+        value_delimiter = ','
+    )]
+    pub include: Vec<String>,
     /// Publish once and exit.
     #[arg(long)]
     pub once: bool,
@@ -199,6 +207,8 @@ pub struct RunConfig {
     pub on_change_signal: Option<SignalTarget>,
     /// `Some` with `--pkcs12`.
     pub pkcs12: Option<crate::truststore::Pkcs12Config>,
+    /// `--include`: which files of a directory source are taken.
+    pub include: crate::include::Include,
     pub once: bool,
 }
 
@@ -222,22 +232,32 @@ impl RunArgs {
         if self.out_dir.as_os_str().is_empty() {
             return err("--out-dir: empty path".into());
         }
+        let out_dir = canonical_lenient(&self.out_dir)
+            .map_err(|e| ConfigError(format!("--out-dir {}: {e}", self.out_dir.display())))?;
         for s in &sources {
-            if is_inside(s, &self.out_dir) || is_inside(&self.out_dir, s) {
+            let canon = canonical_lenient(s)
+                .map_err(|e| ConfigError(format!("--source {}: {e}", s.display())))?;
+            if canon.starts_with(&out_dir) || out_dir.starts_with(&canon) {
                 return err(format!(
-                    "--source {}: overlaps --out-dir {}; the output would be read back as input",
+                    "--source {} ({}) overlaps --out-dir {} ({}); the output would be read back as input",
                     s.display(),
-                    self.out_dir.display()
+                    canon.display(),
+                    self.out_dir.display(),
+                    out_dir.display()
                 ));
             }
         }
         let base = BaseSpec::parse(&self.base).map_err(ConfigError)?;
         if let BaseSpec::Path(p) = &base {
-            if is_inside(p, &self.out_dir) {
+            let canon = canonical_lenient(p)
+                .map_err(|e| ConfigError(format!("--base {}: {e}", p.display())))?;
+            if canon.starts_with(&out_dir) {
                 return err(format!(
-                    "--base {}: lies inside --out-dir {}; the bundle would be merged into itself",
+                    "--base {} ({}): lies inside --out-dir {} ({}); the bundle would be merged into itself",
                     p.display(),
-                    self.out_dir.display()
+                    canon.display(),
+                    self.out_dir.display(),
+                    out_dir.display()
                 ));
             }
             if !p.is_file() {
@@ -266,6 +286,8 @@ impl RunArgs {
             .map(parse_signal_target)
             .transpose()?;
         let pkcs12 = self.pkcs12_config()?;
+        let include = crate::include::Include::new(&self.include)
+            .map_err(|e| ConfigError(e.to_string()))?;
         Ok(RunConfig {
             sources,
             base,
@@ -278,6 +300,7 @@ impl RunArgs {
             on_change_url,
             on_change_signal,
             pkcs12,
+            include,
             once: self.once,
         })
     }
@@ -319,6 +342,44 @@ impl RunArgs {
         }
         Ok(Some(crate::truststore::Pkcs12Config { password }))
     }
+}
+
+/// The canonical absolute form of `path`, whether it exists or not, so the
+/// overlap checks compare what the kernel will open, not how it was spelled
+/// (`.`, `./out`, `o1/../o1`, a symlink to the out-dir). A path that does not
+/// exist yet (a source waited for, an out-dir to be created) has its nearest
+/// existing ancestor canonicalised and the rest appended; `..` in that rest
+/// cannot cross a symlink (nothing there exists), so it is removed lexically.
+fn canonical_lenient(path: &Path) -> std::io::Result<PathBuf> {
+    use std::path::Component;
+    let mut canonical = PathBuf::from("/");
+    // How many trailing components of `canonical` do not exist: those are
+    // appended as spelled; the rest is canonical (no symlink in it).
+    let mut missing = 0usize;
+    for part in std::path::absolute(path)?.components() {
+        match part {
+            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+            // The existing part holds no symlink, and a missing name is not
+            // one: either way the parent is the lexical one.
+            Component::ParentDir => {
+                canonical.pop();
+                missing = missing.saturating_sub(1);
+            }
+            Component::Normal(name) if missing > 0 => {
+                canonical.push(name);
+                missing += 1;
+            }
+            Component::Normal(name) => match std::fs::canonicalize(canonical.join(name)) {
+                Ok(c) => canonical = c,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    canonical.push(name);
+                    missing = 1;
+                }
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    Ok(canonical)
 }
 
 /// Parses `SIG:NAME`, e.g. `HUP:nginx` or `SIGUSR1:dotnet`.

@@ -86,8 +86,8 @@ pub fn read_path(path: &Path) -> Result<Vec<FileRead>, String> {
     match read_source(path) {
         SourceRead::Missing => Err("no such file or directory".into()),
         SourceRead::Failed(e) => Err(e.to_string()),
-        SourceRead::Files(files) if files.is_empty() => Err("directory holds no files".into()),
-        SourceRead::Files(files) => Ok(files),
+        SourceRead::Files(l) if l.files.is_empty() => Err("directory holds no files".into()),
+        SourceRead::Files(l) => Ok(l.files),
     }
 }
 

@@ -11,9 +11,11 @@ use crate::metrics::{label_value, CertLabels, Metrics};
 use crate::parse::{parse_bundle_lenient, parse_file};
 use crate::policy::{Concern, Policy};
 use crate::publish::{Outcome, PublishError, Publisher};
-use crate::source::{read_source, ReadError, SourceRead};
+use crate::include::Include;
+use crate::source::{read_source_with, ReadError, SkipReason, Skipped, SourceRead};
 use crate::status::{
-    now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SourceStatus, Status,
+    now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SkippedStatus, SourceStatus,
+    Status,
 };
 use crate::truststore::Truststore;
 use sha2::{Digest, Sha256};
@@ -52,6 +54,9 @@ struct SourceSlot {
     error: Option<String>,
     /// Files by the path users see; the map's order is the bundle order.
     files: BTreeMap<PathBuf, FileSlot>,
+    /// Entries not read, with why: kept to log each only when it first
+    /// appears (a resync must not repeat it) and to show it in `/status`.
+    skipped: BTreeMap<PathBuf, String>,
 }
 
 /// The base roots as last loaded.
@@ -97,6 +102,8 @@ pub struct Reconciler {
     metrics: Arc<Metrics>,
     /// `--pkcs12`: the Java truststore published next to the bundle.
     truststore: Option<Truststore>,
+    /// `--include`: which files of a directory source are taken.
+    include: Include,
 }
 
 impl Reconciler {
@@ -123,6 +130,7 @@ impl Reconciler {
                     missing: false,
                     error: None,
                     files: BTreeMap::new(),
+                    skipped: BTreeMap::new(),
                 })
                 .collect(),
             base_requested: match &config.base {
@@ -144,6 +152,7 @@ impl Reconciler {
             warned: HashSet::new(),
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
+            include: config.include.clone(),
         })
     }
 
@@ -299,7 +308,7 @@ impl Reconciler {
     fn refresh_source(&mut self, index: usize) {
         let metrics = Arc::clone(&self.metrics);
         let slot = &mut self.sources[index];
-        match read_source(&slot.path) {
+        match read_source_with(&slot.path, &self.include) {
             SourceRead::Missing => {
                 if !slot.missing {
                     warn!(source = %slot.path.display(), "source does not exist (yet); waiting for it, publishing without it meanwhile");
@@ -310,6 +319,7 @@ impl Reconciler {
                 slot.missing = true;
                 slot.error = None;
                 slot.files.clear();
+                slot.skipped.clear();
             }
             SourceRead::Failed(e) => {
                 let msg = e.to_string();
@@ -320,7 +330,9 @@ impl Reconciler {
                 slot.missing = false;
                 slot.error = Some(msg);
             }
-            SourceRead::Files(files) => {
+            SourceRead::Files(listing) => {
+                let files = listing.files;
+                note_skipped(slot, listing.skipped);
                 if slot.missing {
                     info!(source = %slot.path.display(), "source appeared");
                 }
@@ -554,12 +566,38 @@ fn refresh_file(
     }
 }
 
+/// Records that the file at `path` is unusable. Logged and counted once per
+/// kind of failure: a file that keeps being replaced with new bytes failing
+/// the same way (a service-account token refreshed every hour in a projected
+/// volume) is one ongoing problem, not a new one each time; a different
+/// failure, or the same one after the file was valid, is new.
 fn fail_file(path: &Path, slot: &mut FileSlot, msg: String, metrics: &Metrics) {
-    if slot.error.as_deref() != Some(msg.as_str()) || slot.digest.is_some() {
+    if slot.error.as_deref() != Some(msg.as_str()) {
         error!(file = %path.display(), error = %msg, kept = slot.certs.len(), "cannot use source file; keeping its last good certificates");
         metrics.source_errors.inc();
+    } else {
+        tracing::debug!(file = %path.display(), error = %msg, "source file changed and still fails the same way");
     }
     slot.error = Some(msg);
+}
+
+/// Replaces the source's skipped entries with `now`, logging those new or
+/// skipped for a new reason. A file left out by `--include` is what the user
+/// asked for (info); a loop, an escaping link or a FIFO is worth a warning.
+fn note_skipped(slot: &mut SourceSlot, now: Vec<Skipped>) {
+    let mut next = BTreeMap::new();
+    for s in now {
+        let reason = s.reason.to_string();
+        if slot.skipped.get(&s.path) != Some(&reason) {
+            if s.reason == SkipReason::Excluded {
+                info!(file = %s.path.display(), "file skipped: {reason}");
+            } else {
+                warn!(file = %s.path.display(), reason = %reason, "file skipped; it is never read");
+            }
+        }
+        next.insert(s.path, reason);
+    }
+    slot.skipped = next;
 }
 
 fn source_status(s: &SourceSlot) -> SourceStatus {
@@ -581,6 +619,14 @@ fn source_status(s: &SourceSlot) -> SourceStatus {
             error: f.error.clone(),
         })
         .collect();
+    let skipped = s
+        .skipped
+        .iter()
+        .map(|(path, reason)| SkippedStatus {
+            path: path.display().to_string(),
+            reason: reason.clone(),
+        })
+        .collect();
     let file_error = files.iter().any(|f| f.error.is_some());
     SourceStatus {
         path: s.path.display().to_string(),
@@ -597,6 +643,7 @@ fn source_status(s: &SourceSlot) -> SourceStatus {
                 .find_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.path)))
         }),
         files,
+        skipped,
     }
 }
 

@@ -12,8 +12,11 @@
 //! target stays inside the source directory. This is what the kubelet layout
 //! needs, and it stops a writable volume from pulling in arbitrary files.
 
+use crate::include::Include;
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Largest file we read. A Secret holds at most 1 MiB in total.
@@ -35,6 +38,21 @@ pub enum ReadError {
     TooLarge,
     #[error("more than {MAX_FILES_PER_SOURCE} files in the directory")]
     TooManyFiles,
+    /// `..data` leads out of the source: following it would make any file
+    /// elsewhere on the node a trusted CA, so the whole source is refused.
+    #[error("{} points to {}, outside the source directory {}; refusing to read it", link.display(), target.display(), root.display())]
+    DataEscapes {
+        /// The `..data` link.
+        link: PathBuf,
+        /// Where it resolves to.
+        target: PathBuf,
+        /// The canonical source directory it should stay inside.
+        root: PathBuf,
+    },
+    /// Opening a FIFO blocks until a writer comes, a device may be endless:
+    /// only regular files hold certificates.
+    #[error("not a regular file ({0}); only regular files are read")]
+    NotRegular(&'static str),
 }
 
 impl From<io::Error> for ReadError {
@@ -54,37 +72,92 @@ pub struct FileRead {
     pub bytes: Result<Vec<u8>, ReadError>,
 }
 
+/// An entry of a directory source that was deliberately not read. Not an
+/// error of the source (a token in a projected volume, a loop someone made
+/// by mistake), but said in the log and `/status` so nobody wonders why a
+/// file is not in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The path users see, as for [`FileRead::path`].
+    pub path: PathBuf,
+    /// Why it was not read.
+    pub reason: SkipReason,
+}
+
+/// Why an entry was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkipReason {
+    #[error("symlink loop (too many levels of symbolic links)")]
+    FileLoop,
+    #[error("directory loop: it leads back to {}, already read", .0.display())]
+    DirLoop(PathBuf),
+    #[error("dangling symlink")]
+    Dangling,
+    #[error("symlink to {}, outside the source directory", .0.display())]
+    Outside(PathBuf),
+    #[error("not a regular file ({0})")]
+    NotRegular(&'static str),
+    #[error("more than {MAX_DEPTH} directory levels deep")]
+    TooDeep,
+    #[error("not matched by --include")]
+    Excluded,
+    #[error("cannot resolve: {0}")]
+    Unresolvable(String),
+}
+
+/// What a directory listing produced.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The files read, sorted by path.
+    pub files: Vec<FileRead>,
+    /// The entries not read, sorted by path.
+    pub skipped: Vec<Skipped>,
+}
+
 /// The result of reading one source.
 #[derive(Debug)]
 pub enum SourceRead {
     /// The path does not exist (yet): waited for, not an error.
     Missing,
     /// The files found, sorted by path (the bundle order relies on it).
-    Files(Vec<FileRead>),
+    Files(Listing),
     /// The source itself could not be listed.
     Failed(ReadError),
 }
 
 /// Reads every file of the source at `path`.
 pub fn read_source(path: &Path) -> SourceRead {
+    read_source_with(path, &Include::all())
+}
+
+/// Reads the files of the source at `path` that `include` takes. The filter
+/// applies to directory sources; a file named as a source is always read.
+pub fn read_source_with(path: &Path, include: &Include) -> SourceRead {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return SourceRead::Missing,
         Err(e) => return SourceRead::Failed(e.into()),
     };
     if !meta.is_dir() {
-        return SourceRead::Files(vec![FileRead {
-            path: path.to_path_buf(),
-            bytes: read_capped(path),
-        }]);
+        let bytes = match kind_of(&meta.file_type()) {
+            None => read_capped(path),
+            Some(kind) => Err(ReadError::NotRegular(kind)),
+        };
+        return SourceRead::Files(Listing {
+            files: vec![FileRead {
+                path: path.to_path_buf(),
+                bytes,
+            }],
+            skipped: Vec::new(),
+        });
     }
     // A kubelet swap can delete the directory we resolved between listing and
     // reading; a fresh resolve then sees the new one. Three tries is plenty:
     // the kubelet does not swap faster than we read.
     let mut last = None;
     for _ in 0..3 {
-        match read_dir_source(path) {
-            Ok(files) => return SourceRead::Files(files),
+        match read_dir_source(path, include) {
+            Ok(listing) => return SourceRead::Files(listing),
             Err(Retry::Again(e)) => last = Some(e),
             Err(Retry::Fatal(e)) => return SourceRead::Failed(e),
         }
@@ -97,117 +170,242 @@ enum Retry {
     Fatal(ReadError),
 }
 
-fn read_dir_source(root: &Path) -> Result<Vec<FileRead>, Retry> {
+/// What stays fixed while one directory source is walked.
+struct Walk<'a> {
+    /// The source as the user named it: the prefix of every reported path.
+    root: &'a Path,
+    /// The source's canonical path: every path read must lie inside it.
+    canonical_root: PathBuf,
+    /// Read through `..data`: an entry vanishing means a swap, not an error.
+    kubelet: bool,
+    include: &'a Include,
+    /// Directories entered, by (device, inode): a symlink leading back to one
+    /// of them is a loop (or a second name for files already read).
+    visited: HashSet<(u64, u64)>,
+    out: Listing,
+}
+
+fn read_dir_source(root: &Path, include: &Include) -> Result<Listing, Retry> {
+    let canonical_root = fs::canonicalize(root).map_err(|e| Retry::Fatal(e.into()))?;
     let data_link = root.join("..data");
     let resolved = fs::read_link(&data_link).ok();
-    let (read_from, kubelet) = match &resolved {
-        Some(target) => (root.join(target), true),
-        None => (root.to_path_buf(), false),
+    let read_from = match &resolved {
+        Some(target) => resolve_data(&data_link, target, &canonical_root)?,
+        None => canonical_root.clone(),
     };
-    let canonical_root = fs::canonicalize(root).map_err(|e| Retry::Fatal(e.into()))?;
-    let mut files = Vec::new();
-    collect(
-        &read_from,
-        Path::new(""),
+    let mut walk = Walk {
         root,
-        &canonical_root,
-        kubelet,
-        0,
-        &mut files,
-    )?;
+        canonical_root,
+        kubelet: resolved.is_some(),
+        include,
+        visited: HashSet::new(),
+        out: Listing::default(),
+    };
+    let meta = fs::metadata(&read_from).map_err(|e| walk.vanished(e))?;
+    walk.visited.insert((meta.dev(), meta.ino()));
+    walk.collect(&read_from, Path::new(""), 0)?;
     // The old timestamped directory is removed right after a swap, and a
     // directory deleted while being listed just lists fewer (or no) entries,
     // without an error: the keys would look deleted and the bundle would lose
     // them until the next event. If `..data` moved meanwhile, read again.
-    if kubelet && fs::read_link(&data_link).ok() != resolved {
+    if walk.kubelet && fs::read_link(&data_link).ok() != resolved {
         return Err(Retry::Again(ReadError::Io(
             "..data was swapped while reading".into(),
         )));
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
+    walk.out.files.sort_by(|a, b| a.path.cmp(&b.path));
+    walk.out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(walk.out)
 }
 
-/// Lists `dir` (relative position `rel` below the source) into `out`.
-fn collect(
-    dir: &Path,
-    rel: &Path,
-    root: &Path,
-    canonical_root: &Path,
-    kubelet: bool,
-    depth: usize,
-    out: &mut Vec<FileRead>,
-) -> Result<(), Retry> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        // The timestamped directory vanished under us: a swap. Resolve again.
-        Err(e) if kubelet && e.kind() == io::ErrorKind::NotFound => {
-            return Err(Retry::Again(e.into()))
+/// The canonical directory `..data` (pointing at `target`) leads to, which
+/// must lie inside the source: otherwise a writable volume could make every
+/// file under, say, `/etc/ssl/certs` a trusted CA.
+fn resolve_data(link: &Path, target: &Path, canonical_root: &Path) -> Result<PathBuf, Retry> {
+    let dir = link.parent().unwrap_or(Path::new("/")).join(target);
+    match fs::canonicalize(&dir) {
+        Ok(dir) if dir.starts_with(canonical_root) => Ok(dir),
+        Ok(dir) => Err(Retry::Fatal(ReadError::DataEscapes {
+            link: link.to_path_buf(),
+            target: dir,
+            root: canonical_root.to_path_buf(),
+        })),
+        // Deleted right after a swap: resolve again.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Retry::Again(e.into())),
+        Err(e) => Err(Retry::Fatal(ReadError::Io(format!(
+            "{} -> {}: {e}",
+            link.display(),
+            target.display()
+        )))),
+    }
+}
+
+impl Walk<'_> {
+    /// An I/O error on something that existed: a swap in a kubelet volume
+    /// (resolve again), an error otherwise.
+    fn vanished(&self, e: io::Error) -> Retry {
+        if self.kubelet && e.kind() == io::ErrorKind::NotFound {
+            Retry::Again(e.into())
+        } else {
+            Retry::Fatal(e.into())
         }
-        Err(e) => return Err(Retry::Fatal(e.into())),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Retry::Again(e.into()))?;
-        let name = entry.file_name();
-        // Hidden entries are the kubelet's machinery (..data, ..2024_…) or
-        // editor litter; never certificates.
-        if name.as_encoded_bytes().first() == Some(&b'.') {
-            continue;
-        }
-        let full = dir.join(&name);
-        let rel_path = rel.join(&name);
-        let file_type = entry.file_type().map_err(|e| Retry::Again(e.into()))?;
-        let followed = if file_type.is_symlink() {
-            match fs::canonicalize(&full) {
-                Ok(target) if target.starts_with(canonical_root) => {}
-                // Dangling or pointing outside: not ours to read.
-                _ => continue,
+    }
+
+    fn skip(&mut self, rel: &Path, reason: SkipReason) {
+        self.out.skipped.push(Skipped {
+            path: self.root.join(rel),
+            reason,
+        });
+    }
+
+    /// Lists `dir` (canonical; at `rel` below the source) into `self.out`.
+    /// Every path opened is canonical and inside the source, so a file is
+    /// opened with `O_NOFOLLOW`: a symlink swapped in after the check is
+    /// refused by the kernel instead of followed.
+    fn collect(&mut self, dir: &Path, rel: &Path, depth: usize) -> Result<(), Retry> {
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| self.vanished(e))? {
+            let entry = entry.map_err(|e| Retry::Again(e.into()))?;
+            let name = entry.file_name();
+            // Hidden entries are the kubelet's machinery (..data, ..2024_…)
+            // or editor litter; never certificates.
+            if name.as_encoded_bytes().first() != Some(&b'.') {
+                let file_type = entry.file_type().map_err(|e| Retry::Again(e.into()))?;
+                entries.push((name, file_type));
             }
-            match fs::metadata(&full) {
-                Ok(m) => m.file_type(),
-                Err(_) => continue,
+        }
+        // Sorted, so which of two names of one directory is read (the other
+        // being reported as a loop) never changes between reads.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, file_type) in entries {
+            let rel_path = rel.join(&name);
+            let Some((target, meta)) = self.resolve(&dir.join(&name), file_type, &rel_path)? else {
+                continue;
+            };
+            if meta.is_dir() {
+                self.enter(&target, &rel_path, &meta, depth)?;
+            } else if let Some(kind) = kind_of(&meta.file_type()) {
+                self.skip(&rel_path, SkipReason::NotRegular(kind));
+            } else if !self.include.takes(&rel_path) {
+                self.skip(&rel_path, SkipReason::Excluded);
+            } else {
+                self.read(&target, &rel_path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The canonical path and metadata of the entry at `full`; `None` (after
+    /// recording why) for what must not be followed.
+    fn resolve(
+        &mut self,
+        full: &Path,
+        file_type: fs::FileType,
+        rel: &Path,
+    ) -> Result<Option<(PathBuf, fs::Metadata)>, Retry> {
+        let target = if file_type.is_symlink() {
+            match fs::canonicalize(full) {
+                Ok(t) if t.starts_with(&self.canonical_root) => t,
+                Ok(t) => {
+                    self.skip(rel, SkipReason::Outside(t));
+                    return Ok(None);
+                }
+                Err(e) => {
+                    let reason = match e.raw_os_error() {
+                        Some(libc::ELOOP) => SkipReason::FileLoop,
+                        Some(libc::ENOENT) => SkipReason::Dangling,
+                        _ => SkipReason::Unresolvable(e.to_string()),
+                    };
+                    self.skip(rel, reason);
+                    return Ok(None);
+                }
             }
         } else {
-            file_type
+            full.to_path_buf()
         };
-        if followed.is_dir() {
-            if depth + 1 < MAX_DEPTH {
-                collect(
-                    &full,
-                    &rel_path,
-                    root,
-                    canonical_root,
-                    kubelet,
-                    depth + 1,
-                    out,
-                )?;
-            }
-            continue;
+        match fs::symlink_metadata(&target) {
+            Ok(meta) => Ok(Some((target, meta))),
+            Err(e) => Err(self.vanished(e)),
         }
-        if !followed.is_file() {
-            continue;
+    }
+
+    fn enter(
+        &mut self,
+        dir: &Path,
+        rel: &Path,
+        meta: &fs::Metadata,
+        depth: usize,
+    ) -> Result<(), Retry> {
+        if depth + 1 >= MAX_DEPTH {
+            self.skip(rel, SkipReason::TooDeep);
+            return Ok(());
         }
-        if out.len() == MAX_FILES_PER_SOURCE {
+        if !self.visited.insert((meta.dev(), meta.ino())) {
+            let shown = dir
+                .strip_prefix(&self.canonical_root)
+                .map(|r| self.root.join(r))
+                .unwrap_or_else(|_| dir.to_path_buf());
+            self.skip(rel, SkipReason::DirLoop(shown));
+            return Ok(());
+        }
+        self.collect(dir, rel, depth + 1)
+    }
+
+    fn read(&mut self, target: &Path, rel: &Path) -> Result<(), Retry> {
+        if self.out.files.len() == MAX_FILES_PER_SOURCE {
             return Err(Retry::Fatal(ReadError::TooManyFiles));
         }
-        let bytes = match read_capped(&full) {
-            Err(ReadError::Io(_)) if kubelet && !full.exists() => {
+        let bytes = match read_regular(target, true) {
+            Err(ReadError::Io(_)) if self.kubelet && !target.exists() => {
                 return Err(Retry::Again(ReadError::Io("changed while reading".into())))
             }
             other => other,
         };
-        out.push(FileRead {
-            path: root.join(&rel_path),
+        self.out.files.push(FileRead {
+            path: self.root.join(rel),
             bytes,
         });
+        Ok(())
     }
-    Ok(())
+}
+
+/// `None` for a regular file (or a directory), else what it is, for messages.
+fn kind_of(t: &fs::FileType) -> Option<&'static str> {
+    if t.is_file() || t.is_dir() {
+        None
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_symlink() {
+        Some("a symlink")
+    } else {
+        Some("unknown type")
+    }
 }
 
 /// Reads a file, refusing anything over [`MAX_FILE_BYTES`] without reading it
 /// all (a huge file must not be able to exhaust memory).
 pub fn read_capped(path: &Path) -> Result<Vec<u8>, ReadError> {
-    let file = fs::File::open(path)?;
+    read_regular(path, false)
+}
+
+/// Reads the regular file at `path`. Opened non-blocking, so a FIFO put in
+/// its place after the type check cannot hang the loop, then checked again on
+/// the open descriptor; `nofollow` also refuses a symlink put there.
+fn read_regular(path: &Path, nofollow: bool) -> Result<Vec<u8>, ReadError> {
+    let flags = libc::O_NONBLOCK | if nofollow { libc::O_NOFOLLOW } else { 0 };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)?;
+    if let Some(kind) = kind_of(&file.metadata()?.file_type()) {
+        return Err(ReadError::NotRegular(kind));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
@@ -237,7 +435,7 @@ mod tests {
         fs::write(ts.join("ca.crt"), b"x").unwrap();
         symlink("..2026_01_01_00_00_00.1", dir.path().join("..data")).unwrap();
         symlink("..data/ca.crt", dir.path().join("ca.crt")).unwrap();
-        let SourceRead::Files(files) = read_source(dir.path()) else {
+        let SourceRead::Files(Listing { files, .. }) = read_source(dir.path()) else {
             panic!("expected files")
         };
         assert_eq!(files.len(), 1);
@@ -254,7 +452,7 @@ mod tests {
         fs::write(dir.path().join(".hidden"), b"h").unwrap();
         symlink(outside.path().join("secret"), dir.path().join("evil.crt")).unwrap();
         symlink("a.crt", dir.path().join("b.crt")).unwrap();
-        let SourceRead::Files(files) = read_source(dir.path()) else {
+        let SourceRead::Files(Listing { files, .. }) = read_source(dir.path()) else {
             panic!("expected files")
         };
         let names: Vec<_> = files.iter().map(|f| f.path.clone()).collect();
@@ -270,5 +468,119 @@ mod tests {
         let big = dir.path().join("big.pem");
         fs::write(&big, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
         assert_eq!(read_capped(&big), Err(ReadError::TooLarge));
+    }
+
+    fn listing(dir: &Path, include: &Include) -> Listing {
+        match read_source_with(dir, include) {
+            SourceRead::Files(l) => l,
+            other => panic!("expected files, got {other:?}"),
+        }
+    }
+
+    fn reasons(l: &Listing) -> Vec<(PathBuf, String)> {
+        l.skipped
+            .iter()
+            .map(|s| (s.path.clone(), s.reason.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn data_link_leaving_the_source_fails_the_source_naming_link_and_target() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("snakeoil.pem"), b"x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        symlink(outside.path(), dir.path().join("..data")).unwrap();
+        symlink("..data/snakeoil.pem", dir.path().join("snakeoil.pem")).unwrap();
+        let SourceRead::Failed(e) = read_source(dir.path()) else {
+            panic!("an escaping ..data must fail the source")
+        };
+        let msg = e.to_string();
+        let target = fs::canonicalize(outside.path()).unwrap();
+        assert!(
+            msg.contains("..data") && msg.contains(&*target.to_string_lossy()),
+            "{msg}"
+        );
+        // Relative spelling, through `..`, is caught the same way.
+        fs::remove_file(dir.path().join("..data")).unwrap();
+        symlink("../../../../../../../..", dir.path().join("..data")).unwrap();
+        assert!(matches!(
+            read_source(dir.path()),
+            SourceRead::Failed(ReadError::DataEscapes { .. })
+        ));
+    }
+
+    #[test]
+    fn directory_loops_are_read_once_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let bulk = dir.path().join("bulk");
+        fs::create_dir(&bulk).unwrap();
+        fs::write(bulk.join("ca.crt"), b"x").unwrap();
+        symlink(".", bulk.join("again")).unwrap();
+        symlink("..", bulk.join("up")).unwrap();
+        let l = listing(dir.path(), &Include::all());
+        let files: Vec<_> = l.files.iter().map(|f| f.path.clone()).collect();
+        assert_eq!(files, vec![bulk.join("ca.crt")]);
+        let r = reasons(&l);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r.iter().all(|(_, why)| why.contains("loop")), "{r:?}");
+        assert_eq!(r[0].0, bulk.join("again"));
+    }
+
+    #[test]
+    fn file_loops_dangling_and_outside_links_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("b.crt", dir.path().join("a.crt")).unwrap();
+        symlink("a.crt", dir.path().join("b.crt")).unwrap();
+        symlink("nothing", dir.path().join("c.crt")).unwrap();
+        symlink("/etc/hostname", dir.path().join("d.crt")).unwrap();
+        let l = listing(dir.path(), &Include::all());
+        assert!(l.files.is_empty());
+        let r = reasons(&l);
+        let why: Vec<&str> = r.iter().map(|(_, w)| w.as_str()).collect();
+        assert!(why[0].contains("loop") && why[1].contains("loop"), "{why:?}");
+        assert!(why[2].contains("dangling"), "{why:?}");
+        assert!(why[3].contains("outside"), "{why:?}");
+    }
+
+    #[test]
+    fn fifos_and_sockets_are_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.crt");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let _sock = std::os::unix::net::UnixListener::bind(dir.path().join("sock.crt")).unwrap();
+        fs::write(dir.path().join("real.crt"), b"x").unwrap();
+        let l = listing(dir.path(), &Include::all());
+        assert_eq!(l.files.len(), 1);
+        let r = reasons(&l);
+        assert!(r[0].1.contains("FIFO") && r[1].1.contains("socket"), "{r:?}");
+        // Named as a source itself: an error for that file, without blocking.
+        let SourceRead::Files(l) = read_source(&fifo) else {
+            panic!()
+        };
+        assert_eq!(l.files[0].bytes, Err(ReadError::NotRegular("a FIFO")));
+    }
+
+    #[test]
+    fn include_takes_only_matching_keys_of_a_kubelet_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let ts = dir.path().join("..2026_01_01_00_00_00.1");
+        fs::create_dir(&ts).unwrap();
+        for key in ["ca.crt", "token", "namespace"] {
+            fs::write(ts.join(key), b"x").unwrap();
+            symlink(format!("..data/{key}"), dir.path().join(key)).unwrap();
+        }
+        symlink("..2026_01_01_00_00_00.1", dir.path().join("..data")).unwrap();
+        let inc = Include::new(&["*.crt".into()]).unwrap();
+        let l = listing(dir.path(), &inc);
+        let files: Vec<_> = l.files.iter().map(|f| f.path.clone()).collect();
+        assert_eq!(files, vec![dir.path().join("ca.crt")]);
+        assert_eq!(
+            reasons(&l),
+            vec![
+                (dir.path().join("namespace"), "not matched by --include".into()),
+                (dir.path().join("token"), "not matched by --include".into()),
+            ]
+        );
     }
 }

@@ -78,6 +78,16 @@ pub struct SourceStatus {
     pub state: &'static str,
     pub last_error: Option<String>,
     pub files: Vec<FileStatus>,
+    /// Entries deliberately not read (loops, links leaving the source,
+    /// FIFOs, files not matched by `--include`), with the reason.
+    pub skipped: Vec<SkippedStatus>,
+}
+
+/// An entry of a directory source that was not read, and why.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SkippedStatus {
+    pub path: String,
+    pub reason: String,
 }
 
 /// One file of a source.
