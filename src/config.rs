@@ -286,8 +286,8 @@ impl RunArgs {
             .map(parse_signal_target)
             .transpose()?;
         let pkcs12 = self.pkcs12_config()?;
-        let include = crate::include::Include::new(&self.include)
-            .map_err(|e| ConfigError(e.to_string()))?;
+        let include =
+            crate::include::Include::new(&self.include).map_err(|e| ConfigError(e.to_string()))?;
         Ok(RunConfig {
             sources,
             base,
@@ -460,6 +460,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--listen nope"), "{e}");
+    }
+
+    #[test]
+    fn canonical_lenient_sees_through_spellings_and_missing_parts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir(root.join("out")).unwrap();
+        std::os::unix::fs::symlink("out", root.join("link")).unwrap();
+        let c = |p: &str| canonical_lenient(&root.join(p)).unwrap();
+        assert_eq!(c("out"), root.join("out"));
+        assert_eq!(c("./out/."), root.join("out"));
+        assert_eq!(c("link"), root.join("out"));
+        assert_eq!(c("link/new/ca.crt"), root.join("out/new/ca.crt"));
+        assert_eq!(c("missing/../out"), root.join("out"));
+        // Back out of a missing part into an existing symlink: resolved.
+        assert_eq!(c("missing/../link/x"), root.join("out/x"));
+        assert_eq!(c("missing/a/../../link"), root.join("out"));
+    }
+
+    #[test]
+    fn include_patterns_are_checked_at_start() {
+        let e = args(&["--source", "/x", "--include", "ca-[0-9.crt"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--include"), "{e}");
+        let ok = args(&["--source", "/x", "--include", "*.crt", "--include", "*.pem"]).unwrap();
+        assert_eq!(ok.include.patterns(), ["*.crt", "*.pem"]);
     }
 
     #[test]

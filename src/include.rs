@@ -156,7 +156,10 @@ fn match_at(p: &[char], s: &[char], pi: usize, si: usize, failed: &mut [bool]) -
                 || (si..=s.len()).any(|k| next(pi + 2, k, failed))
         }
         Some('*') => {
-            let stop = s[si..].iter().position(|&c| c == '/').map_or(s.len(), |n| si + n);
+            let stop = s[si..]
+                .iter()
+                .position(|&c| c == '/')
+                .map_or(s.len(), |n| si + n);
             (si..=stop).any(|k| next(pi + 1, k, failed))
         }
         Some('?') => c.is_some_and(|c| c != '/') && next(pi + 1, si + 1, failed),

@@ -7,15 +7,15 @@ use crate::base::{embedded_roots, Base, BaseSpec};
 use crate::bundle::{assemble, Bundle};
 use crate::cert::{display_line, hex, rfc3339, Certificate};
 use crate::config::RunConfig;
+use crate::include::Include;
 use crate::metrics::{label_value, CertLabels, Metrics};
 use crate::parse::{parse_bundle_lenient, parse_file};
 use crate::policy::{Concern, Policy};
 use crate::publish::{Outcome, PublishError, Publisher};
-use crate::include::Include;
 use crate::source::{read_source_with, ReadError, SkipReason, Skipped, SourceRead};
 use crate::status::{
-    now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SkippedStatus, SourceStatus,
-    Status,
+    now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SkippedStatus,
+    SourceStatus, Status,
 };
 use crate::truststore::Truststore;
 use sha2::{Digest, Sha256};

@@ -537,7 +537,10 @@ mod tests {
         assert!(l.files.is_empty());
         let r = reasons(&l);
         let why: Vec<&str> = r.iter().map(|(_, w)| w.as_str()).collect();
-        assert!(why[0].contains("loop") && why[1].contains("loop"), "{why:?}");
+        assert!(
+            why[0].contains("loop") && why[1].contains("loop"),
+            "{why:?}"
+        );
         assert!(why[2].contains("dangling"), "{why:?}");
         assert!(why[3].contains("outside"), "{why:?}");
     }
@@ -553,7 +556,10 @@ mod tests {
         let l = listing(dir.path(), &Include::all());
         assert_eq!(l.files.len(), 1);
         let r = reasons(&l);
-        assert!(r[0].1.contains("FIFO") && r[1].1.contains("socket"), "{r:?}");
+        assert!(
+            r[0].1.contains("FIFO") && r[1].1.contains("socket"),
+            "{r:?}"
+        );
         // Named as a source itself: an error for that file, without blocking.
         let SourceRead::Files(l) = read_source(&fifo) else {
             panic!()
@@ -578,7 +584,10 @@ mod tests {
         assert_eq!(
             reasons(&l),
             vec![
-                (dir.path().join("namespace"), "not matched by --include".into()),
+                (
+                    dir.path().join("namespace"),
+                    "not matched by --include".into()
+                ),
                 (dir.path().join("token"), "not matched by --include".into()),
             ]
         );

@@ -85,10 +85,13 @@ fn data_link_leaving_the_volume_is_refused_and_the_last_good_cas_stay() {
     mv_t(&tmp_link, &vol.dir().join("..data"));
 
     let target = elsewhere.canonicalize().unwrap();
-    d.wait_status("the source in error, naming the link and its target", |st| {
-        let err = st["sources"][0]["last_error"].as_str().unwrap_or_default();
-        err.contains("..data") && err.contains(s(&target))
-    });
+    d.wait_status(
+        "the source in error, naming the link and its target",
+        |st| {
+            let err = st["sources"][0]["last_error"].as_str().unwrap_or_default();
+            err.contains("..data") && err.contains(s(&target))
+        },
+    );
     assert_eq!(source0(&d)["state"], "error", "{}", source0(&d));
     let before = d.metric(RECONCILES).unwrap();
     wait_reconciles(&d, before, 2.0);
@@ -163,14 +166,7 @@ fn a_large_volume_with_a_loop_is_not_more_than_4096_files() {
     std::os::unix::fs::symlink(".", bulk.join("again")).unwrap();
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let run = run_once(&[
-        "--base",
-        "none",
-        "--source",
-        s(&src),
-        "--out-dir",
-        s(&out),
-    ]);
+    let run = run_once(&["--base", "none", "--source", s(&src), "--out-dir", s(&out)]);
     assert_eq!(run.code(), Some(0), "{}", run.text());
     assert!(!run.text().contains("more than 4096"), "{}", run.text());
     assert!(run.text().contains("loop"), "{}", run.text());
@@ -233,9 +229,18 @@ fn refused_in(dir: &Path, args: &[&str], names: &[&str]) {
     let mut cmd = common::trust_injector();
     cmd.current_dir(dir).args(["run", "--once"]).args(args);
     let run = common::tools::run(&mut cmd, Duration::from_secs(20));
-    assert_eq!(run.code(), Some(2), "{args:?} must be refused:\n{}", run.text());
+    assert_eq!(
+        run.code(),
+        Some(2),
+        "{args:?} must be refused:\n{}",
+        run.text()
+    );
     for n in names {
-        assert!(run.stderr.contains(n), "{args:?}: message names {n}:\n{}", run.text());
+        assert!(
+            run.stderr.contains(n),
+            "{args:?}: message names {n}:\n{}",
+            run.text()
+        );
     }
 }
 
@@ -252,16 +257,37 @@ fn overlap_with_the_out_dir_is_refused_however_it_is_spelled() {
     let none = ["--base", "none"];
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         // The source contains the out-dir.
-        (vec!["--source", ".", "--out-dir", "out"], vec!["--source .", "--out-dir out"]),
-        (vec!["--source", "./", "--out-dir", "./out/"], vec!["--source", "--out-dir"]),
+        (
+            vec!["--source", ".", "--out-dir", "out"],
+            vec!["--source .", "--out-dir out"],
+        ),
+        (
+            vec!["--source", "./", "--out-dir", "./out/"],
+            vec!["--source", "--out-dir"],
+        ),
         // Same directory, two spellings.
-        (vec!["--source", "o1", "--out-dir", "o1"], vec!["--source o1", "--out-dir o1"]),
-        (vec!["--source", "o1/../o1", "--out-dir", "./o1"], vec!["--source", "--out-dir"]),
+        (
+            vec!["--source", "o1", "--out-dir", "o1"],
+            vec!["--source o1", "--out-dir o1"],
+        ),
+        (
+            vec!["--source", "o1/../o1", "--out-dir", "./o1"],
+            vec!["--source", "--out-dir"],
+        ),
         // Through a symlink.
-        (vec!["--source", "link-to-out", "--out-dir", "out"], vec!["link-to-out", "out"]),
+        (
+            vec!["--source", "link-to-out", "--out-dir", "out"],
+            vec!["link-to-out", "out"],
+        ),
         // A source that does not exist yet, inside the out-dir.
-        (vec!["--source", "out/later/ca.crt", "--out-dir", "out"], vec!["out/later"]),
-        (vec!["--source", "nothere/../out/x", "--out-dir", "out"], vec!["nothere"]),
+        (
+            vec!["--source", "out/later/ca.crt", "--out-dir", "out"],
+            vec!["out/later"],
+        ),
+        (
+            vec!["--source", "nothere/../out/x", "--out-dir", "out"],
+            vec!["nothere"],
+        ),
     ];
     for (args, names) in cases {
         let mut all = none.to_vec();
@@ -282,7 +308,14 @@ fn overlap_with_the_out_dir_is_refused_however_it_is_spelled() {
     // Next to each other is fine.
     let mut cmd = common::trust_injector();
     cmd.current_dir(dir).args([
-        "run", "--once", "--base", "none", "--source", "root-ca.crt", "--out-dir", "out",
+        "run",
+        "--once",
+        "--base",
+        "none",
+        "--source",
+        "root-ca.crt",
+        "--out-dir",
+        "out",
     ]);
     let run = common::tools::run(&mut cmd, Duration::from_secs(20));
     assert_eq!(run.code(), Some(0), "{}", run.text());
@@ -328,10 +361,16 @@ fn include_takes_only_the_ca_keys_of_a_projected_volume() {
     assert_eq!(src["files"].as_array().unwrap().len(), 1, "{src}");
     let skipped = skipped(&d);
     assert_eq!(skipped.len(), 3, "{skipped:?}");
-    assert!(skipped.iter().all(|(_, r)| r.contains("--include")), "{skipped:?}");
+    assert!(
+        skipped.iter().all(|(_, r)| r.contains("--include")),
+        "{skipped:?}"
+    );
     assert_eq!(d.metric(ERRORS), Some(0.0));
     let logs = d.logs();
-    assert!(log_lines_about(&logs, "token", &["error", "warn"]).is_empty(), "{logs}");
+    assert!(
+        log_lines_about(&logs, "token", &["error", "warn"]).is_empty(),
+        "{logs}"
+    );
 
     // The same through the variable, comma-separated.
     let out2 = tmp.path().join("out2");
@@ -365,7 +404,11 @@ fn a_token_refreshed_again_and_again_is_one_error() {
         projected(&vol, &ca.pem(), &token(n));
         wait_reconciles(&d, before, 1.0);
     }
-    assert_eq!(d.metric(ERRORS).unwrap(), errors, "a refresh is not a new error");
+    assert_eq!(
+        d.metric(ERRORS).unwrap(),
+        errors,
+        "a refresh is not a new error"
+    );
     let logs = d.logs();
     let lines = log_lines_about(&logs, "token", &["error"]);
     assert_eq!(lines.len(), 1, "one ERROR line for the token:\n{logs}");
