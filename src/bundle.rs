@@ -1,7 +1,12 @@
-//! Assembles the bundle: base first, then sources in flag order, files by
-//! name, blocks in file order; the first occurrence of a certificate wins.
+//! Assembles the bundle: base first (in the base's own order), then sources
+//! in flag order, files by path, and the certificates of one file by their
+//! SHA-256 fingerprint; the first occurrence of a certificate wins.
 //! The order is stable so that an unchanged input gives the same bytes, and
 //! "nothing rewritten when nothing changed" falls out of a byte comparison.
+//! Within a file the order of blocks is deliberately not kept: the kubelet
+//! writes a ClusterTrustBundle projection in an arbitrary order, and a file
+//! whose certificates only moved must not republish (a new bundle would wake
+//! every `--on-change-*` hook and make .NET reload for nothing).
 
 use crate::cert::{escape_line, Certificate};
 use crate::policy::{Concern, Policy};
@@ -96,8 +101,8 @@ impl Bundle {
     }
 }
 
-/// Builds the bundle from the base and the custom certificates (already in
-/// source/file/block order) at time `now`.
+/// Builds the bundle from the base and the custom certificates (in source
+/// and file order; each file's certificates in any order) at time `now`.
 pub fn assemble<'a>(
     base: &'a [Certificate],
     custom: impl IntoIterator<Item = (&'a PathBuf, &'a [Certificate])>,
@@ -107,11 +112,16 @@ pub fn assemble<'a>(
     let mut seen: HashSet<&[u8]> = HashSet::new();
     let mut entries = Vec::new();
     let mut dropped = Vec::new();
-    let candidates = base.iter().map(|c| (c, Origin::Base)).chain(
-        custom
-            .into_iter()
-            .flat_map(|(path, certs)| certs.iter().map(move |c| (c, Origin::File(path.clone())))),
-    );
+    let candidates = base
+        .iter()
+        .map(|c| (c, Origin::Base))
+        .chain(custom.into_iter().flat_map(|(path, certs)| {
+            let mut sorted: Vec<&Certificate> = certs.iter().collect();
+            sorted.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+            sorted
+                .into_iter()
+                .map(move |c| (c, Origin::File(path.clone())))
+        }));
     for (cert, origin) in candidates {
         if !seen.insert(&cert.der) {
             continue;
@@ -218,6 +228,22 @@ mod tests {
     }
 
     #[test]
+    fn order_of_blocks_inside_one_file_does_not_matter() {
+        let certs: Vec<Certificate> = (0..6).map(|i| cert(&format!("c{i}"), 9)).collect();
+        let f = PathBuf::from("/s/ctb.pem");
+        let one = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
+        let mut shuffled = certs.clone();
+        shuffled.reverse();
+        shuffled.swap(1, 4);
+        let two = assemble(&[], [(&f, &shuffled[..])], Policy::default(), now());
+        assert_eq!(one.pem, two.pem);
+        let shas: Vec<&str> = one.entries.iter().map(|e| e.cert.sha256.as_str()).collect();
+        let mut sorted = shas.clone();
+        sorted.sort();
+        assert_eq!(shas, sorted, "a file's certificates by SHA-256");
+    }
+
+    #[test]
     fn same_input_same_bytes() {
         let (a, b) = (cert("a", 9), cert("b", 9));
         let f = PathBuf::from("/s/a.crt");
@@ -254,8 +280,9 @@ mod tests {
         // Same subject twice (different keys): one hash, numbered .0 and .1.
         let (a, b) = (cert("Same Name", 9), cert("same   name", 9));
         let f = PathBuf::from("/s/a.crt");
-        let certs = [a, b];
+        let mut certs = [a, b];
         let bundle = assemble(&[], [(&f, &certs[..])], Policy::default(), now());
+        certs.sort_by(|x, y| x.sha256.cmp(&y.sha256));
         let files = bundle.hashed_files();
         for ((_, bytes), cert) in files.iter().zip(&certs) {
             assert_eq!(

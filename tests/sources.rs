@@ -418,3 +418,102 @@ fn a_token_refreshed_again_and_again_is_one_error() {
         d.metric(ERRORS) == Some(errors + 1.0)
     });
 }
+
+/// A loopback reload endpoint that answers 204 and counts the requests.
+fn reload_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/reload", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&count);
+    // Detached: it dies with the test process.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, count)
+}
+
+/// The kubelet projects a ClusterTrustBundle as one PEM file whose
+/// certificates it deduplicates and orders arbitrarily, beside the other
+/// sources of a projected volume. A new order of the same certificates is no
+/// change: no new bundle, no notification.
+#[test]
+fn cluster_trust_bundle_in_a_new_order_republishes_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let vol = AtomicWriter::new(&tmp.path().join("trust"));
+    let roots: Vec<pki::Cert> = (0..5)
+        .map(|i| pki::root(&format!("Cluster Signer {i}")))
+        .collect();
+    let ctb = |order: &[usize]| -> String { order.iter().map(|&i| roots[i].pem()).collect() };
+    let project = |order: &[usize], token_n: u32| {
+        vol.write(&[
+            ("ca-bundle.pem", ctb(order).as_bytes()),
+            ("token", token(token_n).as_bytes()),
+        ])
+    };
+    project(&[0, 1, 2, 3, 4], 0);
+    let (url, hits) = reload_endpoint();
+    let mut d = Daemon::builder(&out)
+        .args(["--base", "embedded", "--resync", "0", "--include", "*.pem"])
+        .args(["--on-change-url", &url])
+        .arg("--source")
+        .arg(vol.dir())
+        .start();
+    let all: Vec<String> = roots.iter().map(|r| r.sha256()).collect();
+    d.wait_bundle("every cluster signer", |b| {
+        all.iter().all(|s| b.contains(s))
+    });
+    let bundle = std::fs::read(out.join(common::bundle::BUNDLE)).unwrap();
+    let inode = std::fs::metadata(out.join(common::bundle::BUNDLE))
+        .unwrap()
+        .ino();
+    let publishes = d.metric("trust_injector_publishes_total").unwrap();
+
+    for (n, order) in [[4, 3, 2, 1, 0], [2, 0, 4, 1, 3], [1, 4, 0, 3, 2]]
+        .iter()
+        .enumerate()
+    {
+        let before = d.metric(RECONCILES).unwrap();
+        project(order, n as u32 + 1);
+        wait_reconciles(&d, before, 1.0);
+    }
+    let st = d.status();
+    assert_eq!(st["sources"][0]["state"], "ok", "{st}");
+    assert_eq!(
+        d.metric("trust_injector_publishes_total").unwrap(),
+        publishes,
+        "a new order is not a new bundle; logs:\n{}",
+        d.logs_tail()
+    );
+    assert_eq!(
+        std::fs::read(out.join(common::bundle::BUNDLE)).unwrap(),
+        bundle
+    );
+    let now = std::fs::metadata(out.join(common::bundle::BUNDLE)).unwrap();
+    assert_eq!(now.ino(), inode, "the bundle file was not replaced");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no notification"
+    );
+
+    // A real change still publishes and notifies (the hook is wired).
+    let extra = pki::root("Cluster Signer 5");
+    let mut text = ctb(&[3, 1, 4, 0, 2]);
+    text.push_str(&extra.pem());
+    vol.write(&[("ca-bundle.pem", text.as_bytes()), ("token", b"t")]);
+    d.wait_bundle("the new signer", |b| b.contains(&extra.sha256()));
+    wait_until(PATIENCE, "one notification", || {
+        hits.load(std::sync::atomic::Ordering::SeqCst) == 1
+    });
+}
