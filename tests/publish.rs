@@ -12,7 +12,7 @@ use common::{assert_clean_out_dir, run_once_ok, s, write_file};
 use std::os::unix::fs::MetadataExt;
 
 #[test]
-fn order_is_base_then_sources_in_flag_order_files_by_name_blocks_in_order_deduplicated() {
+fn order_is_base_then_sources_in_flag_order_files_by_name_certificates_by_sha256_deduplicated() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path();
     let [b1, b2, c1, c2, c3, c4, c5, hidden] = ["B1", "B2", "C1", "C2", "C3", "C4", "C5", "Hidden"]
@@ -52,9 +52,13 @@ fn order_is_base_then_sources_in_flag_order_files_by_name_blocks_in_order_dedupl
         "--out-dir",
         s(&out),
     ]);
-    let want: Vec<String> = [&b1, &b2, &c1, &c2, &c3, &c4, &c5]
-        .iter()
-        .map(|c| c.sha256())
+    // Within a.crt, certificates by SHA-256 (not block order).
+    let mut a_crt = [c1.sha256(), c2.sha256()];
+    a_crt.sort();
+    let want: Vec<String> = [b1.sha256(), b2.sha256()]
+        .into_iter()
+        .chain(a_crt)
+        .chain([&c3, &c4, &c5].iter().map(|c| c.sha256()))
         .collect();
     assert_eq!(bundle::read_bundle(&out).unwrap(), want);
     // certs/ holds the same set.

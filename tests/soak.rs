@@ -34,10 +34,14 @@ fn payload(certs: &[Cert], keys: usize) -> Payload {
     for (i, c) in certs.iter().enumerate() {
         files[i * keys / certs.len().max(1)].1.push_str(&c.pem());
     }
-    // Bundle order is files by name, blocks in file order.
+    // Bundle order is files by name, a file's certificates by SHA-256.
     let fingerprints = files
         .iter()
-        .flat_map(|(_, pem)| fingerprints(pem).unwrap())
+        .flat_map(|(_, pem)| {
+            let mut fps = fingerprints(pem).unwrap();
+            fps.sort();
+            fps
+        })
         .collect();
     Payload {
         files,

@@ -210,8 +210,11 @@ fn certs_dir_is_named_exactly_as_openssl_rehash_names_it() {
             "custom certificate missing from the bundle"
         );
     }
-    // The colliding ones share one hash, numbered in bundle order.
-    let names: Vec<&String> = colliding
+    // The colliding ones share one hash, numbered in bundle order (they
+    // share one file, so by SHA-256).
+    let mut in_bundle_order: Vec<&pki::Cert> = colliding.iter().collect();
+    in_bundle_order.sort_by_key(|c| c.sha256());
+    let names: Vec<&String> = in_bundle_order
         .iter()
         .map(|c| {
             reference
