@@ -13,7 +13,6 @@ use common::bundle::read_bundle;
 use common::daemon::Daemon;
 use common::{log_lines_about, pki, run_once, s, wait_until, write_file, PATIENCE};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// The reconciles counter, to wait for "the daemon looked again".
@@ -49,15 +48,10 @@ fn skipped(d: &Daemon) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// `mv -T`: the rename(2) the kubelet, and an attacker, use to swap `..data`.
+/// `mv -T`: the rename(2) over `..data` that the kubelet, and an attacker,
+/// use to swap the volume's content.
 fn mv_t(from: &Path, to: &Path) {
-    let st = Command::new("mv")
-        .arg("-T")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(st.success(), "mv -T {} {}", from.display(), to.display());
+    std::fs::rename(from, to).unwrap();
 }
 
 #[test]
@@ -173,8 +167,9 @@ fn a_large_volume_with_a_loop_is_not_more_than_4096_files() {
 }
 
 fn mkfifo(path: &Path) {
-    let st = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(st.success(), "mkfifo {}", path.display());
+    let c = std::ffi::CString::new(s(path)).unwrap();
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
+    assert_eq!(rc, 0, "mkfifo {}", path.display());
 }
 
 #[test]
