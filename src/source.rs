@@ -279,12 +279,12 @@ impl Walk<'_> {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, file_type) in entries {
             let rel_path = rel.join(&name);
-            let Some((target, meta)) = self.resolve(&dir.join(&name), file_type, &rel_path)? else {
+            let Some((target, kind)) = self.resolve(&dir.join(&name), file_type, &rel_path)? else {
                 continue;
             };
-            if meta.is_dir() {
-                self.enter(&target, &rel_path, &meta, depth)?;
-            } else if let Some(kind) = kind_of(&meta.file_type()) {
+            if kind.is_dir() {
+                self.enter(&target, &rel_path, depth)?;
+            } else if let Some(kind) = kind_of(&kind) {
                 self.skip(&rel_path, SkipReason::NotRegular(kind));
             } else if !self.include.takes(&rel_path) {
                 self.skip(&rel_path, SkipReason::Excluded);
@@ -295,14 +295,16 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// The canonical path and metadata of the entry at `full`; `None` (after
-    /// recording why) for what must not be followed.
+    /// The canonical path and type of the entry at `full` (what a symlink
+    /// leads to); `None` (after recording why) for what must not be followed.
+    /// Only symlinks cost a system call: a plain entry's type comes with the
+    /// directory listing.
     fn resolve(
         &mut self,
         full: &Path,
         file_type: fs::FileType,
         rel: &Path,
-    ) -> Result<Option<(PathBuf, fs::Metadata)>, Retry> {
+    ) -> Result<Option<(PathBuf, fs::FileType)>, Retry> {
         let target = if file_type.is_symlink() {
             match fs::canonicalize(full) {
                 Ok(t) if t.starts_with(&self.canonical_root) => t,
@@ -321,25 +323,20 @@ impl Walk<'_> {
                 }
             }
         } else {
-            full.to_path_buf()
+            return Ok(Some((full.to_path_buf(), file_type)));
         };
         match fs::symlink_metadata(&target) {
-            Ok(meta) => Ok(Some((target, meta))),
+            Ok(meta) => Ok(Some((target, meta.file_type()))),
             Err(e) => Err(self.vanished(e)),
         }
     }
 
-    fn enter(
-        &mut self,
-        dir: &Path,
-        rel: &Path,
-        meta: &fs::Metadata,
-        depth: usize,
-    ) -> Result<(), Retry> {
+    fn enter(&mut self, dir: &Path, rel: &Path, depth: usize) -> Result<(), Retry> {
         if depth + 1 >= MAX_DEPTH {
             self.skip(rel, SkipReason::TooDeep);
             return Ok(());
         }
+        let meta = fs::metadata(dir).map_err(|e| self.vanished(e))?;
         if !self.visited.insert((meta.dev(), meta.ino())) {
             let shown = dir
                 .strip_prefix(&self.canonical_root)
