@@ -589,10 +589,13 @@ fn note_skipped(slot: &mut SourceSlot, now: Vec<Skipped>) {
     for s in now {
         let reason = s.reason.to_string();
         if slot.skipped.get(&s.path) != Some(&reason) {
+            // Names and link targets are chosen by whoever writes the volume:
+            // escaped so that none can start a log line of its own.
+            let file = display_line(&s.path.to_string_lossy());
             if s.reason == SkipReason::Excluded {
-                info!(file = %s.path.display(), "file skipped: {reason}");
+                info!(file = %file, "file skipped: {reason}");
             } else {
-                warn!(file = %s.path.display(), reason = %reason, "file skipped; it is never read");
+                warn!(file = %file, reason = %display_line(&reason), "file skipped; it is never read");
             }
         }
         next.insert(s.path, reason);

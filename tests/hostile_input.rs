@@ -151,6 +151,11 @@ fn hostile_files_are_errors_for_themselves_alone() {
     let outside_ca = pki::root("Outside CA");
     outside_ca.write_pem(&outside);
     std::os::unix::fs::symlink(&outside, src.join("escape.crt")).unwrap();
+    // A link out of the source whose target's name tries to start log lines of
+    // its own (the skip reason names the target).
+    let crafted = tmp.path().join("x\n-----BEGIN CERTIFICATE-----\nMIIB");
+    outside_ca.write_pem(&crafted);
+    std::os::unix::fs::symlink(&crafted, src.join("crafted-link.crt")).unwrap();
     let evil = evil_subject_cert();
     write_file(&src.join("evil.der"), &evil);
     let evil_sha = common::bundle::sha256_hex(&evil);
@@ -162,6 +167,9 @@ fn hostile_files_are_errors_for_themselves_alone() {
             .all(|(name, _, _)| error_about(&status, name).is_some())
     });
     d.assert_running("after the hostile corpus");
+    wait_until(PATIENCE, "the crafted link reported as skipped", || {
+        d.status().to_string().contains("crafted-link.crt")
+    });
     let status = d.status();
     for (name, _, words) in &cases {
         let err = error_about(&status, name).unwrap().to_string();
