@@ -8,9 +8,14 @@
 //! time could mix two versions if the swap happens in between; so we resolve
 //! `..data` once and read every key from that one immutable directory.
 //!
-//! Symlink rule for plain directories: a symlink is followed only when its
-//! target stays inside the source directory. This is what the kubelet layout
-//! needs, and it stops a writable volume from pulling in arbitrary files.
+//! Trust never comes from outside a source: every path read, `..data`
+//! included, is resolved to its canonical form and must lie inside the
+//! source's canonical directory. `..data` leading out fails the whole source
+//! (the reconciler keeps its last good certificates); a symlink leading out,
+//! a loop, a dangling link or anything but a regular file is skipped with a
+//! reason ([`Skipped`]) for the log and `/status`. Each directory is entered
+//! once (by device and inode), so a loop cannot multiply files, and a FIFO is
+//! never opened, so it cannot block the loop.
 
 use crate::include::Include;
 use std::collections::HashSet;
