@@ -23,6 +23,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Largest file we read. A Secret holds at most 1 MiB in total.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -181,6 +182,9 @@ struct Walk<'a> {
     root: &'a Path,
     /// The source's canonical path: every path read must lie inside it.
     canonical_root: PathBuf,
+    /// That directory, opened: files are opened relative to it with
+    /// `openat2(RESOLVE_BENEATH)`, so the kernel holds them inside it.
+    root_dir: fs::File,
     /// Read through `..data`: an entry vanishing means a swap, not an error.
     kubelet: bool,
     include: &'a Include,
@@ -198,8 +202,15 @@ fn read_dir_source(root: &Path, include: &Include) -> Result<Listing, Retry> {
         Some(target) => resolve_data(&data_link, target, &canonical_root)?,
         None => canonical_root.clone(),
     };
+    // O_PATH: a handle on the directory for openat2, not a read of it.
+    let root_dir = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(&canonical_root)
+        .map_err(|e| Retry::Fatal(e.into()))?;
     let mut walk = Walk {
         root,
+        root_dir,
         canonical_root,
         kubelet: resolved.is_some(),
         include,
@@ -357,7 +368,7 @@ impl Walk<'_> {
         if self.out.files.len() == MAX_FILES_PER_SOURCE {
             return Err(Retry::Fatal(ReadError::TooManyFiles));
         }
-        let bytes = match read_regular(target, true) {
+        let bytes = match self.open(target).and_then(read_open) {
             Err(ReadError::Io(_)) if self.kubelet && !target.exists() => {
                 return Err(Retry::Again(ReadError::Io("changed while reading".into())))
             }
@@ -368,6 +379,81 @@ impl Walk<'_> {
             bytes,
         });
         Ok(())
+    }
+}
+
+impl Walk<'_> {
+    /// Opens the canonical path `target` (inside the source) for reading.
+    /// The check that `target` lies inside the source was made on paths; a
+    /// directory on the way could be swapped for a symlink before the open.
+    /// `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` closes that
+    /// window: the kernel refuses any symlink and any step out of the source.
+    /// Where it is missing (Linux before 5.6, a seccomp profile refusing it),
+    /// `O_NOFOLLOW` still protects the last component.
+    fn open(&self, target: &Path) -> Result<fs::File, ReadError> {
+        let beneath = target
+            .strip_prefix(&self.canonical_root)
+            .ok()
+            .and_then(|rel| open_beneath(&self.root_dir, rel));
+        match beneath {
+            Some(opened) => Ok(opened?),
+            None => Ok(open_nonblocking(target, true)?),
+        }
+    }
+}
+
+/// `struct open_how` of linux/openat2.h (kernel ABI); libc's is
+/// `#[non_exhaustive]`, so it cannot be built outside libc.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Set once `openat2` proved unavailable, so later opens skip straight to
+/// the fallback instead of failing one system call per file.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Opens `rel` below the directory `dir` read-only and non-blocking, letting
+/// the kernel refuse symlinks and any path leaving `dir`. `None` when
+/// `openat2` is not available here.
+fn open_beneath(dir: &fs::File, rel: &Path) -> Option<io::Result<fs::File>> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    if NO_OPENAT2.load(Ordering::Relaxed) || rel.as_os_str().is_empty() {
+        return None;
+    }
+    // A name read from a directory never holds a NUL.
+    let name = std::ffi::CString::new(rel.as_os_str().as_bytes()).ok()?;
+    let how = OpenHow {
+        flags: (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `name` and `how` outlive the call, and the size passed is the
+    // size of `how`, which the kernel reads and never writes.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: a descriptor the kernel just returned, owned by nobody else.
+        return Some(Ok(unsafe { fs::File::from_raw_fd(fd as i32) }));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // ENOSYS: kernel before 5.6; EPERM: a seccomp profile refusing it.
+        Some(libc::ENOSYS | libc::EPERM) => {
+            NO_OPENAT2.store(true, Ordering::Relaxed);
+            None
+        }
+        _ => Some(Err(e)),
     }
 }
 
@@ -400,11 +486,19 @@ pub fn read_capped(path: &Path) -> Result<Vec<u8>, ReadError> {
 /// its place after the type check cannot hang the loop, then checked again on
 /// the open descriptor; `nofollow` also refuses a symlink put there.
 fn read_regular(path: &Path, nofollow: bool) -> Result<Vec<u8>, ReadError> {
+    read_open(open_nonblocking(path, nofollow)?)
+}
+
+fn open_nonblocking(path: &Path, nofollow: bool) -> io::Result<fs::File> {
     let flags = libc::O_NONBLOCK | if nofollow { libc::O_NOFOLLOW } else { 0 };
-    let file = fs::OpenOptions::new()
+    fs::OpenOptions::new()
         .read(true)
         .custom_flags(flags)
-        .open(path)?;
+        .open(path)
+}
+
+/// Reads an opened file if it is a regular one, up to [`MAX_FILE_BYTES`].
+fn read_open(file: fs::File) -> Result<Vec<u8>, ReadError> {
     if let Some(kind) = kind_of(&file.metadata()?.file_type()) {
         return Err(ReadError::NotRegular(kind));
     }
@@ -567,6 +661,47 @@ mod tests {
             panic!()
         };
         assert_eq!(l.files[0].bytes, Err(ReadError::NotRegular("a FIFO")));
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_after_the_check_is_refused_by_the_kernel() {
+        // What a racing writer leaves behind once the path check has passed:
+        // `sub` is now a symlink out of the source. The open must not follow it.
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("ca.crt"), b"outside").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        symlink(outside.path(), root.join("sub")).unwrap();
+        let root_dir = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(&root)
+            .unwrap();
+        let walk = Walk {
+            root: &root,
+            root_dir,
+            canonical_root: root.clone(),
+            kubelet: false,
+            include: &Include::all(),
+            visited: HashSet::new(),
+            out: Listing::default(),
+        };
+        let opened = walk.open(&root.join("sub/ca.crt"));
+        assert!(
+            !NO_OPENAT2.load(Ordering::Relaxed),
+            "openat2 is not available here (Linux >= 5.6 without a seccomp profile refusing it)"
+        );
+        let err = opened.expect_err("followed a symlink out of the source");
+        assert_eq!(
+            err,
+            ReadError::Io(io::Error::from_raw_os_error(libc::ELOOP).to_string())
+        );
+        // A plain file inside opens.
+        fs::write(root.join("ok.crt"), b"x").unwrap();
+        assert_eq!(
+            read_open(walk.open(&root.join("ok.crt")).unwrap()).unwrap(),
+            b"x"
+        );
     }
 
     #[test]
