@@ -217,8 +217,12 @@ fn read_dir_source(root: &Path, include: &Include) -> Result<Listing, Retry> {
         visited: HashSet::new(),
         out: Listing::default(),
     };
-    let meta = fs::metadata(&read_from).map_err(|e| walk.vanished(e))?;
-    walk.visited.insert((meta.dev(), meta.ino()));
+    // The source directory itself counts as read (a link back to it from
+    // the timestamped directory is a loop), as does where reading starts.
+    for dir in [&walk.canonical_root, &read_from] {
+        let meta = fs::metadata(dir).map_err(|e| walk.vanished(e))?;
+        walk.visited.insert((meta.dev(), meta.ino()));
+    }
     walk.collect(&read_from, Path::new(""), 0)?;
     // The old timestamped directory is removed right after a swap, and a
     // directory deleted while being listed just lists fewer (or no) entries,
@@ -620,6 +624,23 @@ mod tests {
         assert_eq!(r.len(), 2, "{r:?}");
         assert!(r.iter().all(|(_, why)| why.contains("loop")), "{r:?}");
         assert_eq!(r[0].0, bulk.join("again"));
+    }
+
+    #[test]
+    fn a_link_back_to_the_volume_from_its_data_directory_is_a_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let ts = dir.path().join("..2026_01_01_00_00_00.1");
+        fs::create_dir(&ts).unwrap();
+        fs::write(ts.join("ca.crt"), b"x").unwrap();
+        symlink("..", ts.join("up")).unwrap();
+        symlink("..2026_01_01_00_00_00.1", dir.path().join("..data")).unwrap();
+        symlink("..data/ca.crt", dir.path().join("ca.crt")).unwrap();
+        let l = listing(dir.path(), &Include::all());
+        assert_eq!(l.files.len(), 1, "{:?}", l.files);
+        let r = reasons(&l);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].0, dir.path().join("up"));
+        assert!(r[0].1.contains("loop"), "{r:?}");
     }
 
     #[test]
