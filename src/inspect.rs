@@ -290,11 +290,8 @@ fn cells(r: &Row, wide: bool) -> [String; 8] {
         yes_no(r.ca),
         yes_no(r.self_signed),
         r.sha256.get(..sha).unwrap_or(&r.sha256).to_string(),
-        if wide {
-            display_line(&r.file)
-        } else {
-            shorten_path(&r.file, FILE_WIDTH)
-        },
+        // Shortened in `render`, which knows the room left.
+        display_line(&r.file),
     ]
 }
 
@@ -309,12 +306,22 @@ fn render(report: &Report, wide: bool) -> String {
         "SHA256",
         "FILE",
     ];
-    let rows: Vec<[String; 8]> = report.certificates.iter().map(|r| cells(r, wide)).collect();
+    let mut rows: Vec<[String; 8]> = report.certificates.iter().map(|r| cells(r, wide)).collect();
     let mut width = HEAD.map(str::len);
     for r in &rows {
         for (w, cell) in width.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
+    }
+    if !wide {
+        // The file gets what the other columns leave of the line, and at
+        // least FILE_WIDTH characters.
+        let used: usize = width[..7].iter().map(|w| w + 2).sum();
+        let room = LINE_WIDTH.saturating_sub(used).max(FILE_WIDTH);
+        for r in &mut rows {
+            r[7] = shorten_path(&r[7], room);
+        }
+        width[7] = rows.iter().map(|r| r[7].chars().count()).max().unwrap_or(0);
     }
     let line = |cells: &[String]| {
         let mut s = String::new();
@@ -399,10 +406,9 @@ fn cut(text: &str, max: usize) -> String {
 
 /// A path in at most `max` characters, keeping its end (the file name).
 fn shorten_path(path: &str, max: usize) -> String {
-    let path = display_line(path);
     let n = path.chars().count();
     if n <= max {
-        return path;
+        return path.to_string();
     }
     let tail: String = path.chars().skip(n - (max - 1)).collect();
     format!("…{tail}")
