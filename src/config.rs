@@ -592,6 +592,43 @@ mod tests {
     }
 
     #[test]
+    fn booleans_take_every_usual_spelling() {
+        for v in ["1", "true", "yes", "on", "TRUE", " On "] {
+            assert_eq!(parse_bool(v), Ok(true), "{v}");
+        }
+        for v in ["0", "false", "no", "off", "No"] {
+            assert_eq!(parse_bool(v), Ok(false), "{v}");
+        }
+        assert!(parse_bool("maybe").unwrap_err().contains("yes/no"));
+    }
+
+    #[test]
+    fn counts_say_what_is_expected() {
+        assert_eq!(parse_seconds("0"), Ok(0));
+        let e = parse_seconds("-1").unwrap_err();
+        assert!(e.contains("negative") && e.contains("seconds"), "{e}");
+        assert!(parse_millis("soon").unwrap_err().contains("milliseconds"));
+    }
+
+    #[test]
+    fn messages_name_the_variable_that_set_the_value() {
+        let mut run = match Cli::try_parse_from(["trust-injector", "run"])
+            .unwrap()
+            .command
+        {
+            Some(Command::Run(r)) => r,
+            _ => unreachable!(),
+        };
+        run.from_env = vec![("--listen".into(), "TRUST_INJECTOR_LISTEN".into())];
+        assert_eq!(
+            run.name_variables("--listen nope: bad"),
+            "TRUST_INJECTOR_LISTEN=nope: bad"
+        );
+        assert_eq!(run.name_variables("--listener x"), "--listener x");
+        assert_eq!(run.name_variables("--base x: no"), "--base x: no");
+    }
+
+    #[test]
     fn signal_targets() {
         let t = parse_signal_target("HUP:nginx").unwrap();
         assert_eq!((t.signal, t.process.as_str()), (libc::SIGHUP, "nginx"));

@@ -288,7 +288,14 @@ impl Reconciler {
                     }
                     Err(e) => {
                         if self.base_state.error.as_deref() != Some(e.as_str()) {
-                            error!(path = %path.display(), error = %e, kept = self.base_state.certs.len(), "cannot read the base bundle; keeping the last good base");
+                            match self.base_state.certs.len() {
+                                0 => {
+                                    error!(path = %path.display(), error = %e, "cannot read the base bundle; publishing without base roots until it can be read")
+                                }
+                                n => {
+                                    error!(path = %path.display(), error = %e, kept_certificates = n, "cannot read the base bundle; keeping the last good base")
+                                }
+                            }
                             self.metrics.source_errors.inc();
                         }
                         self.base_state.error = Some(e);
