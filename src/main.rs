@@ -128,7 +128,13 @@ fn out_dir_exists(args: &RunArgs, config: RunConfig) -> Result<RunConfig, Config
 /// goes, and printing it a second time to stderr (the same stream) only
 /// doubled it.
 fn exit_for(e: DaemonError, args: &RunArgs) -> ExitCode {
-    tracing::error!("{}", args.name_variables(&e.to_string()));
+    let mut message = args.name_variables(&e.to_string());
+    if matches!(e, DaemonError::Config(_)) && message.contains("Address already in use") {
+        message.push_str(
+            "; another process listens there: choose another --listen address, or --listen off",
+        );
+    }
+    tracing::error!("{message}");
     match e {
         DaemonError::Config(_) => ExitCode::from(2),
         DaemonError::Fatal(_) => ExitCode::from(1),

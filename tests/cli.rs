@@ -553,6 +553,11 @@ fn errors_are_printed_once_and_say_how_to_fix() {
     let out = tools::run(&mut cmd, T);
     assert_usage_error(&out, &["--listen"]);
     assert_eq!(count_lines(&out.stderr, &addr), 1, "once:\n{}", out.text());
+    assert!(
+        out.stderr.contains("choose another --listen"),
+        "{}",
+        out.text()
+    );
 }
 
 #[test]
