@@ -19,17 +19,13 @@ use common::atomic_writer::AtomicWriter;
 use common::bundle::{BUNDLE, CERTS};
 use common::daemon::Daemon;
 use common::https::HttpsServer;
+use common::long_client::LongClient;
 use common::pki::Chain;
 use common::tools::{self, Trust};
 use common::{s, wait_until, PATIENCE};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
-
-/// How long one answer of a client may take (a JVM's first TLS handshake is slow).
-const ANSWER: Duration = Duration::from_secs(60);
 
 /// Fails (never skips) when `program` is missing, naming the Debian package.
 fn need(program: &str) {
@@ -112,94 +108,6 @@ impl Rotation {
         let res = tools::curl(self.port(), Trust::File(&self.bundle()));
         assert!(res.ok(), "fresh curl after rotation:\n{}", res.text());
         assert_ne!(self.old.root.sha256(), self.new.root.sha256());
-    }
-}
-
-/// A long-running client speaking the line protocol of tests/runtimes/: one
-/// mode per line in, `ok` or `fail <reason>` (or a number) per line out.
-struct LongClient {
-    name: String,
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    stderr: PathBuf,
-}
-
-impl LongClient {
-    fn start(name: &str, mut cmd: Command, stderr: PathBuf) -> LongClient {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut client = LongClient {
-            name: name.to_string(),
-            child,
-            stdin,
-            lines,
-            stderr,
-        };
-        let first = client.line("startup");
-        assert_eq!(first, "ready", "{} did not start", client.name);
-        client
-    }
-
-    fn line(&mut self, what: &str) -> String {
-        match self.lines.recv_timeout(ANSWER) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = self.child.kill();
-                let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-                panic!(
-                    "{}: no answer for {what} within {ANSWER:?}; stderr:\n{stderr}",
-                    self.name
-                )
-            }
-        }
-    }
-
-    /// One request in `mode`: Ok, or the client's reason for failing.
-    fn ask(&mut self, mode: &str) -> Result<(), String> {
-        writeln!(self.stdin, "{mode}").unwrap();
-        self.stdin.flush().unwrap();
-        let answer = self.line(mode);
-        if answer == "ok" {
-            Ok(())
-        } else {
-            Err(answer)
-        }
-    }
-
-    fn expect_ok(&mut self, mode: &str, when: &str) {
-        if let Err(e) = self.ask(mode) {
-            panic!("{} {mode} {when}: expected success, got: {e}", self.name);
-        }
-    }
-
-    fn expect_fail(&mut self, mode: &str, when: &str) -> String {
-        match self.ask(mode) {
-            Ok(()) => panic!("{} {mode} {when}: expected a failure, got ok", self.name),
-            Err(e) => e,
-        }
-    }
-}
-
-impl Drop for LongClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
