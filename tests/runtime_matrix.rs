@@ -15,12 +15,8 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
-use common::bundle::{BUNDLE, CERTS};
-use common::daemon::Daemon;
-use common::https::HttpsServer;
 use common::long_client::LongClient;
-use common::pki::Chain;
+use common::rotation::Rotation;
 use common::tools::{self, Trust};
 use common::{s, wait_until, PATIENCE};
 use std::io::Write;
@@ -40,75 +36,6 @@ fn need(program: &str) {
 
 fn runtimes_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtimes")
-}
-
-/// A CA rotation under way: daemon, Secret, server, and both chains.
-struct Rotation {
-    tmp: tempfile::TempDir,
-    old: Chain,
-    new: Chain,
-    secret: AtomicWriter,
-    daemon: Daemon,
-    server: HttpsServer,
-}
-
-impl Rotation {
-    /// The Secret holds root Old, the daemon published it, the server serves Old's chain.
-    fn start(daemon_args: &[&str]) -> Rotation {
-        let tmp = tempfile::tempdir().unwrap();
-        let old = Chain::new("Matrix Old");
-        let new = Chain::new("Matrix New");
-        let secret = AtomicWriter::new(&tmp.path().join("secret"));
-        secret.write(&[("ca.crt", old.root.pem().as_bytes())]);
-        let out = tmp.path().join("out");
-        std::fs::create_dir(&out).unwrap();
-        let mut daemon = Daemon::builder(&out)
-            .args(["--source", s(secret.dir())])
-            .args(["--base", "none", "--debounce", "0"])
-            .args(daemon_args)
-            .start();
-        daemon.wait_bundle("root Old", |b| b == [old.root.sha256()]);
-        let server = HttpsServer::start(&old.server_pem());
-        Rotation {
-            tmp,
-            old,
-            new,
-            secret,
-            daemon,
-            server,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.server.port
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.daemon.out_dir.join(BUNDLE)
-    }
-
-    fn certs(&self) -> PathBuf {
-        self.daemon.out_dir.join(CERTS)
-    }
-
-    fn tmp(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    /// Old goes, New comes: the Secret, then (once published) the server.
-    fn rotate(&mut self) {
-        self.secret
-            .write(&[("ca.crt", self.new.root.pem().as_bytes())]);
-        let want = self.new.root.sha256();
-        self.daemon
-            .wait_bundle("root New only", |b| b == [want.clone()]);
-        self.server.switch(&self.new.server_pem());
-        // The old chain really is distrusted by the new bundle, and the new
-        // chain trusted: the rotation itself is sound, whatever a client does.
-        let res = tools::curl(self.port(), Trust::File(&self.bundle()));
-        assert!(res.ok(), "fresh curl after rotation:\n{}", res.text());
-        assert_ne!(self.old.root.sha256(), self.new.root.sha256());
-    }
 }
 
 // ---------------------------------------------------------------- Python, OpenSSL

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod https;
 pub mod long_client;
 pub mod pki;
+pub mod rotation;
 pub mod tools;
 
 use std::path::Path;
