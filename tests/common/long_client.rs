@@ -68,14 +68,19 @@ impl LongClient {
 
     /// One request in `mode`: Ok, or the client's reason for failing.
     pub fn ask(&mut self, mode: &str) -> Result<(), String> {
-        writeln!(self.stdin, "{mode}").unwrap();
-        self.stdin.flush().unwrap();
-        let answer = self.line(mode);
+        let answer = self.answer(mode);
         if answer == "ok" {
             Ok(())
         } else {
             Err(answer)
         }
+    }
+
+    /// One request in `mode`: the client's whole answer line.
+    pub fn answer(&mut self, mode: &str) -> String {
+        writeln!(self.stdin, "{mode}").unwrap();
+        self.stdin.flush().unwrap();
+        self.line(mode)
     }
 
     pub fn expect_ok(&mut self, mode: &str, when: &str) {

@@ -25,6 +25,16 @@ pub struct Rotation {
 impl Rotation {
     /// The Secret holds root Old, the daemon published it, the server serves Old's chain.
     pub fn start(daemon_args: &[&str]) -> Rotation {
+        Self::begin(daemon_args, HttpsServer::start)
+    }
+
+    /// Like [`Rotation::start`] with a keep-alive server
+    /// ([`HttpsServer::start_keep_alive`]), for what a client's connection pool does.
+    pub fn start_keep_alive(daemon_args: &[&str]) -> Rotation {
+        Self::begin(daemon_args, HttpsServer::start_keep_alive)
+    }
+
+    fn begin(daemon_args: &[&str], serve: fn(&str) -> HttpsServer) -> Rotation {
         let tmp = tempfile::tempdir().unwrap();
         let old = Chain::new("Matrix Old");
         let new = Chain::new("Matrix New");
@@ -38,7 +48,7 @@ impl Rotation {
             .args(daemon_args)
             .start();
         daemon.wait_bundle("root Old", |b| b == [old.root.sha256()]);
-        let server = HttpsServer::start(&old.server_pem());
+        let server = serve(&old.server_pem());
         Rotation {
             tmp,
             old,
