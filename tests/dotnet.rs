@@ -380,8 +380,8 @@ fn dotnet_trusts_the_hashed_directory_with_an_empty_ssl_cert_file() {
     assert!(why.contains("PartialChain"), "{why}");
 }
 
-/// Puts `to`'s root alone into the Secret and waits for the publish; returns
-/// when the daemon published it (the server is switched right after).
+/// Puts New's root (or Old's) alone into the Secret and switches the server to
+/// its chain; returns the moment the daemon had published it.
 fn swap_root(r: &mut Rotation, to_new: bool) -> Instant {
     let (root, pem) = if to_new {
         (r.new.root.sha256(), r.new.server_pem())
@@ -484,5 +484,22 @@ fn dotnet_pooled_connection_is_not_revalidated_after_a_ca_is_removed() {
     assert!(
         why.starts_with("fail") && why.contains("PartialChain"),
         "{why}"
+    );
+}
+
+#[test]
+fn dotnet_new_httpclient_follows_a_rotation_through_ssl_cert_dir() {
+    let mut r = Rotation::start(&[]);
+    let empty_file = r.tmp().join("empty.pem");
+    std::fs::write(&empty_file, "").unwrap();
+    let mut client = dotnet_client(r.tmp(), r.port(), &empty_file, r.certs());
+    client.expect_ok("new", "before rotation");
+    // certs/ is a symlink the daemon swaps to a new versioned directory.
+    let published = swap_root(&mut r, true);
+    let (soon, failed) = time_until_trusted(&mut client, published);
+    eprintln!(
+        "measured (.NET {RUNTIME}, SSL_CERT_DIR): rotation seen {} ms after the publish when the \
+         store was loaded just before ({failed} handshakes failed first)",
+        soon.as_millis()
     );
 }
