@@ -313,8 +313,9 @@ impl CertFacts {
 
 /// Whether .NET on Linux takes `cert` from a bundle as a trust anchor (a
 /// root). .NET 8's `OpenSslCachedSystemStoreProvider` files a certificate as
-/// a root when its Subject and Issuer, formatted as text, are equal (an
-/// ordinal comparison), and as an intermediate otherwise. That is stricter
+/// a root when its Subject and Issuer, formatted as text, are equal
+/// (`StringComparer.Ordinal.Equals(cert.Subject, cert.Issuer)` in 8.0.4), and
+/// as an intermediate otherwise. That is stricter
 /// than [`Certificate::self_signed`], OpenSSL's canonical comparison, which
 /// folds case and spaces: a root whose issuer is spelled `CN=EXAMPLE ROOT` and
 /// subject `CN=Example Root` is self-signed to OpenSSL and only an
