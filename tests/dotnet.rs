@@ -17,9 +17,10 @@
 //! of `SSL_CERT_DIR` into one process-wide cache, in which a certificate whose
 //! Subject and Issuer *strings* are equal is a root (an anchor) and every other
 //! one only an intermediate. So a bundle with an intermediate and without its
-//! root fails with `PartialChain`, and so does a root whose issuer name differs
-//! from its subject only in case, which OpenSSL (canonical names) calls
-//! self-signed: .NET reports `UntrustedRoot` for that one (measured below). Once
+//! root fails with `PartialChain`; a root whose issuer name differs from its
+//! subject only in case or spacing, which OpenSSL (canonical names) calls
+//! self-signed, fails too, with `UntrustedRoot` (measured below); the same text
+//! in another string type is the same name to both. Once
 //! 5 s have passed since the last load, every chain build compares the files'
 //! modification times and reloads on a change (after 5 min, regardless).
 //! (Read from 8.0.4's System.Security.Cryptography.dll, disassembled with
@@ -229,9 +230,26 @@ fn cases() -> Vec<Case> {
     let partial = Chain::new("Net Partial");
     let only = Chain::new("Net RootOnly");
     // Signed by its own key, issuer spelled "NET CASE TEST ROOT CA".
-    let case_root = pki::root_with_issuer_spelled("Net Case Test Root CA", "NET CASE TEST ROOT CA");
+    let case_root = pki::root_with_issuer_spelled(
+        pki::dn("Net Case Test Root CA"),
+        pki::dn("NET CASE TEST ROOT CA"),
+    );
     let case_inter = case_root.intermediate("Net Case Test Intermediate CA");
     let case_leaf = case_inter.leaf("localhost");
+    // Spaces doubled in the issuer: folded by OpenSSL, kept by .NET.
+    let space_root = pki::root_with_issuer_spelled(
+        pki::dn("Net Space Test Root CA"),
+        pki::dn("Net  Space Test Root CA"),
+    );
+    let space_inter = space_root.intermediate("Net Space Test Intermediate CA");
+    let space_leaf = space_inter.leaf("localhost");
+    // The same text, the issuer's CN a PrintableString, the subject's UTF8String.
+    let type_root = pki::root_with_issuer_spelled(
+        pki::dn("Net Type Test Root CA"),
+        pki::dn_printable("Net Type Test Root CA"),
+    );
+    let type_inter = type_root.intermediate("Net Type Test Intermediate CA");
+    let type_leaf = type_inter.leaf("localhost");
     vec![
         Case {
             name: "root and intermediate",
@@ -268,6 +286,32 @@ fn cases() -> Vec<Case> {
             ),
             dotnet: Some("UntrustedRoot"),
             cause: Some("partial_chain_only"),
+            openssl: true,
+        },
+        Case {
+            name: "root whose issuer differs from its subject in spacing",
+            secret: vec![space_root.pem()],
+            served: format!(
+                "{}{}{}",
+                space_leaf.pem(),
+                space_inter.pem(),
+                space_leaf.key_pem()
+            ),
+            dotnet: Some("UntrustedRoot"),
+            cause: Some("partial_chain_only"),
+            openssl: true,
+        },
+        Case {
+            name: "root whose issuer is the same text in another string type",
+            secret: vec![type_root.pem()],
+            served: format!(
+                "{}{}{}",
+                type_leaf.pem(),
+                type_inter.pem(),
+                type_leaf.key_pem()
+            ),
+            dotnet: None,
+            cause: None,
             openssl: true,
         },
     ]
