@@ -225,31 +225,33 @@ struct Case {
     openssl: bool,
 }
 
+/// A case whose Secret holds one root signed by its own key, with the issuer
+/// name written as `issuer` and the subject as `subject`.
+fn spelled(
+    name: &'static str,
+    tag: &str,
+    subject: rcgen::DistinguishedName,
+    issuer: rcgen::DistinguishedName,
+    dotnet: Option<&'static str>,
+) -> Case {
+    let root = pki::root_with_issuer_spelled(subject, issuer);
+    let intermediate = root.intermediate(&format!("Net {tag} Test Intermediate CA"));
+    let leaf = intermediate.leaf("localhost");
+    Case {
+        name,
+        secret: vec![root.pem()],
+        served: format!("{}{}{}", leaf.pem(), intermediate.pem(), leaf.key_pem()),
+        dotnet,
+        cause: dotnet.map(|_| "partial_chain_only"),
+        // OpenSSL matches names canonically: self-signed, every time.
+        openssl: true,
+    }
+}
+
 fn cases() -> Vec<Case> {
     let full = Chain::new("Net Full");
     let partial = Chain::new("Net Partial");
     let only = Chain::new("Net RootOnly");
-    // Signed by its own key, issuer spelled "NET CASE TEST ROOT CA".
-    let case_root = pki::root_with_issuer_spelled(
-        pki::dn("Net Case Test Root CA"),
-        pki::dn("NET CASE TEST ROOT CA"),
-    );
-    let case_inter = case_root.intermediate("Net Case Test Intermediate CA");
-    let case_leaf = case_inter.leaf("localhost");
-    // Spaces doubled in the issuer: folded by OpenSSL, kept by .NET.
-    let space_root = pki::root_with_issuer_spelled(
-        pki::dn("Net Space Test Root CA"),
-        pki::dn("Net  Space Test Root CA"),
-    );
-    let space_inter = space_root.intermediate("Net Space Test Intermediate CA");
-    let space_leaf = space_inter.leaf("localhost");
-    // The same text, the issuer's CN a PrintableString, the subject's UTF8String.
-    let type_root = pki::root_with_issuer_spelled(
-        pki::dn("Net Type Test Root CA"),
-        pki::dn_printable("Net Type Test Root CA"),
-    );
-    let type_inter = type_root.intermediate("Net Type Test Intermediate CA");
-    let type_leaf = type_inter.leaf("localhost");
     vec![
         Case {
             name: "root and intermediate",
@@ -275,45 +277,27 @@ fn cases() -> Vec<Case> {
             cause: None,
             openssl: true,
         },
-        Case {
-            name: "root whose issuer differs from its subject in case",
-            secret: vec![case_root.pem()],
-            served: format!(
-                "{}{}{}",
-                case_leaf.pem(),
-                case_inter.pem(),
-                case_leaf.key_pem()
-            ),
-            dotnet: Some("UntrustedRoot"),
-            cause: Some("partial_chain_only"),
-            openssl: true,
-        },
-        Case {
-            name: "root whose issuer differs from its subject in spacing",
-            secret: vec![space_root.pem()],
-            served: format!(
-                "{}{}{}",
-                space_leaf.pem(),
-                space_inter.pem(),
-                space_leaf.key_pem()
-            ),
-            dotnet: Some("UntrustedRoot"),
-            cause: Some("partial_chain_only"),
-            openssl: true,
-        },
-        Case {
-            name: "root whose issuer is the same text in another string type",
-            secret: vec![type_root.pem()],
-            served: format!(
-                "{}{}{}",
-                type_leaf.pem(),
-                type_inter.pem(),
-                type_leaf.key_pem()
-            ),
-            dotnet: None,
-            cause: None,
-            openssl: true,
-        },
+        spelled(
+            "root whose issuer differs from its subject in case",
+            "Case",
+            pki::dn("Net Case Test Root CA"),
+            pki::dn("NET CASE TEST ROOT CA"),
+            Some("UntrustedRoot"),
+        ),
+        spelled(
+            "root whose issuer differs from its subject in spacing",
+            "Space",
+            pki::dn("Net Space Test Root CA"),
+            pki::dn("Net  Space Test Root CA"),
+            Some("UntrustedRoot"),
+        ),
+        spelled(
+            "root whose issuer is the same text in another string type",
+            "Type",
+            pki::dn("Net Type Test Root CA"),
+            pki::dn_printable("Net Type Test Root CA"),
+            None,
+        ),
     ]
 }
 
