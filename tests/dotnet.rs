@@ -479,6 +479,9 @@ fn dotnet_new_httpclient_follows_a_rotation_without_a_restart() {
         failed_idle, 0,
         "the first handshake after an idle 5 s sees the rotation"
     );
+    drop(client);
+    let mut restarted = dotnet_client(r.tmp(), r.port(), r.bundle(), &empty);
+    restarted.expect_ok("new", "after a restart");
 }
 
 #[test]
