@@ -68,7 +68,7 @@ fn run(args: RunArgs) -> ExitCode {
     logging::init(config.log_format);
     if config.once {
         return match daemon::run_once(&config) {
-            Ok(report) if report.publish_error.is_none() && report.errors == 0 => ExitCode::SUCCESS,
+            Ok(report) if report.complete() => ExitCode::SUCCESS,
             Ok(report) => {
                 tracing::error!(
                     errors = report.errors,
