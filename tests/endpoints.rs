@@ -501,7 +501,7 @@ fn healthz_stays_200_while_the_loop_is_busy_with_a_storm_of_rewrites() {
             "0",
         ])
         .start();
-    let before = d.metric("trust_injector_publishes_total").unwrap();
+    let before = d.metric("trust_injector_reconciles_total").unwrap();
 
     let stop = AtomicBool::new(false);
     let failures = std::thread::scope(|scope| {
@@ -525,10 +525,11 @@ fn healthz_stays_200_while_the_loop_is_busy_with_a_storm_of_rewrites() {
         stop.store(true, Ordering::Relaxed);
         failures
     });
-    let published = d.metric("trust_injector_publishes_total").unwrap() - before;
+    // Each re-read parses a full Secret; the loop spent the storm doing that.
+    let reconciles = d.metric("trust_injector_reconciles_total").unwrap() - before;
     assert!(
-        published >= 3.0,
-        "the storm kept the loop busy publishing ({published} publishes)"
+        reconciles >= 2.0,
+        "the storm kept the loop busy ({reconciles} reconciles)"
     );
     assert!(
         failures.is_empty(),
