@@ -49,7 +49,9 @@ pub fn run_once(config: &RunConfig) -> Result<Report, DaemonError> {
 /// cycle and back: a read that never returns then hangs that thread only,
 /// and the probe server (on the runtime thread) can say so.
 struct Worker {
+    /// The only writer of the output; moved, never shared, so no locking.
     reconciler: Reconciler,
+    /// Watches follow the sources after each read, in the same cycle.
     watches: Watches,
 }
 
@@ -101,18 +103,12 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
     let progress = Arc::new(Progress::default());
     let (status_tx, status_rx) = watch::channel(Arc::new(reconciler.status()));
     if let Some(addr) = config.listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| DaemonError::Config(format!("--listen {addr}: {e}")))?;
-        info!(%addr, "serving /healthz /readyz /metrics /status");
-        tokio::spawn(serve(
-            listener,
-            Shared {
-                progress: Arc::clone(&progress),
-                status: status_rx,
-                metrics: Arc::clone(&metrics),
-            },
-        ));
+        let shared = Shared {
+            progress: Arc::clone(&progress),
+            status: status_rx,
+            metrics: Arc::clone(&metrics),
+        };
+        start_server(addr, shared).await?;
     }
 
     let fs_events = Arc::new(Notify::new());
@@ -123,13 +119,7 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
         config.on_change_signal.clone(),
     );
 
-    info!(
-        sources = ?config.sources,
-        out_dir = %config.out_dir.display(),
-        resync_seconds = config.resync.map_or(0, |d| d.as_secs()),
-        debounce_ms = config.debounce.as_millis() as u64,
-        "started"
-    );
+    log_start(&config);
     let mut worker = Worker {
         reconciler,
         watches,
@@ -191,6 +181,27 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
             }
         };
     }
+}
+
+/// Binds `--listen` (a failure is a configuration error: exit 2) and serves
+/// the probes in their own task.
+async fn start_server(addr: std::net::SocketAddr, shared: Shared) -> Result<(), DaemonError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| DaemonError::Config(format!("--listen {addr}: {e}")))?;
+    info!(%addr, "serving /healthz /readyz /metrics /status");
+    tokio::spawn(serve(listener, shared));
+    Ok(())
+}
+
+fn log_start(config: &RunConfig) {
+    info!(
+        sources = ?config.sources,
+        out_dir = %config.out_dir.display(),
+        resync_seconds = config.resync.map_or(0, |d| d.as_secs()),
+        debounce_ms = config.debounce.as_millis() as u64,
+        "started"
+    );
 }
 
 /// The `/status` snapshot: the reconciler's state plus the hooks' outcomes.

@@ -34,7 +34,10 @@ pub struct Shared {
     /// of other sidecars); one that queued a question to the loop failed
     /// while the loop was merely busy (issue 10): progress is the measure.
     pub progress: Arc<Progress>,
+    /// The last snapshot the loop sent (`/status`, `/readyz`): a scrape never
+    /// waits for a reconcile.
     pub status: watch::Receiver<Arc<Status>>,
+    /// Read-only here; the loop updates the gauges and counters.
     pub metrics: Arc<Metrics>,
 }
 
