@@ -72,7 +72,7 @@ fn run(args: RunArgs) -> ExitCode {
     logging::init(config.log_format);
     if config.once {
         return match daemon::run_once(&config) {
-            Ok(report) if report.publish_error.is_none() && report.errors == 0 => ExitCode::SUCCESS,
+            Ok(report) if report.complete() => ExitCode::SUCCESS,
             // The failure itself was logged where it happened ("publishing
             // failed", "cannot use source file"); say only what it means here.
             Ok(report) if report.publish_error.is_some() => ExitCode::from(1),

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{error, info, warn};
 
 /// A base bundle file may be larger than a Secret; 16 MiB is ten times the
@@ -28,6 +29,13 @@ const MAX_BASE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Subjects listed by name in a publish log line; the rest are counted.
 const MAX_NAMES_LOGGED: usize = 20;
+
+/// First wait before retrying a failed publish; doubled per failure in a row.
+/// A disk freed or a permission fixed is picked up within about a second.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between retries: a disk that stays full costs one attempt
+/// (and one log line) per half minute, not a busy loop.
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// The last known state of one source file.
 #[derive(Debug, Default)]
@@ -78,6 +86,16 @@ pub struct Report {
     pub publish_error: Option<String>,
 }
 
+impl Report {
+    /// A publish succeeded and every source that exists (and the base) read
+    /// without error: `run --once` exits 0, and the daemon becomes ready.
+    /// One rule for both, so the init-container and native-sidecar variants
+    /// hold the gateway back in the same cases.
+    pub fn complete(&self) -> bool {
+        self.publish_error.is_none() && self.errors == 0
+    }
+}
+
 /// Owns reading, merging and publishing.
 #[derive(Debug)]
 pub struct Reconciler {
@@ -91,6 +109,12 @@ pub struct Reconciler {
     published: Option<Bundle>,
     last_publish: Option<i64>,
     last_publish_error: Option<String>,
+    /// Failed publishes in a row (0 after a success): the retry backoff.
+    publish_failures: u32,
+    /// Unix time of the next retry, for `/status`.
+    next_retry: Option<i64>,
+    /// Latched by the first [`Report::complete`] reconcile (`/readyz`).
+    ready: bool,
     /// Warnings already logged (by key), so a resync every minute does not
     /// repeat them.
     warned: HashSet<String>,
@@ -141,6 +165,9 @@ impl Reconciler {
             published: None,
             last_publish: None,
             last_publish_error: None,
+            publish_failures: 0,
+            next_retry: None,
+            ready: false,
             warned: HashSet::new(),
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
@@ -161,9 +188,16 @@ impl Reconciler {
         self.published.as_ref().and_then(|b| b.next_expiry)
     }
 
-    /// Whether a bundle has been published.
+    /// Whether a complete publish has happened (see [`Report::complete`]).
     pub fn ready(&self) -> bool {
-        self.published.is_some()
+        self.ready
+    }
+
+    /// How long to wait before retrying the failed last publish; `None` when
+    /// it succeeded. The daemon's own timer, so recovery never waits for an
+    /// event or `--resync` (which may be off).
+    pub fn retry_after(&self) -> Option<Duration> {
+        (self.publish_failures > 0).then(|| retry_delay(self.publish_failures))
     }
 
     /// Reads everything, publishes what differs from the disk, and reports.
@@ -206,16 +240,25 @@ impl Reconciler {
                     info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
                 }
                 self.last_publish_error = None;
+                self.publish_failures = 0;
+                self.next_retry = None;
                 self.update_gauges(&bundle);
                 self.published = Some(bundle);
             }
             Err(e) => {
-                error!(error = %e, "publishing failed; the previous bundle stays in place");
+                self.publish_failures = self.publish_failures.saturating_add(1);
+                let retry = retry_delay(self.publish_failures);
+                self.next_retry = Some(now.saturating_add(retry.as_secs() as i64));
+                error!(error = %e, retry_in_seconds = retry.as_secs(), "publishing failed; the previous bundle stays in place");
                 self.metrics.publish_errors.inc();
                 let msg = e.to_string();
                 report.publish_error = Some(msg.clone());
                 self.last_publish_error = Some(msg);
             }
+        }
+        if report.complete() && !self.ready {
+            self.ready = true;
+            info!("ready: every source that exists was read and published");
         }
         report
     }
@@ -321,7 +364,7 @@ impl Reconciler {
                 slot.files.clear();
             }
             SourceRead::Failed(e) => {
-                let msg = e.to_string();
+                let msg = read_error_message(&slot.path, &e);
                 if slot.error.as_deref() != Some(msg.as_str()) {
                     error!(source = %slot.path.display(), error = %msg, "cannot read source; keeping its last good certificates");
                     metrics.source_errors.inc();
@@ -481,7 +524,7 @@ impl Reconciler {
         let bundle = self.published.as_ref();
         Status {
             version: env!("CARGO_PKG_VERSION"),
-            ready: bundle.is_some(),
+            ready: self.ready,
             bundle: BundleStatus {
                 path: self.publisher.bundle_path().display().to_string(),
                 certs_dir: self.publisher.certs_path().display().to_string(),
@@ -490,6 +533,7 @@ impl Reconciler {
                 custom_certificates: bundle.map_or(0, Bundle::custom_count),
                 last_publish: self.last_publish.map(rfc3339),
                 last_error: self.last_publish_error.clone(),
+                next_retry: self.next_retry.map(rfc3339),
             },
             base: BaseStatus {
                 requested: self.base_requested.clone(),
@@ -540,7 +584,7 @@ fn refresh_file(
     let bytes = match bytes {
         Ok(b) => b,
         Err(e) => {
-            fail_file(path, slot, e.to_string(), metrics);
+            fail_file(path, slot, read_error_message(path, &e), metrics);
             // Re-parse once the file reads again, even if its bytes match.
             slot.digest = None;
             return;
@@ -574,6 +618,25 @@ fn refresh_file(
         }
         Err(e) => fail_file(path, slot, e.to_string(), metrics),
     }
+}
+
+/// A read error as users see it. A permission error is the common
+/// misconfiguration of a Secret volume (`defaultMode: 0400`, root-owned,
+/// sidecar running as non-root): say who we are and how to fix it.
+fn read_error_message(path: &Path, e: &ReadError) -> String {
+    let msg = e.to_string();
+    // ReadError keeps io errors as text; EACCES's text ends "(os error 13)".
+    if !msg.contains("(os error 13)") {
+        return msg;
+    }
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    format!(
+        "{msg}: {} is not readable by uid {uid} (gid {gid}), the user the sidecar runs as; \
+         make the Secret or ConfigMap volume readable: `defaultMode: 0444` on the volume, \
+         or set the Pod's `securityContext.fsGroup` (the kubelet then gives the files that group)",
+        path.display()
+    )
 }
 
 fn fail_file(path: &Path, slot: &mut FileSlot, msg: String, metrics: &Metrics) {
@@ -626,6 +689,12 @@ fn source_status(s: &SourceSlot) -> SourceStatus {
     }
 }
 
+/// The wait before retry number `failures` (1-based): 1 s, 2 s, 4 s, ... 30 s.
+fn retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (RETRY_FIRST * 2u32.pow(doublings)).min(RETRY_MAX)
+}
+
 fn names<'a>(certs: impl Iterator<Item = &'a Certificate>) -> String {
     let all: Vec<String> = certs.map(|c| display_line(&c.subject)).collect();
     if all.len() > MAX_NAMES_LOGGED {
@@ -650,4 +719,16 @@ fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
         return Err(format!("larger than {max} bytes"));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_retries_back_off_from_one_second_to_thirty() {
+        let waits: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
+    }
 }
