@@ -10,7 +10,7 @@ use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::reconcile::{Reconciler, Report};
 use crate::server::{serve, Shared};
-use crate::status::{now_unix, NotificationsStatus};
+use crate::status::{now_unix, NotificationsStatus, Progress};
 use crate::watch::Watches;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +18,6 @@ use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info};
 
-/// `/healthz` questions that may wait for the loop; more means it is stuck.
-const PENDING_PINGS: usize = 64;
 /// A storm of events delays the re-read by at most this much past the first
 /// event, so a busy volume cannot starve publishing.
 const MAX_DEBOUNCE_DELAY: Duration = Duration::from_secs(1);
@@ -47,10 +45,54 @@ pub fn run_once(config: &RunConfig) -> Result<Report, DaemonError> {
     Ok(reconciler.reconcile())
 }
 
+/// What one reconcile cycle needs, moved onto a blocking thread for the
+/// cycle and back: a read that never returns then hangs that thread only,
+/// and the probe server (on the runtime thread) can say so.
+struct Worker {
+    /// The only writer of the output; moved, never shared, so no locking.
+    reconciler: Reconciler,
+    /// Watches follow the sources after each read, in the same cycle.
+    watches: Watches,
+}
+
+impl Worker {
+    /// Reconciles, then follows the sources' watches until they are stable:
+    /// sources may have appeared or been replaced, and a directory that
+    /// appeared may have been filled before its watch existed, which no event
+    /// will ever say, so it is read again.
+    fn cycle(&mut self) -> Report {
+        let mut report = self.reconciler.reconcile();
+        for _ in 0..MAX_WATCH_SETTLE {
+            if !self.watches.update(&self.reconciler.watched_paths()) {
+                break;
+            }
+            let again = self.reconciler.reconcile();
+            report.changed |= again.changed;
+        }
+        report
+    }
+}
+
+/// Runs one [`Worker::cycle`] on a blocking thread, marking progress for
+/// `/healthz` around it.
+async fn run_cycle(
+    mut worker: Worker,
+    progress: &Progress,
+) -> Result<(Worker, Report), DaemonError> {
+    progress.begin();
+    let done = tokio::task::spawn_blocking(move || {
+        let report = worker.cycle();
+        (worker, report)
+    })
+    .await;
+    progress.end();
+    done.map_err(|e| DaemonError::Fatal(format!("reconcile failed: {e}")))
+}
+
 /// Runs the daemon until SIGTERM/SIGINT. Needs a current-thread runtime.
 pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
     let metrics = Arc::new(Metrics::new());
-    let mut reconciler = Reconciler::new(&config, Arc::clone(&metrics))
+    let reconciler = Reconciler::new(&config, Arc::clone(&metrics))
         .map_err(|e| DaemonError::Config(format!("--out-dir: {e}")))?;
 
     let (shutdown_tx, mut shutdown) = watch::channel(false);
@@ -58,68 +100,53 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
     crate::signals::install(shutdown_tx, Arc::clone(&reread))
         .map_err(|e| DaemonError::Fatal(format!("cannot install signal handlers: {e}")))?;
 
-    // Liveness questions from /healthz, answered by this loop between reconciles.
-    let (ping_tx, mut pings) = tokio::sync::mpsc::channel::<crate::server::Ping>(PENDING_PINGS);
+    let progress = Arc::new(Progress::default());
     let (status_tx, status_rx) = watch::channel(Arc::new(reconciler.status()));
     if let Some(addr) = config.listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| DaemonError::Config(format!("--listen {addr}: {e}")))?;
-        info!(%addr, "serving /healthz /readyz /metrics /status");
-        tokio::spawn(serve(
-            listener,
-            Shared {
-                pings: ping_tx,
-                status: status_rx,
-                metrics: Arc::clone(&metrics),
-            },
-        ));
+        let shared = Shared {
+            progress: Arc::clone(&progress),
+            status: status_rx,
+            metrics: Arc::clone(&metrics),
+        };
+        start_server(addr, shared).await?;
     }
 
     let fs_events = Arc::new(Notify::new());
-    let mut watches = Watches::new(Arc::clone(&fs_events))
+    let watches = Watches::new(Arc::clone(&fs_events))
         .map_err(|e| DaemonError::Fatal(format!("cannot start file watcher: {e}")))?;
     let (hooks, mut notifications) = Hooks::new(
         config.on_change_url.clone(),
         config.on_change_signal.clone(),
     );
 
-    info!(
-        sources = ?config.sources,
-        out_dir = %config.out_dir.display(),
-        resync_seconds = config.resync.map_or(0, |d| d.as_secs()),
-        debounce_ms = config.debounce.as_millis() as u64,
-        "started"
-    );
+    log_start(&config);
+    let mut worker = Worker {
+        reconciler,
+        watches,
+    };
     // Watch before the first read, so a change during it is not missed.
-    let _ = watches.update(&reconciler.watched_paths());
+    let _ = worker.watches.update(&worker.reconciler.watched_paths());
     let mut reason = "start";
     let mut next_resync = config.resync.map(|d| Instant::now() + d);
     loop {
         debug!(reason, "reconcile");
-        let mut report = reconciler.reconcile();
-        // Sources may have appeared or been replaced: follow them. A directory
-        // that appeared may have been filled before its watch existed, and no
-        // event will ever say so: read again until the watch set is stable.
-        for _ in 0..MAX_WATCH_SETTLE {
-            if !watches.update(&reconciler.watched_paths()) {
-                break;
-            }
-            let again = reconciler.reconcile();
-            report.changed |= again.changed;
-        }
-        let status = snapshot(&reconciler, &mut notifications);
+        let report;
+        (worker, report) = run_cycle(worker, &progress).await?;
+        let status = snapshot(&worker.reconciler, &mut notifications);
         if report.changed && hooks.any() {
             if let Some(sha) = status.bundle.sha256.clone() {
                 hooks.fire(sha, Arc::clone(&metrics));
             }
         }
         let _ = status_tx.send(status);
-        // Let the signal and HTTP tasks run: under a storm of file events every
-        // branch below is ready at once and this loop would never yield.
+        // Let the signal tasks run: under a storm of file events every branch
+        // below is ready at once and this loop would never yield.
         tokio::task::yield_now().await;
 
-        let expiry = expiry_deadline(reconciler.next_expiry());
+        let expiry = expiry_deadline(worker.reconciler.next_expiry());
+        // A failed publish is retried on its own clock: --resync may be off,
+        // and a freed disk or fixed permission sends no event.
+        let retry = worker.reconciler.retry_after().map(|d| Instant::now() + d);
         reason = loop {
             let resync_at = next_resync;
             tokio::select! {
@@ -139,7 +166,10 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
                 _ = reread.notified() => break "SIGHUP",
                 // A hook finished (in its own task): show its outcome now.
                 Ok(()) = notifications.changed() => {
-                    let _ = status_tx.send(snapshot(&reconciler, &mut notifications));
+                    let _ = status_tx.send(snapshot(&worker.reconciler, &mut notifications));
+                }
+                _ = sleep_until(retry.unwrap_or_else(far_future)), if retry.is_some() => {
+                    break "publish retry";
                 }
                 _ = sleep_until(resync_at.unwrap_or_else(far_future)), if resync_at.is_some() => {
                     next_resync = config.resync.map(|d| Instant::now() + d);
@@ -148,12 +178,30 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
                 _ = sleep_until(expiry.unwrap_or_else(far_future)), if expiry.is_some() => {
                     break "certificate expiry";
                 }
-                Some(reply) = pings.recv() => {
-                    let _ = reply.send(());
-                }
             }
         };
     }
+}
+
+/// Binds `--listen` (a failure is a configuration error: exit 2) and serves
+/// the probes in their own task.
+async fn start_server(addr: std::net::SocketAddr, shared: Shared) -> Result<(), DaemonError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| DaemonError::Config(format!("--listen {addr}: {e}")))?;
+    info!(%addr, "serving /healthz /readyz /metrics /status");
+    tokio::spawn(serve(listener, shared));
+    Ok(())
+}
+
+fn log_start(config: &RunConfig) {
+    info!(
+        sources = ?config.sources,
+        out_dir = %config.out_dir.display(),
+        resync_seconds = config.resync.map_or(0, |d| d.as_secs()),
+        debounce_ms = config.debounce.as_millis() as u64,
+        "started"
+    );
 }
 
 /// The `/status` snapshot: the reconciler's state plus the hooks' outcomes.

@@ -6,7 +6,7 @@
 //! of them.
 
 use crate::cert::Certificate;
-use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
+use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 
 /// A custom certificate expiring within this many days gets a warning (and
@@ -41,9 +41,11 @@ pub enum Concern {
     /// Not a CA certificate: useless as an issuer, and a sign that a leaf was
     /// put into the CA Secret by mistake.
     NotCa,
-    /// An intermediate whose issuer is not in the bundle. OpenSSL would accept
-    /// it as an anchor only with X509_V_FLAG_PARTIAL_CHAIN; .NET on Linux
-    /// anchors only self-signed certificates, so it trusts nothing alone.
+    /// A CA that .NET on Linux does not take as an anchor ([`dotnet_anchor`])
+    /// and whose issuer is not in the bundle: an intermediate without its root
+    /// (OpenSSL would accept it as an anchor only with
+    /// X509_V_FLAG_PARTIAL_CHAIN), or a root whose issuer name is spelled
+    /// differently from its subject. .NET trusts nothing through it.
     MissingRoot,
     /// Expired but kept because of `--keep-expired`.
     ExpiredKept,
@@ -88,6 +90,15 @@ impl Concern {
                 "not a CA certificate (no basicConstraints CA:TRUE); it cannot issue anything"
                     .to_string()
             }
+            // Self-signed to OpenSSL, yet no .NET anchor: the names differ in spelling.
+            Concern::MissingRoot if cert.self_signed => format!(
+                "root whose issuer name ({}) differs from its subject ({}) in spelling (case or \
+                 spaces): OpenSSL calls it self-signed, but .NET compares the two as text, does \
+                 not take it as a root and fails with UntrustedRoot; re-issue it with the issuer \
+                 written exactly as the subject",
+                crate::cert::display_line(&cert.issuer),
+                crate::cert::display_line(&cert.subject)
+            ),
             Concern::MissingRoot => format!(
                 "intermediate whose root ({}) is not in the bundle; .NET anchors only \
                  self-signed certificates, so add the root to the Secret",
@@ -145,7 +156,9 @@ impl Policy {
         if custom && !cert.is_ca {
             out.push(Concern::NotCa);
         }
-        if custom && cert.is_ca && !cert.self_signed && !has_issuer {
+        // A certificate that is self-signed to OpenSSL is its own issuer
+        // (`has_issuer`), yet may still be no .NET anchor.
+        if custom && cert.is_ca && !dotnet_anchor(cert) && (cert.self_signed || !has_issuer) {
             out.push(Concern::MissingRoot);
         }
         if custom {
@@ -298,6 +311,76 @@ impl CertFacts {
     }
 }
 
+/// Whether .NET on Linux takes `cert` from a bundle as a trust anchor (a
+/// root). .NET 8's `OpenSslCachedSystemStoreProvider` files a certificate as
+/// a root when its Subject and Issuer, formatted as text, are equal
+/// (`StringComparer.Ordinal.Equals(cert.Subject, cert.Issuer)` in 8.0.4), and
+/// as an intermediate otherwise. That is stricter
+/// than [`Certificate::self_signed`], OpenSSL's canonical comparison, which
+/// folds case and spaces: a root whose issuer is spelled `CN=EXAMPLE ROOT` and
+/// subject `CN=Example Root` is self-signed to OpenSSL and only an
+/// intermediate to .NET (which then reports `UntrustedRoot`; tests/dotnet.rs).
+pub(crate) fn dotnet_anchor(cert: &Certificate) -> bool {
+    if !cert.self_signed {
+        // Names that differ canonically never format to the same text.
+        return false;
+    }
+    match X509Certificate::from_der(&cert.der) {
+        Ok((_, x509)) => same_text(x509.subject(), x509.issuer()),
+        // `Certificate::from_der` parsed these bytes already.
+        Err(_) => true,
+    }
+}
+
+/// The names as .NET formats them are equal: same RDNs, same attribute types,
+/// same decoded values, nothing folded. A value whose string type is not
+/// decoded here is compared as bytes (an unneeded warning at worst, never a
+/// missed one).
+fn same_text(a: &X509Name<'_>, b: &X509Name<'_>) -> bool {
+    if a.as_raw() == b.as_raw() {
+        return true;
+    }
+    fn text(name: &X509Name<'_>) -> Vec<Vec<NameText>> {
+        name.iter()
+            .map(|rdn| {
+                rdn.iter()
+                    .map(|atv| {
+                        let value = atv.attr_value();
+                        let decoded = match atv.as_str() {
+                            Ok(s) => Ok(s.to_string()),
+                            Err(_)
+                                if value.tag()
+                                    == x509_parser::der_parser::asn1_rs::Tag::BmpString =>
+                            {
+                                utf16be(value.data).ok_or_else(|| value.data.to_vec())
+                            }
+                            Err(_) => Err([&value.tag().0.to_be_bytes()[..], value.data].concat()),
+                        };
+                        (atv.attr_type().to_id_string(), decoded)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+    text(a) == text(b)
+}
+
+/// One attribute of a name as .NET shows it: the type's OID, and the decoded
+/// value (or, for a string type not decoded here, its tag and bytes).
+type NameText = (String, Result<String, Vec<u8>>);
+
+/// A BMPString's text, or `None` when it is not valid UTF-16.
+fn utf16be(bytes: &[u8]) -> Option<String> {
+    if bytes.len() % 2 != 0 {
+        return None;
+    }
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+        .collect();
+    String::from_utf16(&units).ok()
+}
+
 /// Significant bits of a big-endian unsigned integer (leading zeros ignored;
 /// x509-parser's own RSA key size miscounts moduli without a zero byte).
 fn bit_length(be: &[u8]) -> u32 {
@@ -365,6 +448,53 @@ mod tests {
         assert!(signature_name("1.2.840.113549.1.1.5").1);
         assert!(signature_name("1.2.840.10045.4.1").1);
         assert!(!signature_name("1.2.840.10045.4.3.2").1);
+    }
+
+    /// A CA named `subject`, signed by its own key, with the issuer name `issuer`.
+    fn ca_named(subject: rcgen::DnValue, issuer: rcgen::DnValue) -> Certificate {
+        use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
+        let params = |v: rcgen::DnValue| {
+            let mut p = CertificateParams::default();
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CommonName, v);
+            p.distinguished_name = dn;
+            p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p
+        };
+        let key = KeyPair::generate().unwrap();
+        let issuer = params(issuer).self_signed(&key).unwrap();
+        let cert = params(subject).signed_by(&key, &issuer, &key).unwrap();
+        Certificate::from_der(cert.der()).unwrap()
+    }
+
+    fn utf8(s: &str) -> rcgen::DnValue {
+        rcgen::DnValue::Utf8String(s.into())
+    }
+
+    #[test]
+    fn dotnet_anchors_only_roots_whose_names_are_the_same_text() {
+        let same = ca_named(utf8("Example Root"), utf8("Example Root"));
+        assert!(same.self_signed && dotnet_anchor(&same));
+        // Another string type, the same text: .NET formats both alike.
+        let printable = rcgen::DnValue::PrintableString("Example Root".try_into().unwrap());
+        let types = ca_named(utf8("Example Root"), printable);
+        assert!(types.self_signed && dotnet_anchor(&types));
+        // Case differs: self-signed to OpenSSL, an intermediate to .NET.
+        let case = ca_named(utf8("Example Root"), utf8("EXAMPLE ROOT"));
+        assert!(case.self_signed && !dotnet_anchor(&case));
+        let concerns = Policy::default().concerns(&case, true, true, 0);
+        assert!(concerns.contains(&Concern::MissingRoot), "{concerns:?}");
+        assert!(Concern::MissingRoot.explain(&case).contains("spelling"));
+        let concerns = Policy::default().concerns(&same, true, true, 0);
+        assert!(!concerns.contains(&Concern::MissingRoot), "{concerns:?}");
+    }
+
+    #[test]
+    fn every_embedded_root_is_a_dotnet_anchor() {
+        let (roots, _) = crate::base::embedded_roots();
+        for c in roots {
+            assert!(dotnet_anchor(&c), "{}", c.subject);
+        }
     }
 
     #[test]

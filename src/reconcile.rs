@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{error, info, warn};
 
 /// A base bundle file may be larger than a Secret; 16 MiB is ten times the
@@ -30,6 +31,13 @@ const MAX_BASE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Subjects listed by name in a publish log line; the rest are counted.
 const MAX_NAMES_LOGGED: usize = 20;
+
+/// First wait before retrying a failed publish; doubled per failure in a row.
+/// A disk freed or a permission fixed is picked up within about a second.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between retries: a disk that stays full costs one attempt
+/// (and one log line) per half minute, not a busy loop.
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// The last known state of one source file.
 #[derive(Debug, Default)]
@@ -83,6 +91,16 @@ pub struct Report {
     pub publish_error: Option<String>,
 }
 
+impl Report {
+    /// A publish succeeded and every source that exists (and the base) read
+    /// without error: `run --once` exits 0, and the daemon becomes ready.
+    /// One rule for both, so the init-container and native-sidecar variants
+    /// hold the gateway back in the same cases.
+    pub fn complete(&self) -> bool {
+        self.publish_error.is_none() && self.errors == 0
+    }
+}
+
 /// Owns reading, merging and publishing.
 #[derive(Debug)]
 pub struct Reconciler {
@@ -96,6 +114,12 @@ pub struct Reconciler {
     published: Option<Bundle>,
     last_publish: Option<i64>,
     last_publish_error: Option<String>,
+    /// Failed publishes in a row (0 after a success): the retry backoff.
+    publish_failures: u32,
+    /// Unix time of the next retry, for `/status`.
+    next_retry: Option<i64>,
+    /// Latched by the first [`Report::complete`] reconcile (`/readyz`).
+    ready: bool,
     /// Warnings already logged (by key), so a resync every minute does not
     /// repeat them.
     warned: HashSet<String>,
@@ -149,6 +173,9 @@ impl Reconciler {
             published: None,
             last_publish: None,
             last_publish_error: None,
+            publish_failures: 0,
+            next_retry: None,
+            ready: false,
             warned: HashSet::new(),
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
@@ -170,9 +197,16 @@ impl Reconciler {
         self.published.as_ref().and_then(|b| b.next_expiry)
     }
 
-    /// Whether a bundle has been published.
+    /// Whether a complete publish has happened (see [`Report::complete`]).
     pub fn ready(&self) -> bool {
-        self.published.is_some()
+        self.ready
+    }
+
+    /// How long to wait before retrying the failed last publish; `None` when
+    /// it succeeded. The daemon's own timer, so recovery never waits for an
+    /// event or `--resync` (which may be off).
+    pub fn retry_after(&self) -> Option<Duration> {
+        (self.publish_failures > 0).then(|| retry_delay(self.publish_failures))
     }
 
     /// Reads everything, publishes what differs from the disk, and reports.
@@ -211,18 +245,29 @@ impl Reconciler {
                     self.last_publish = Some(now);
                     self.metrics.last_publish.set(now as f64);
                     self.log_publish(&bundle, outcome);
+                } else if report.first {
+                    info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
                 }
                 self.last_publish_error = None;
+                self.publish_failures = 0;
+                self.next_retry = None;
                 self.update_gauges(&bundle);
                 self.published = Some(bundle);
             }
             Err(e) => {
-                error!(error = %e, "publishing failed; the previous bundle stays in place");
+                self.publish_failures = self.publish_failures.saturating_add(1);
+                let retry = retry_delay(self.publish_failures);
+                self.next_retry = Some(now.saturating_add(retry.as_secs() as i64));
+                error!(error = %e, retry_in_seconds = retry.as_secs(), "publishing failed; the previous bundle stays in place");
                 self.metrics.publish_errors.inc();
                 let msg = e.to_string();
                 report.publish_error = Some(msg.clone());
                 self.last_publish_error = Some(msg);
             }
+        }
+        if report.complete() && !self.ready {
+            self.ready = true;
+            info!("ready: every source that exists was read and published");
         }
         report
     }
@@ -295,7 +340,14 @@ impl Reconciler {
                     }
                     Err(e) => {
                         if self.base_state.error.as_deref() != Some(e.as_str()) {
-                            error!(path = %path.display(), error = %e, kept = self.base_state.certs.len(), "cannot read the base bundle; keeping the last good base");
+                            match self.base_state.certs.len() {
+                                0 => {
+                                    error!(path = %path.display(), error = %e, "cannot read the base bundle; publishing without base roots until it can be read")
+                                }
+                                n => {
+                                    error!(path = %path.display(), error = %e, kept_certificates = n, "cannot read the base bundle; keeping the last good base")
+                                }
+                            }
                             self.metrics.source_errors.inc();
                         }
                         self.base_state.error = Some(e);
@@ -322,7 +374,7 @@ impl Reconciler {
                 slot.skipped.clear();
             }
             SourceRead::Failed(e) => {
-                let msg = e.to_string();
+                let msg = read_error_message(&slot.path, &e);
                 if slot.error.as_deref() != Some(msg.as_str()) {
                     error!(source = %slot.path.display(), error = %msg, "cannot read source; keeping its last good certificates");
                     metrics.source_errors.inc();
@@ -368,15 +420,28 @@ impl Reconciler {
 
     /// Logs drops and concerns the first time each is seen.
     fn warn_once(&mut self, bundle: &Bundle) {
+        // Expired base roots are the image's curated list ageing, which the
+        // operator cannot act on: one INFO line with a count, not a WARN each.
+        let mut base_dropped = 0;
         for d in &bundle.dropped {
             if self.warned.insert(format!("drop:{}", d.cert.sha256)) {
-                warn!(subject = %display_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
+                if d.origin.is_custom() {
+                    warn!(subject = %display_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
+                } else {
+                    base_dropped += 1;
+                }
             }
+        }
+        if base_dropped > 0 {
+            info!(
+                dropped = base_dropped,
+                "dropped expired base certificates (listed under dropped_certificates in /status)"
+            );
         }
         for e in &bundle.entries {
             for c in &e.concerns {
                 if self.warned.insert(format!("{c:?}:{}", e.cert.sha256)) {
-                    warn!(subject = %display_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = ?c, "{}", c.explain(&e.cert));
+                    warn!(subject = %display_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = %c.code(), "{}", c.explain(&e.cert));
                 }
             }
         }
@@ -471,7 +536,7 @@ impl Reconciler {
         let bundle = self.published.as_ref();
         Status {
             version: env!("CARGO_PKG_VERSION"),
-            ready: bundle.is_some(),
+            ready: self.ready,
             bundle: BundleStatus {
                 path: self.publisher.bundle_path().display().to_string(),
                 certs_dir: self.publisher.certs_path().display().to_string(),
@@ -480,6 +545,7 @@ impl Reconciler {
                 custom_certificates: bundle.map_or(0, Bundle::custom_count),
                 last_publish: self.last_publish.map(rfc3339),
                 last_error: self.last_publish_error.clone(),
+                next_retry: self.next_retry.map(rfc3339),
             },
             base: BaseStatus {
                 requested: self.base_requested.clone(),
@@ -530,7 +596,7 @@ fn refresh_file(
     let bytes = match bytes {
         Ok(b) => b,
         Err(e) => {
-            fail_file(path, slot, e.to_string(), metrics);
+            fail_file(path, slot, read_error_message(path, &e), metrics);
             // Re-parse once the file reads again, even if its bytes match.
             slot.digest = None;
             return;
@@ -566,6 +632,25 @@ fn refresh_file(
     }
 }
 
+/// A read error as users see it. A permission error is the common
+/// misconfiguration of a Secret volume (`defaultMode: 0400`, root-owned,
+/// sidecar running as non-root): say who we are and how to fix it.
+fn read_error_message(path: &Path, e: &ReadError) -> String {
+    let msg = e.to_string();
+    // ReadError keeps io errors as text; EACCES's text ends "(os error 13)".
+    if !msg.contains("(os error 13)") {
+        return msg;
+    }
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    format!(
+        "{msg}: {} is not readable by uid {uid} (gid {gid}), the user the sidecar runs as; \
+         make the Secret or ConfigMap volume readable: `defaultMode: 0444` on the volume, \
+         or set the Pod's `securityContext.fsGroup` (the kubelet then gives the files that group)",
+        path.display()
+    )
+}
+
 /// Records that the file at `path` is unusable. Logged and counted once per
 /// kind of failure: a file that keeps being replaced with new bytes failing
 /// the same way (a service-account token refreshed every hour in a projected
@@ -573,7 +658,11 @@ fn refresh_file(
 /// failure, or the same one after the file was valid, is new.
 fn fail_file(path: &Path, slot: &mut FileSlot, msg: String, metrics: &Metrics) {
     if slot.error.as_deref() != Some(msg.as_str()) {
-        error!(file = %path.display(), error = %msg, kept = slot.certs.len(), "cannot use source file; keeping its last good certificates");
+        if slot.certs.is_empty() {
+            error!(file = %path.display(), error = %msg, "cannot use source file; it adds no certificate until it is fixed");
+        } else {
+            error!(file = %path.display(), error = %msg, kept_certificates = slot.certs.len(), "cannot use source file; keeping the certificates it last contributed");
+        }
         metrics.source_errors.inc();
     } else {
         tracing::debug!(file = %path.display(), error = %msg, "source file changed and still fails the same way");
@@ -650,6 +739,12 @@ fn source_status(s: &SourceSlot) -> SourceStatus {
     }
 }
 
+/// The wait before retry number `failures` (1-based): 1 s, 2 s, 4 s, ... 30 s.
+fn retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (RETRY_FIRST * 2u32.pow(doublings)).min(RETRY_MAX)
+}
+
 fn names<'a>(certs: impl Iterator<Item = &'a Certificate>) -> String {
     let all: Vec<String> = certs.map(|c| display_line(&c.subject)).collect();
     if all.len() > MAX_NAMES_LOGGED {
@@ -674,4 +769,16 @@ fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
         return Err(format!("larger than {max} bytes"));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_retries_back_off_from_one_second_to_thirty() {
+        let waits: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
+    }
 }

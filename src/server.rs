@@ -1,39 +1,43 @@
 //! The probe and metrics server: `/healthz`, `/readyz`, `/metrics`, `/status`.
 //!
-//! It only reads shared state (the latest status snapshot and the metrics
-//! registry) and, for `/healthz`, asks the reconcile loop itself whether it is
-//! alive. It can never block or mutate the loop.
+//! It only reads shared state (the latest status snapshot, the metrics
+//! registry and the loop's progress marks). It can never block or mutate the
+//! loop, and the loop cannot delay it: reconciles run on a blocking thread,
+//! so this server keeps answering while one runs (or hangs).
 
-use crate::metrics::Metrics;
-use crate::status::Status;
+use crate::metrics::{Format, Metrics};
+use crate::status::{Progress, Status};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tracing::debug;
 
-/// How long `/healthz` waits for the loop's answer. The loop answers between
-/// reconciles, which take milliseconds; a debounce holds it up to a second.
-const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A liveness question for the reconcile loop: it answers on the channel.
-pub type Ping = oneshot::Sender<()>;
+/// A reconcile running longer than this is stuck (a read that never
+/// returns, a hung filesystem): `/healthz` turns 503. Reconciles take
+/// milliseconds (a full 1 MiB Secret well under a second in a debug build);
+/// with the shipped probe (`periodSeconds: 10`, `failureThreshold: 3`) a stuck
+/// loop is restarted about 40 s after it stuck.
+pub const STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// What the server reads.
 #[derive(Clone)]
 pub struct Shared {
-    /// Asks the loop whether it is alive. A probe that only checked that the
-    /// HTTP server is up would stay green while the loop is stuck (a known
-    /// failure of other sidecars); asking on demand, rather than a timer
-    /// beating in the loop, keeps the idle sidecar at zero CPU.
-    pub pings: mpsc::Sender<Ping>,
+    /// The loop's progress marks. A probe that only checked that the HTTP
+    /// server is up would stay green while the loop is stuck (a known failure
+    /// of other sidecars); one that queued a question to the loop failed
+    /// while the loop was merely busy (issue 10): progress is the measure.
+    pub progress: Arc<Progress>,
+    /// The last snapshot the loop sent (`/status`, `/readyz`): a scrape never
+    /// waits for a reconcile.
     pub status: watch::Receiver<Arc<Status>>,
+    /// Read-only here; the loop updates the gauges and counters.
     pub metrics: Arc<Metrics>,
 }
 
@@ -71,30 +75,32 @@ async fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into());
     }
     match req.uri().path() {
-        "/healthz" => {
-            if loop_alive(&shared.pings).await {
-                text(StatusCode::OK, "ok\n".into())
-            } else {
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "reconcile loop does not answer\n".into(),
-                )
-            }
-        }
+        "/healthz" => match shared.progress.busy_for() {
+            Some(busy) if busy > STUCK_AFTER => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "reconcile loop stuck: one reconcile has been running for {} s\n",
+                    busy.as_secs()
+                ),
+            ),
+            _ => text(StatusCode::OK, "ok\n".into()),
+        },
         "/readyz" => {
-            if shared.status.borrow().ready {
+            let status = Arc::clone(&shared.status.borrow());
+            if status.ready {
                 text(StatusCode::OK, "ready\n".into())
             } else {
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "no bundle published yet\n".into(),
-                )
+                text(StatusCode::SERVICE_UNAVAILABLE, not_ready(&status))
             }
         }
-        "/metrics" => with_type(
-            text(StatusCode::OK, shared.metrics.encode()),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
+        "/metrics" => {
+            let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+            let format = Format::negotiate(accept);
+            with_type(
+                text(StatusCode::OK, shared.metrics.encode(format)),
+                format.content_type(),
+            )
+        }
         "/status" => {
             let status = Arc::clone(&shared.status.borrow());
             let body = serde_json::to_string_pretty(&*status)
@@ -105,14 +111,31 @@ async fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
     }
 }
 
-/// Asks the loop and waits for its answer. A full queue means the loop has
-/// not been draining it: as stuck as no answer.
-async fn loop_alive(pings: &mpsc::Sender<Ping>) -> bool {
-    let (tx, rx) = oneshot::channel();
-    if pings.try_send(tx).is_err() {
-        return false;
+/// Why `/readyz` is 503, for whoever reads the probe's output.
+fn not_ready(status: &Status) -> String {
+    if status.bundle.sha256.is_none() {
+        return match &status.bundle.last_error {
+            Some(e) => format!("no bundle published yet: {e}\n"),
+            None => "no bundle published yet\n".into(),
+        };
     }
-    matches!(tokio::time::timeout(LIVENESS_TIMEOUT, rx).await, Ok(Ok(())))
+    let errors: Vec<String> = status
+        .sources
+        .iter()
+        .filter_map(|s| s.last_error.clone())
+        .chain(status.base.last_error.iter().map(|e| format!("base: {e}")))
+        .chain(
+            status
+                .bundle
+                .last_error
+                .iter()
+                .map(|e| format!("publish: {e}")),
+        )
+        .collect();
+    format!(
+        "not ready: no publish yet in which every source that exists read without error: {}\n",
+        errors.join("; ")
+    )
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

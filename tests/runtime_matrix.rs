@@ -15,21 +15,13 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
-use common::bundle::{BUNDLE, CERTS};
-use common::daemon::Daemon;
-use common::https::HttpsServer;
-use common::pki::Chain;
+use common::long_client::LongClient;
+use common::rotation::Rotation;
 use common::tools::{self, Trust};
 use common::{s, wait_until, PATIENCE};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
-
-/// How long one answer of a client may take (a JVM's first TLS handshake is slow).
-const ANSWER: Duration = Duration::from_secs(60);
 
 /// Fails (never skips) when `program` is missing, naming the Debian package.
 fn need(program: &str) {
@@ -44,163 +36,6 @@ fn need(program: &str) {
 
 fn runtimes_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtimes")
-}
-
-/// A CA rotation under way: daemon, Secret, server, and both chains.
-struct Rotation {
-    tmp: tempfile::TempDir,
-    old: Chain,
-    new: Chain,
-    secret: AtomicWriter,
-    daemon: Daemon,
-    server: HttpsServer,
-}
-
-impl Rotation {
-    /// The Secret holds root Old, the daemon published it, the server serves Old's chain.
-    fn start(daemon_args: &[&str]) -> Rotation {
-        let tmp = tempfile::tempdir().unwrap();
-        let old = Chain::new("Matrix Old");
-        let new = Chain::new("Matrix New");
-        let secret = AtomicWriter::new(&tmp.path().join("secret"));
-        secret.write(&[("ca.crt", old.root.pem().as_bytes())]);
-        let out = tmp.path().join("out");
-        std::fs::create_dir(&out).unwrap();
-        let mut daemon = Daemon::builder(&out)
-            .args(["--source", s(secret.dir())])
-            .args(["--base", "none", "--debounce", "0"])
-            .args(daemon_args)
-            .start();
-        daemon.wait_bundle("root Old", |b| b == [old.root.sha256()]);
-        let server = HttpsServer::start(&old.server_pem());
-        Rotation {
-            tmp,
-            old,
-            new,
-            secret,
-            daemon,
-            server,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.server.port
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.daemon.out_dir.join(BUNDLE)
-    }
-
-    fn certs(&self) -> PathBuf {
-        self.daemon.out_dir.join(CERTS)
-    }
-
-    fn tmp(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    /// Old goes, New comes: the Secret, then (once published) the server.
-    fn rotate(&mut self) {
-        self.secret
-            .write(&[("ca.crt", self.new.root.pem().as_bytes())]);
-        let want = self.new.root.sha256();
-        self.daemon
-            .wait_bundle("root New only", |b| b == [want.clone()]);
-        self.server.switch(&self.new.server_pem());
-        // The old chain really is distrusted by the new bundle, and the new
-        // chain trusted: the rotation itself is sound, whatever a client does.
-        let res = tools::curl(self.port(), Trust::File(&self.bundle()));
-        assert!(res.ok(), "fresh curl after rotation:\n{}", res.text());
-        assert_ne!(self.old.root.sha256(), self.new.root.sha256());
-    }
-}
-
-/// A long-running client speaking the line protocol of tests/runtimes/: one
-/// mode per line in, `ok` or `fail <reason>` (or a number) per line out.
-struct LongClient {
-    name: String,
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    stderr: PathBuf,
-}
-
-impl LongClient {
-    fn start(name: &str, mut cmd: Command, stderr: PathBuf) -> LongClient {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut client = LongClient {
-            name: name.to_string(),
-            child,
-            stdin,
-            lines,
-            stderr,
-        };
-        let first = client.line("startup");
-        assert_eq!(first, "ready", "{} did not start", client.name);
-        client
-    }
-
-    fn line(&mut self, what: &str) -> String {
-        match self.lines.recv_timeout(ANSWER) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = self.child.kill();
-                let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-                panic!(
-                    "{}: no answer for {what} within {ANSWER:?}; stderr:\n{stderr}",
-                    self.name
-                )
-            }
-        }
-    }
-
-    /// One request in `mode`: Ok, or the client's reason for failing.
-    fn ask(&mut self, mode: &str) -> Result<(), String> {
-        writeln!(self.stdin, "{mode}").unwrap();
-        self.stdin.flush().unwrap();
-        let answer = self.line(mode);
-        if answer == "ok" {
-            Ok(())
-        } else {
-            Err(answer)
-        }
-    }
-
-    fn expect_ok(&mut self, mode: &str, when: &str) {
-        if let Err(e) = self.ask(mode) {
-            panic!("{} {mode} {when}: expected success, got: {e}", self.name);
-        }
-    }
-
-    fn expect_fail(&mut self, mode: &str, when: &str) -> String {
-        match self.ask(mode) {
-            Ok(()) => panic!("{} {mode} {when}: expected a failure, got ok", self.name),
-            Err(e) => e,
-        }
-    }
-}
-
-impl Drop for LongClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------- Python, OpenSSL

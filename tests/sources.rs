@@ -346,6 +346,8 @@ fn include_takes_only_the_ca_keys_of_a_projected_volume() {
         .arg(vol.dir())
         .start();
     d.wait_bundle("the CA", |b| b == [ca.sha256()]);
+    // Every file taken is valid: ready, so the gateway may start.
+    d.wait_ready();
     for n in 1..=3 {
         let before = d.metric(RECONCILES).unwrap();
         projected(&vol, &ca.pem(), &token(n));
@@ -407,6 +409,8 @@ fn a_token_refreshed_again_and_again_is_one_error() {
     let logs = d.logs();
     let lines = log_lines_about(&logs, "token", &["error"]);
     assert_eq!(lines.len(), 1, "one ERROR line for the token:\n{logs}");
+    // Without --include the token is a file in error: never ready.
+    assert_eq!(d.get("/readyz").0, 503);
     // A different failure of that file is new, and said.
     projected(&vol, &ca.pem(), "");
     wait_until(PATIENCE, "a new kind of failure counted", || {

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::cert::{display_line, rfc3339, Certificate};
-use crate::policy::{CertFacts, Concern, Policy};
+use crate::policy::{dotnet_anchor, CertFacts, Concern, Policy};
 use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use std::time::Duration;
 use webpki::{EndEntityCert, KeyUsage};
@@ -111,13 +111,13 @@ pub fn diagnose(
 
     // .NET rule: only self-signed bundle certificates anchor; the others can
     // still serve as intermediates.
-    let (strict_idx, strict_anchors) = anchors(&bundle_ders, |c| c.self_signed, bundle);
+    let (strict_idx, strict_anchors) = anchors(&bundle_ders, dotnet_anchor, bundle);
     let mut strict_intermediates = sent_intermediates.clone();
     strict_intermediates.extend(
         bundle
             .iter()
             .zip(&bundle_ders)
-            .filter(|(c, _)| !c.self_signed)
+            .filter(|(c, _)| !dotnet_anchor(c))
             .map(|(_, der)| der.clone()),
     );
     let strict = ee
@@ -136,22 +136,8 @@ pub fn diagnose(
         (_, Ok(anchor)) => d.anchor = *anchor,
         (Ok(anchor), Err(_)) => {
             d.anchor = *anchor;
-            let (name, issuer) = anchor
-                .map(|i| (q(&bundle[i].subject), q(&bundle[i].issuer)))
-                .unwrap_or_else(|| ("a bundle certificate".into(), "its issuer".into()));
-            d.causes.push(Cause::new(
-                "partial_chain_only",
-                format!(
-                    "trusted only through {name}, a bundle certificate that is not self-signed \
-                     (its issuer {issuer} is not in the bundle): clients that accept a partial chain \
-                     (curl, Go, Python 3.13+) trust this backend; .NET on Linux and OpenSSL's default \
-                     rules do not"
-                ),
-                format!(
-                    "add the root {issuer} to the bundle (with trust-injector: to the CA Secret); \
-                     .NET anchors only self-signed certificates"
-                ),
-            ));
+            d.causes
+                .push(partial_chain_cause(anchor.map(|i| &bundle[i])));
         }
         (Err(e), Err(_)) => d.causes.push(explain_chain_error(e, &sent, bundle, now)),
     }
@@ -233,6 +219,44 @@ pub fn diagnose(
         }
     }
     d
+}
+
+/// Why a chain that only the partial-chain rule accepts fails on .NET:
+/// `anchor` is the bundle certificate it ends on, which .NET does not take as a
+/// root ([`dotnet_anchor`]).
+fn partial_chain_cause(anchor: Option<&Certificate>) -> Cause {
+    let (name, issuer) = anchor
+        .map(|c| (q(&c.subject), q(&c.issuer)))
+        .unwrap_or_else(|| ("a bundle certificate".into(), "its issuer".into()));
+    if anchor.is_some_and(|c| c.self_signed) {
+        // Self-signed to OpenSSL (names equal canonically), not to .NET.
+        return Cause::new(
+            "partial_chain_only",
+            format!(
+                "trusted only through {name}, whose issuer name {issuer} differs from its subject \
+                 in spelling (case or spaces): OpenSSL (so curl and Python) takes it as self-signed \
+                 and trusts this backend; .NET on Linux compares the names as text, does not take it \
+                 as a root and fails with UntrustedRoot"
+            ),
+            format!(
+                "re-issue the root {name} with its issuer written exactly as its subject, and put \
+                 it in the bundle (with trust-injector: in the CA Secret)"
+            ),
+        );
+    }
+    Cause::new(
+        "partial_chain_only",
+        format!(
+            "trusted only through {name}, a bundle certificate that is not self-signed \
+             (its issuer {issuer} is not in the bundle): clients that accept a partial chain \
+             (curl, Go, Python 3.13+) trust this backend; .NET on Linux and OpenSSL's default \
+             rules do not"
+        ),
+        format!(
+            "add the root {issuer} to the bundle (with trust-injector: to the CA Secret); \
+             .NET anchors only self-signed certificates"
+        ),
+    )
 }
 
 /// Trust anchors for the bundle certificates that pass `keep`, with their

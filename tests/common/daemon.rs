@@ -21,12 +21,45 @@ pub fn free_port() -> u16 {
 
 /// `GET path` on 127.0.0.1:port; returns (status, body) or an error string.
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    http_request(port, path, &[], Duration::from_secs(10)).map(|r| (r.status, r.body))
+}
+
+/// An HTTP answer with its header block, for tests that look at headers.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The header lines, `name: value` as sent.
+    pub headers: Vec<String>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find_map(|h| {
+            let (n, v) = h.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// `GET path` with extra request headers; the whole exchange must finish within
+/// `timeout` (the way a kubelet probe's `timeoutSeconds` bounds it).
+pub fn http_request(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<HttpResponse, String> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes())
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(timeout)).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n").as_bytes())
         .map_err(|e| format!("write: {e}"))?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
@@ -48,7 +81,11 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     } else {
         body.to_string()
     };
-    Ok((status, body))
+    Ok(HttpResponse {
+        status,
+        headers: head.lines().skip(1).map(str::to_string).collect(),
+        body,
+    })
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -95,9 +132,18 @@ impl DaemonBuilder {
         self.cmd.env(k, v);
         self
     }
-    /// Do not wait for /readyz (for tests that look at startup itself).
+    /// Do not wait for anything after spawning (for tests that look at startup
+    /// itself, e.g. the 503s of /readyz before it turns 200).
     pub fn no_wait(mut self) -> Self {
         self.wait_ready = false;
+        self
+    }
+    /// Run the daemon as `uid` (group `uid` too), e.g. 65532 like the image's
+    /// user: as root every file is readable, and permission errors never show.
+    /// The out-dir and the paths to it must be usable by that user.
+    pub fn uid(mut self, uid: u32) -> Self {
+        use std::os::unix::process::CommandExt;
+        self.cmd.uid(uid).gid(uid);
         self
     }
 
@@ -125,7 +171,7 @@ impl DaemonBuilder {
             logs,
         };
         if self.wait_ready {
-            d.wait_ready();
+            d.wait_published();
         }
         d
     }
@@ -146,6 +192,31 @@ impl Daemon {
 
     pub fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// Wait until the first publish shows in /status (`bundle.sha256` set), which
+    /// `start()` does. Not /readyz: a daemon started on a broken source
+    /// publishes but is not ready, and the tests about readiness itself must
+    /// see its 503s (call `wait_ready` for the 200).
+    pub fn wait_published(&mut self) {
+        let start = Instant::now();
+        loop {
+            self.assert_running("while waiting for the first publish");
+            let last = http_get(self.port, "/status");
+            if let Ok((200, body)) = &last {
+                let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+                if v["bundle"]["sha256"].is_string() {
+                    return;
+                }
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "no publish in /status after 30 s (last answer: {last:?}); logs:\n{}",
+                    self.logs_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     /// Wait until /readyz answers 200; panic (with logs) if the process exits first.
@@ -184,6 +255,17 @@ impl Daemon {
                 "GET {path} on port {}: {e}; logs:\n{}",
                 self.port,
                 self.logs()
+            )
+        })
+    }
+
+    /// `GET path` with extra request headers (10 s bound).
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        http_request(self.port, path, headers, Duration::from_secs(10)).unwrap_or_else(|e| {
+            panic!(
+                "GET {path} on port {}: {e}; logs:\n{}",
+                self.port,
+                self.logs_tail()
             )
         })
     }

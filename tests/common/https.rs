@@ -17,12 +17,41 @@ srv.bind(("127.0.0.1", 0))
 srv.listen(128)
 print(srv.getsockname()[1], flush=True)
 
+keep_alive = sys.argv[2:] == ["keep-alive"]
+conns = [0]
+conns_lock = threading.Lock()
+
+def serve_keep_alive(tls, n):
+    # HTTP/1.1 requests on one connection until the client closes it or asks
+    # for /close; every body names the connection, so a client can tell a
+    # pooled connection from a new one.
+    data = b""
+    while True:
+        while b"\r\n\r\n" not in data:
+            chunk = tls.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        head, data = data.split(b"\r\n\r\n", 1)
+        close = head.startswith(b"GET /close ")
+        body = b"conn %d\n" % n
+        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s"
+                    % (len(body), b"Connection: close\r\n" if close else b"", body))
+        if close:
+            return
+
 def handle(conn):
+    with conns_lock:
+        conns[0] += 1
+        n = conns[0]
     try:
-        conn.settimeout(15)
+        conn.settimeout(300 if keep_alive else 15)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(pem)
         with ctx.wrap_socket(conn, server_side=True) as tls:
+            if keep_alive:
+                serve_keep_alive(tls, n)
+                return
             data = b""
             while b"\r\n\r\n" not in data:
                 chunk = tls.recv(4096)
@@ -53,6 +82,17 @@ pub struct HttpsServer {
 impl HttpsServer {
     /// Start serving `server_pem` (leaf + intermediate + key) on 127.0.0.1:<free port>.
     pub fn start(server_pem: &str) -> HttpsServer {
+        Self::spawn(server_pem, &[])
+    }
+
+    /// Like [`HttpsServer::start`], but HTTP/1.1 with keep-alive: a client's
+    /// connection pool keeps its connection open (a 5-minute idle timeout), each
+    /// body is `conn <n>` naming the connection, and `GET /close` closes it.
+    pub fn start_keep_alive(server_pem: &str) -> HttpsServer {
+        Self::spawn(server_pem, &["keep-alive"])
+    }
+
+    fn spawn(server_pem: &str, mode: &[&str]) -> HttpsServer {
         let dir = tempfile::tempdir().unwrap();
         let pem = dir.path().join("server.pem");
         std::fs::write(&pem, server_pem).unwrap();
@@ -60,6 +100,7 @@ impl HttpsServer {
             .arg("-c")
             .arg(SERVER)
             .arg(&pem)
+            .args(mode)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

