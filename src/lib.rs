@@ -31,3 +31,4 @@ pub mod subject_hash;
 pub mod truststore;
 pub mod verify;
 pub mod watch;
+pub mod webhook;

@@ -35,6 +35,16 @@ fn main() -> ExitCode {
             }
             ExitCode::from(report.verdict.exit_code())
         }
+        Some(Command::Webhook(args)) => match trust_injector::webhook::main(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("trust-injector webhook: {e}");
+                ExitCode::from(match e {
+                    trust_injector::webhook::WebhookError::Config(_) => 2,
+                    trust_injector::webhook::WebhookError::Fatal(_) => 1,
+                })
+            }
+        },
     }
 }
 
