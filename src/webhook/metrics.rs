@@ -114,14 +114,15 @@ impl WebhookMetrics {
             "Loads of the serving certificate files, by result (ok counts changes only)",
             reloads.clone(),
         );
-        let cert_reloads = Reloads {
-            ok: reloads
-                .get_or_create(&OutcomeLabel { outcome: "ok" })
-                .clone(),
-            error: reloads
-                .get_or_create(&OutcomeLabel { outcome: "error" })
-                .clone(),
-        };
+        // One statement each: `get_or_create` returns a guard on the family's
+        // lock, and a second call while the first guard lives deadlocks.
+        let ok = reloads
+            .get_or_create(&OutcomeLabel { outcome: "ok" })
+            .clone();
+        let error = reloads
+            .get_or_create(&OutcomeLabel { outcome: "error" })
+            .clone();
+        let cert_reloads = Reloads { ok, error };
         registry.register(
             "trust_injector_build",
             "Build information",

@@ -9,9 +9,9 @@ use crate::webhook::metrics::{Outcome, WebhookMetrics};
 use crate::webhook::mutate::Mutator;
 use crate::webhook::review::{self, ReviewError};
 use crate::webhook::tls::CertStore;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -186,7 +186,14 @@ async fn handle(req: Request<Incoming>, app: &App, peer: SocketAddr) -> Response
             let (code, reason) = e.status();
             warn!(%peer, status = code.as_u16(), error = %e, "admission request refused");
             let body = review::status_body(code.as_u16(), reason, &e.to_string());
-            (Outcome::Rejected, json(code, &body))
+            let mut response = json(code, &body);
+            // The body may be left unread (too large, wrong path): say the
+            // connection ends, so the client does not send the next request
+            // on a socket about to close (Go's client does not retry a POST).
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            (Outcome::Rejected, response)
         }
     };
     app.metrics.record(outcome, start.elapsed().as_secs_f64());
@@ -197,14 +204,28 @@ async fn answer(
     req: Request<Incoming>,
     app: &App,
 ) -> Result<(Outcome, Response<Full<Bytes>>), HttpError> {
-    if req.uri().path() != "/mutate" {
-        return Err(HttpError::NotFound(req.uri().path().to_string()));
+    let (parts, body) = req.into_parts();
+    if let Err(e) = check_head(&parts, app.max_body) {
+        linger(body);
+        return Err(e);
     }
-    if req.method() != Method::POST {
-        return Err(HttpError::Method(req.method().clone()));
+    let body = read_body(body, app).await?;
+    let review = review::parse(&body)?;
+    let (outcome, verdict) = app.mutator.review(&review);
+    let answer = review::response(&review.uid, &verdict);
+    Ok((outcome, json(StatusCode::OK, &answer)))
+}
+
+/// What can be refused from the request line and headers alone.
+fn check_head(parts: &hyper::http::request::Parts, limit: u64) -> Result<(), HttpError> {
+    if parts.uri.path() != "/mutate" {
+        return Err(HttpError::NotFound(parts.uri.path().to_string()));
     }
-    let content_type = req
-        .headers()
+    if parts.method != Method::POST {
+        return Err(HttpError::Method(parts.method.clone()));
+    }
+    let content_type = parts
+        .headers
         .get(CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
@@ -212,18 +233,8 @@ async fn answer(
     if !essence.eq_ignore_ascii_case("application/json") {
         return Err(HttpError::ContentType(content_type));
     }
-    let body = read_body(req, app).await?;
-    let review = review::parse(&body)?;
-    let (outcome, verdict) = app.mutator.review(&review);
-    let answer = review::response(&review.uid, &verdict);
-    Ok((outcome, json(StatusCode::OK, &answer)))
-}
-
-/// The whole body, within the size and time limits.
-async fn read_body(req: Request<Incoming>, app: &App) -> Result<Bytes, HttpError> {
-    let limit = app.max_body;
-    let declared = req
-        .headers()
+    let declared = parts
+        .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -231,16 +242,57 @@ async fn read_body(req: Request<Incoming>, app: &App) -> Result<Bytes, HttpError
     if declared.map(|n| n > limit).unwrap_or(false) {
         return Err(HttpError::TooLarge { limit });
     }
-    // `limit` is at most 64 MiB (the flag's range): it fits a usize.
-    let limited = Limited::new(req.into_body(), limit as usize);
-    match tokio::time::timeout(app.request_timeout, limited.collect()).await {
-        Err(_) => Err(HttpError::Timeout(app.request_timeout)),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(HttpError::TooLarge { limit })
+    Ok(())
+}
+
+/// The whole body, within the size and time limits.
+async fn read_body(mut body: Incoming, app: &App) -> Result<Vec<u8>, HttpError> {
+    // `max_body` is at most 64 MiB (the flag's range): it fits a usize.
+    let limit = app.max_body as usize;
+    let deadline = tokio::time::Instant::now() + app.request_timeout;
+    let mut buf = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(HttpError::Timeout(app.request_timeout)),
+            Ok(None) => return Ok(buf),
+            Ok(Some(Err(e))) => return Err(HttpError::Body(e.to_string())),
+            Ok(Some(Ok(frame))) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if buf.len() + data.len() > limit {
+                    linger(body);
+                    return Err(HttpError::TooLarge {
+                        limit: app.max_body,
+                    });
+                }
+                buf.extend_from_slice(&data);
+            }
         }
-        Ok(Err(e)) => Err(HttpError::Body(e.to_string())),
     }
+}
+
+/// How long, and how much, of a refused body is read and discarded.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads and discards the rest of a refused body for a moment (bounded in
+/// time and bytes, never kept), the way servers do a lingering close: a
+/// connection closed with unread data is reset, and the reset can destroy
+/// the error response before the client reads it.
+fn linger(mut body: Incoming) {
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map(|d| d.len()).unwrap_or(0);
+                if seen > LINGER_BYTES {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
 }
 
 fn json(code: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {

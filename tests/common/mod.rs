@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod https;
 pub mod pki;
 pub mod tools;
+pub mod webhook;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
