@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod der;
 pub mod hooks;
+pub mod inject;
 pub mod inspect;
 pub mod logging;
 pub mod metrics;
