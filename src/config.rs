@@ -212,6 +212,38 @@ pub struct WebhookArgs {
     /// copy it from the Deployment), so the two are one binary.
     #[arg(long, value_name = "IMAGE", env = "TRUST_INJECTOR_IMAGE", default_value = concat!("ghcr.io/trust-injector/trust-injector:", env!("CARGO_PKG_VERSION")))]
     pub image: String,
+    /// Default CA Secret of injected pods (annotation `trust-injector.io/secret` overrides).
+    #[arg(long, value_name = "NAME", env = "TRUST_INJECTOR_WEBHOOK_SECRET", default_value = crate::inject::mutate::DEFAULT_SECRET)]
+    pub secret: String,
+    /// Containers that get the trust (repeatable; default every container;
+    /// annotation `trust-injector.io/containers` overrides).
+    #[arg(
+        long = "container",
+        value_name = "NAME",
+        env = "TRUST_INJECTOR_WEBHOOK_CONTAINERS",
+        value_delimiter = ','
+    )]
+    pub containers: Vec<String>,
+    /// `--include` globs for the sidecar (repeatable; annotation `trust-injector.io/include` overrides).
+    #[arg(
+        long = "include",
+        value_name = "GLOB",
+        env = "TRUST_INJECTOR_WEBHOOK_INCLUDE",
+        value_delimiter = ','
+    )]
+    pub include: Vec<String>,
+    /// `native` (Kubernetes >= 1.29) or `classic` (annotation `trust-injector.io/mode` overrides).
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "TRUST_INJECTOR_WEBHOOK_MODE",
+        default_value = "native"
+    )]
+    pub mode: String,
+    /// The sidecar's resources as JSON ResourceRequirements (annotation
+    /// `trust-injector.io/resources` overrides); default: inject's.
+    #[arg(long, value_name = "JSON", env = "TRUST_INJECTOR_WEBHOOK_RESOURCES")]
+    pub resources: Option<String>,
     /// Largest request body accepted (bytes); a Pod is at most 1.5 MiB in etcd.
     #[arg(long, value_name = "BYTES", env = "TRUST_INJECTOR_WEBHOOK_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_body_bytes: u64,

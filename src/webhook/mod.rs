@@ -16,6 +16,7 @@ mod server;
 mod tls;
 
 use crate::config::{WebhookArgs, WebhookCommand};
+use crate::inject::InjectOptions;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -52,9 +53,7 @@ pub fn main(args: WebhookArgs) -> Result<(), WebhookError> {
             ))
         })?),
     };
-    if args.image.trim().is_empty() {
-        return Err(WebhookError::Config("--image: empty".into()));
-    }
+    let defaults = inject_options(&args)?;
     crate::logging::init(args.log_format);
     // Current-thread: one review is a few hundred microseconds of JSON work,
     // far below what a cluster's pod creation rate asks (see benches/webhook.rs).
@@ -62,10 +61,56 @@ pub fn main(args: WebhookArgs) -> Result<(), WebhookError> {
         .enable_all()
         .build()
         .map_err(|e| WebhookError::Fatal(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(serve(args, probe_listen))
+    runtime.block_on(serve(args, probe_listen, defaults))
 }
 
-async fn serve(args: WebhookArgs, probe_listen: Option<SocketAddr>) -> Result<(), WebhookError> {
+/// The pod mutation's defaults from the flags, checked now so a bad value
+/// fails at start (exit 2) rather than on the first pod.
+fn inject_options(args: &WebhookArgs) -> Result<InjectOptions, WebhookError> {
+    let bad = |m: String| WebhookError::Config(m);
+    let nonempty = |flag: &str, v: &str| {
+        if v.trim().is_empty() {
+            Err(bad(format!("{flag}: empty")))
+        } else {
+            Ok(v.trim().to_string())
+        }
+    };
+    let mut o = InjectOptions {
+        image: nonempty("--image", &args.image)?,
+        secret: nonempty("--secret", &args.secret)?,
+        containers: args
+            .containers
+            .iter()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .collect(),
+        include: args
+            .include
+            .iter()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .collect(),
+        mode: args
+            .mode
+            .parse()
+            .map_err(|e: String| bad(format!("--mode: {e}")))?,
+        ..InjectOptions::default()
+    };
+    if let Some(r) = &args.resources {
+        o.resources = match serde_json::from_str::<serde_json::Value>(r) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            Ok(_) => return Err(bad(format!("--resources {r}: not a JSON object"))),
+            Err(e) => return Err(bad(format!("--resources {r}: {e}"))),
+        };
+    }
+    Ok(o)
+}
+
+async fn serve(
+    args: WebhookArgs,
+    probe_listen: Option<SocketAddr>,
+    defaults: InjectOptions,
+) -> Result<(), WebhookError> {
     let bind = |addr: SocketAddr, flag: &'static str| async move {
         TcpListener::bind(addr)
             .await
@@ -83,9 +128,7 @@ async fn serve(args: WebhookArgs, probe_listen: Option<SocketAddr>) -> Result<()
     let app = Arc::new(server::App {
         store: Arc::clone(&store),
         metrics: Arc::clone(&metrics),
-        mutator: mutate::Mutator {
-            image: args.image.clone(),
-        },
+        mutator: mutate::Mutator { defaults },
         max_body: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout),
         draining: AtomicBool::new(false),

@@ -131,7 +131,7 @@ mod tests {
                     m.insert(last, op["value"].clone());
                 }
                 ("remove", Value::Object(m)) => {
-                    m.remove(&last).unwrap();
+                    m.shift_remove(&last).unwrap();
                 }
                 ("add", Value::Array(v)) if last == "-" => v.push(op["value"].clone()),
                 ("add", Value::Array(v)) => v.insert(last.parse().unwrap(), op["value"].clone()),
