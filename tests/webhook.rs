@@ -10,7 +10,7 @@ use common::pki::{Cert, Chain};
 use common::webhook::{self as wh, Req, Webhook};
 use common::{tools, wait_until, PATIENCE};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A serving-certificate volume laid out by the kubelet, and the chain in it.
@@ -380,8 +380,204 @@ fn certs_command_makes_what_the_api_server_trusts() {
     assert!(again.stderr.contains("ca.crt"), "{}", again.text());
 }
 
-/// Unused helper kept for the mutation tests below.
-#[allow(dead_code)]
-fn path_str(p: &Path) -> &str {
-    common::s(p)
+const IMAGE: &str = "registry.example/trust-injector:test";
+
+/// The decoded JSONPatch of an allowed answer (None when it carries none),
+/// after checking the envelope the API server checks.
+fn patch_of(a: &wh::Answer, uid: &str) -> Option<Value> {
+    assert_eq!(a.status, 200, "{a:?}");
+    let doc = a.json();
+    assert_eq!(doc["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(doc["kind"], "AdmissionReview");
+    let r = &doc["response"];
+    assert_eq!(r["uid"], uid, "uid echoed");
+    assert_eq!(r["allowed"], true, "{doc}");
+    let patch = r.get("patch")?;
+    assert_eq!(r["patchType"], "JSONPatch");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(patch.as_str().unwrap())
+        .unwrap();
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+fn opted_in(name: &str) -> Value {
+    pod(
+        name,
+        json!({"app": "gw", "trust-injector.io/inject": "true"}),
+    )
+}
+
+/// The pods the issue lists, sent over HTTPS: each answer echoes the uid,
+/// injected pods come back as patches that Python's `jsonpatch` applies and
+/// `kubernetes-validate --strict` accepts, and a second review of a patched
+/// pod (reinvocation) returns no patch.
+#[test]
+fn opted_in_pods_get_the_sidecar_by_patch() {
+    let tls = TlsVolume::new();
+    let w = tls.start(&[&format!("--image={IMAGE}")]);
+    let mut rs_pod = opted_in("");
+    let meta = rs_pod["metadata"].as_object_mut().unwrap();
+    meta.remove("name");
+    meta.remove("namespace");
+    meta.insert("generateName".into(), json!("gateway-7d9c5b-"));
+    meta.insert("ownerReferences".into(), json!([{
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gateway-7d9c5b",
+        "uid": "0b6f5c8e-2f53-4b7a-9d1e-3c1f0e6a7b21", "controller": true, "blockOwnerDeletion": true}]));
+    meta["labels"]["pod-template-hash"] = json!("7d9c5b");
+    let mut several = opted_in("several");
+    several["spec"] = json!({
+        "initContainers": [{"name": "migrate", "image": "registry.example/migrate:1"},
+                            {"name": "wait-db", "image": "registry.example/wait:1"}],
+        "containers": [{"name": "gateway", "image": "mcr.microsoft.com/azure-api-management/gateway:v2",
+                        "env": [{"name": "config.service.auth", "value": "x"}],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+                       {"name": "log-shipper", "image": "registry.example/fluent-bit:3"}],
+        "volumes": [{"name": "data", "emptyDir": {}}]
+    });
+    let cases = [
+        ("u-opt-in", opted_in("gw")),
+        ("u-rs", rs_pod),
+        ("u-several", several),
+    ];
+    let reqs: Vec<Req> = cases
+        .iter()
+        .map(|(uid, p)| Req::review(&wh::review_for(uid, "apps", p)))
+        .collect();
+    let answers = tls.send(&w, &reqs);
+    let mut reinvoke = Vec::new();
+    for ((uid, pod), a) in cases.iter().zip(&answers) {
+        let patch = patch_of(a, uid).unwrap_or_else(|| panic!("{uid}: no patch: {a:?}"));
+        let patched = wh::apply_patch(pod, &patch);
+        // The API server names a generateName pod after admission; the
+        // validator wants the name the pod will have.
+        let mut named = patched.clone();
+        if named["metadata"].get("name").is_none() {
+            named["metadata"]["name"] = json!("gateway-7d9c5b-x7k2p");
+        }
+        wh::validate_strict(&named);
+        let spec = &patched["spec"];
+        let sidecars: Vec<&Value> = spec["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["image"] == IMAGE)
+            .collect();
+        assert_eq!(
+            sidecars.len(),
+            1,
+            "{uid}: one sidecar of the webhook's image: {spec}"
+        );
+        assert_eq!(sidecars[0]["restartPolicy"], "Always");
+        for c in spec["containers"].as_array().unwrap() {
+            assert!(
+                c["env"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["name"] == "SSL_CERT_FILE"),
+                "{uid}: container {} has no SSL_CERT_FILE",
+                c["name"]
+            );
+        }
+        // What was there stays there, in order.
+        let before: Vec<&Value> = pod["spec"]["initContainers"]
+            .as_array()
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        // inject's marker names what it added.
+        let marker: Value = serde_json::from_str(
+            patched["metadata"]["annotations"]["trust-injector.io/status"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let added = marker["initContainers"].as_array().unwrap();
+        let after: Vec<&Value> = spec["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| !added.contains(&c["name"]))
+            .collect();
+        assert_eq!(
+            before, after,
+            "{uid}: the pod's own init containers are kept in order"
+        );
+        reinvoke.push(Req::review(&wh::review_for(
+            &format!("{uid}-again"),
+            "apps",
+            &patched,
+        )));
+    }
+    let again = tls.send(&w, &reinvoke);
+    for ((uid, _), a) in cases.iter().zip(&again) {
+        assert_eq!(
+            patch_of(a, &format!("{uid}-again")),
+            None,
+            "reinvocation patched again"
+        );
+    }
+    let m = w.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "trust_injector_webhook_reviews_total",
+            "{outcome=\"injected\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "trust_injector_webhook_reviews_total",
+            "{outcome=\"unchanged\"}"
+        ),
+        3.0
+    );
+}
+
+/// No opt-in label, an opt-out annotation, a pod whose workload was injected
+/// with other options: allowed with no patch. A pod that cannot be mutated
+/// is denied with the reason, never allowed without its sidecar.
+#[test]
+fn other_pods_are_left_alone_or_denied() {
+    let tls = TlsVolume::new();
+    let w = tls.start(&[&format!("--image={IMAGE}")]);
+    let mut opted_out = opted_in("out");
+    opted_out["metadata"]["annotations"] = json!({"trust-injector.io/inject": "false"});
+    // Injected with a Secret named by annotation, then the annotation dropped:
+    // the webhook's defaults now differ from what the pod carries.
+    let mut custom = opted_in("custom");
+    custom["metadata"]["annotations"] = json!({"trust-injector.io/secret": "team-cas"});
+    let first = tls.send(&w, &[Req::review(&wh::review_for("u-c", "apps", &custom))]);
+    let mut injected = wh::apply_patch(&custom, &patch_of(&first[0], "u-c").unwrap());
+    injected["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("trust-injector.io/secret");
+    let mut clash = opted_in("clash");
+    clash["spec"]["volumes"] = json!([{"name": "trust", "emptyDir": {}}]);
+    let answers = tls.send(
+        &w,
+        &[
+            Req::review(&wh::review_for(
+                "u-none",
+                "apps",
+                &pod("plain", json!({"app": "x"})),
+            )),
+            Req::review(&wh::review_for("u-out", "apps", &opted_out)),
+            Req::review(&wh::review_for("u-done", "apps", &injected)),
+            Req::review(&wh::review_for("u-clash", "apps", &clash)),
+        ],
+    );
+    for (a, uid) in answers.iter().zip(["u-none", "u-out", "u-done"]) {
+        assert_eq!(patch_of(a, uid), None, "{uid} was patched");
+    }
+    let denied = answers[3].json();
+    assert_eq!(denied["response"]["uid"], "u-clash");
+    assert_eq!(denied["response"]["allowed"], false, "{denied}");
+    assert!(denied["response"].get("patch").is_none());
+    let msg = denied["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("apps/clash") && msg.contains("trust"), "{msg}");
+    assert!(w.logs().contains("pod denied"), "{}", w.logs());
 }
