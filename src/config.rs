@@ -36,6 +36,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Try a TLS handshake to a backend trusting only FILE, and explain the outcome.
     Verify(VerifyArgs),
+    /// Add the sidecar to the workloads in Kubernetes manifests (also a Helm post-renderer).
+    Inject(crate::inject::InjectArgs),
 }
 
 /// Log line formats.
