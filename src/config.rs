@@ -38,6 +38,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Serve a mutating admission webhook that adds the sidecar to opted-in Pods.
     Webhook(WebhookArgs),
+    /// Add the sidecar to the workloads in Kubernetes manifests (also a Helm post-renderer).
+    Inject(crate::inject::InjectArgs),
 }
 
 /// Log line formats.

@@ -6,7 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use trust_injector::config::{Cli, Command, RunArgs};
 use trust_injector::daemon::{self, DaemonError};
-use trust_injector::{inspect, logging, verify};
+use trust_injector::{inject, inspect, logging, verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,6 +45,7 @@ fn main() -> ExitCode {
                 })
             }
         },
+        Some(Command::Inject(args)) => ExitCode::from(inject::cli::run(&args)),
     }
 }
 
