@@ -220,7 +220,7 @@ done
 # kubernetes-validate has no schema for cert-manager's Issuer and Certificate (CRDs): it
 # skips them with a warning, so their wiring is checked here instead.
 for dir in "${rendered[@]}"; do
-  case "$dir" in k8s/webhook*) ;; *) continue ;; esac
+  case "$dir" in k8s/webhook/same-image) continue ;; k8s/webhook*) ;; *) continue ;; esac
   out="$OUT/$(echo "$dir" | tr '/' '_').yaml"
   if "$VENV/bin/python" - "$dir" "$out" <<'EOF'
 import sys, yaml
@@ -302,10 +302,10 @@ sys.exit(1 if problems else 0)
 EOF
   then pass "webhook wiring and security of $dir"; else fail "webhook wiring and security of $dir"; fi
 done
-# The sidecar's image follows the webhook's: an `images:` override in an overlay
-# reaches TRUST_INJECTOR_IMAGE through the base's replacement.
+# The sidecar's image follows the webhook's: an overlay's `images:` reaches
+# TRUST_INJECTOR_IMAGE through the k8s/webhook/same-image transformer.
 overlay=$(mktemp -d "$PWD/k8s/.overlay-XXXXXX")
-printf 'resources:\n  - ../webhook\nimages:\n  - name: ghcr.io/trust-injector/trust-injector\n    newName: registry.example/mirror/trust-injector\n    newTag: "9.9.9"\n' >"$overlay/kustomization.yaml"
+printf 'resources:\n  - ../webhook/base\nimages:\n  - name: ghcr.io/trust-injector/trust-injector\n    newName: registry.example/mirror/trust-injector\n    newTag: "9.9.9"\ntransformers:\n  - ../webhook/same-image\n' >"$overlay/kustomization.yaml"
 if "$KUBECTL" kustomize "$overlay" | grep -q 'value: registry.example/mirror/trust-injector:9.9.9'; then
   pass "an images: override of the webhook also sets the injected sidecar's image"
 else

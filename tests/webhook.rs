@@ -410,7 +410,8 @@ fn inject_cli(pod: &Value) -> Value {
     cmd.args(["inject", "--image", IMAGE]).arg(&file);
     let out = tools::run(&mut cmd, Duration::from_secs(60));
     assert!(out.ok(), "inject failed:\n{}", out.text());
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("inject output ({e}): {}", out.stdout))
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("inject output ({e}): {}", out.stdout))
 }
 
 fn opted_in(name: &str) -> Value {
@@ -461,7 +462,11 @@ fn opted_in_pods_get_the_sidecar_by_patch() {
     for ((uid, pod), a) in cases.iter().zip(&answers) {
         let patch = patch_of(a, uid).unwrap_or_else(|| panic!("{uid}: no patch: {a:?}"));
         let patched = wh::apply_patch(pod, &patch);
-        assert_eq!(patched, inject_cli(pod), "{uid}: the webhook's pod is inject's pod");
+        assert_eq!(
+            patched,
+            inject_cli(pod),
+            "{uid}: the webhook's pod is inject's pod"
+        );
         // The API server names a generateName pod after admission; the
         // validator wants the name the pod will have.
         let mut named = patched.clone();
