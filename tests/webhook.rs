@@ -599,3 +599,60 @@ fn other_pods_are_left_alone_or_denied() {
     assert!(msg.contains("apps/clash") && msg.contains("trust"), "{msg}");
     assert!(w.logs().contains("pod denied"), "{}", w.logs());
 }
+
+/// Sends the headers of a review declaring a body that never comes, over TLS
+/// (Python's ssl), and prints the status line of the answer.
+const SLOW_CLIENT: &str = r#"
+import socket, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+    with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+        tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = tls.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        print(data.split(b"\r\n")[0].decode())
+"#;
+
+/// A body that does not arrive within --request-timeout gets 408, and the
+/// connection is not held open.
+#[test]
+fn a_stalled_body_times_out() {
+    let tls = TlsVolume::new();
+    let w = tls.start(&["--request-timeout=1"]);
+    let mut cmd = tools::clean_command("python3");
+    cmd.arg("-c")
+        .arg(SLOW_CLIENT)
+        .arg(w.port.to_string())
+        .arg(&tls.ca_file);
+    let started = std::time::Instant::now();
+    let out = tools::run(&mut cmd, Duration::from_secs(30));
+    assert!(out.ok(), "{}", out.text());
+    assert_eq!(
+        out.stdout.trim(),
+        "HTTP/1.1 408 Request Timeout",
+        "{}",
+        out.text()
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(w.logs().contains("--request-timeout"), "{}", w.logs());
+}
+
+/// SIGTERM: not ready at once, still answering during --shutdown-delay, then
+/// exit 0.
+#[test]
+fn sigterm_drains_then_exits_cleanly() {
+    let tls = TlsVolume::new();
+    let mut w = tls.start(&["--shutdown-delay=2"]);
+    unsafe { libc::kill(w.pid(), libc::SIGTERM) };
+    wait_until(PATIENCE, "/readyz turns 503", || w.get("/readyz").0 == 503);
+    let review = wh::review_for("u-drain", "apps", &pod("p", json!({})));
+    let a = tls.send(&w, &[Req::review(&review)]);
+    assert_eq!(a[0].status, 200, "served while draining");
+    assert!(w.stop().success(), "exit 0; logs:\n{}", w.logs());
+    assert!(w.logs().contains("stopped"), "{}", w.logs());
+}
