@@ -499,3 +499,42 @@ fn an_older_injection_is_replaced_and_removed_by_its_marker() {
         docs(&read(&portal))
     );
 }
+
+/// The Helm 4 plugin: a postrenderer/v1 subprocess plugin whose command, fed a chart's
+/// rendering on stdin as Helm does, gives what `inject -` gives.
+#[test]
+fn helm4_plugin_runs_inject_on_stdin() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm-plugin");
+    let plugin = &docs(&read(&dir.join("plugin.yaml")))[0];
+    assert_eq!(plugin["apiVersion"], "v1");
+    assert_eq!(plugin["type"], "postrenderer/v1");
+    assert_eq!(plugin["runtime"], "subprocess");
+    assert_eq!(plugin["name"], "trust-injector");
+    assert_eq!(plugin["version"], env!("CARGO_PKG_VERSION"));
+    let cmd = &plugin["runtimeConfig"]["platformCommand"][0];
+    assert_eq!(cmd["command"], "trust-injector");
+    let args: Vec<&str> = cmd["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args.first(), Some(&"inject"));
+    let input = read(&fixture("helm-stream.yaml"));
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &input).unwrap();
+    let out = trust_injector()
+        .args(&args)
+        .stdin(Stdio::from(std::fs::File::open(tmp.path()).unwrap()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        read(&fixture("golden/helm-stream.yaml"))
+    );
+}
