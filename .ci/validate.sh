@@ -135,7 +135,7 @@ done
 
 # --- 3. wiring and security --------------------------------------------------------------
 for dir in "${rendered[@]}"; do
-  case "$dir" in k8s/webhook*) continue ;; esac # the webhook itself: section 3b
+  case "$dir" in k8s/webhook*) continue ;; esac # the webhook itself: section 3c
   out="$OUT/$(echo "$dir" | tr '/' '_').yaml"
   if "$VENV/bin/python" - "$dir" "$out" <<'EOF'
 import sys, yaml
@@ -216,7 +216,7 @@ EOF
   then pass "wiring and security of $dir"; else fail "wiring and security of $dir"; fi
 done
 
-# --- 3b. the admission webhook (k8s/webhook, k8s/webhook/cert-manager) -----------------------
+# --- 3c. the admission webhook (k8s/webhook/base, k8s/webhook/cert-manager) ------------------
 # kubernetes-validate has no schema for cert-manager's Issuer and Certificate (CRDs): it
 # skips them with a warning, so their wiring is checked here instead.
 for dir in "${rendered[@]}"; do
@@ -312,6 +312,37 @@ else
   fail "an images: override of the webhook does not reach TRUST_INJECTOR_IMAGE"
 fi
 rm -rf "$overlay"
+# --- 3b. inject and the Component agree -------------------------------------------------
+# `trust-injector inject` and k8s/components/trust-injector must give the same pod for the
+# same input: inject the portal YAML of k8s/component-example and compare every resource
+# with the kustomize rendering (inject's trust-injector.io/status marker aside).
+comp_out="$OUT/k8s_component-example.yaml"
+if [ ! -s "$comp_out" ]; then
+  fail "inject vs Component: k8s/component-example did not render"
+elif ! cargo run --quiet --bin trust-injector -- inject k8s/component-example/portal-gateway.yaml >"$OUT/inject.yaml"; then
+  fail "trust-injector inject k8s/component-example/portal-gateway.yaml"
+elif "$VENV/bin/python" - "$comp_out" "$OUT/inject.yaml" <<'EOF'
+import json, sys, yaml
+def load(path):
+    return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(open(path)) if d}
+component, injected = load(sys.argv[1]), load(sys.argv[2])
+for d in injected.values():
+    meta = d.get("spec", {}).get("template", {}).get("metadata", {})
+    ann = meta.get("annotations", {})
+    if ann.pop("trust-injector.io/status", None) is not None and not ann:
+        del meta["annotations"]
+bad = 0
+for key in sorted(set(component) | set(injected)):
+    a, b = component.get(key), injected.get(key)
+    if a != b:
+        bad += 1
+        print(f"{key[0]}/{key[1]} differs:\n  component: {json.dumps(a, sort_keys=True)}\n  inject:    {json.dumps(b, sort_keys=True)}", file=sys.stderr)
+print(f"{len(component)} resources compared")
+sys.exit(1 if bad else 0)
+EOF
+then pass "inject and the Component give the same resources for k8s/component-example"
+else fail "inject and the Component disagree on k8s/component-example"
+fi
 
 # --- 4. Dockerfile -----------------------------------------------------------------------
 if "$HADOLINT" Dockerfile; then pass "hadolint Dockerfile"; else fail "hadolint Dockerfile"; fi

@@ -185,13 +185,21 @@ fn yaml_options() -> serde_saphyr::Options {
 fn yaml_error(e: &serde_saphyr::Error, first_line: usize) -> DocError {
     let at = e
         .location()
-        .map(|l| format!(" at line {}", first_line as u64 + l.line() - 1))
+        .map(|l| {
+            let line = first_line as u64 + l.line() - 1;
+            format!(" at line {line} column {}", l.column())
+        })
         .unwrap_or_default();
     let msg = e.to_string();
-    let msg = msg.lines().next().unwrap_or("").trim();
+    let first = msg.lines().next().unwrap_or("").trim();
+    // The parser leads with "error: line L column C: ", relative to the document.
+    let reason = match first.strip_prefix("error: line ") {
+        Some(rest) => rest.split_once(": ").map_or(rest, |(_, r)| r),
+        None => first,
+    };
     DocError {
         workload: None,
-        reason: format!("invalid YAML{at}: {msg}"),
+        reason: format!("invalid YAML{at}: {reason}"),
     }
 }
 

@@ -171,6 +171,9 @@ pub enum InjectError {
     /// An annotation of ours has a value we cannot use.
     #[error("annotation {name}: {reason}")]
     BadAnnotation { name: &'static str, reason: String },
+    /// A classic sidecar never exits, so a Job's pod would never complete.
+    #[error("--mode classic would keep this run-to-completion pod (restartPolicy {0}) from ever completing; use native (Kubernetes >= 1.29)")]
+    ClassicRunToCompletion(String),
     /// The marker annotation cannot be read, so removal would have to guess.
     #[error("annotation {ANN_STATUS} cannot be read: {0}")]
     BadStatus(String),
@@ -376,6 +379,10 @@ fn bad_resources(reason: String) -> InjectError {
 /// Injects into a template that carries no earlier injection.
 fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
     let spec = spec_mut(template)?;
+    let restart = spec.get("restartPolicy").and_then(Value::as_str);
+    if let (Mode::Classic, Some(r @ ("Never" | "OnFailure"))) = (o.mode, restart) {
+        return Err(InjectError::ClassicRunToCompletion(r.into()));
+    }
     let targets = target_names(spec, o)?;
     check_names_free(spec)?;
     let app_image = find_container_mut(spec, &targets[0])
