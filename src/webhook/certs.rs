@@ -30,8 +30,11 @@ pub(crate) enum CertsError {
 
 /// What was generated, PEM-encoded.
 pub(crate) struct Generated {
+    /// The CA: `ca.crt`, and base64-encoded the caBundle.
     pub ca_pem: String,
+    /// The serving certificate: `tls.crt`.
     pub cert_pem: String,
+    /// Its key: `tls.key`.
     pub key_pem: String,
 }
 

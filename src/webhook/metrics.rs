@@ -57,19 +57,25 @@ impl Outcome {
 /// Certificate reloads by result.
 #[derive(Debug, Default)]
 pub(crate) struct Reloads {
+    /// A new pair went into service.
     pub ok: Counter,
+    /// A pair did not load; the previous one (if any) kept serving.
     pub error: Counter,
 }
 
 /// Every webhook metric.
 #[derive(Debug)]
 pub(crate) struct WebhookMetrics {
+    /// What `/metrics` encodes.
     registry: Registry,
+    /// Requests by [`Outcome`]: the rate of `rejected` or `denied` is what
+    /// to alert on besides the expiry.
     pub reviews: Family<OutcomeLabel, Counter>,
     /// Seconds from the request's arrival to its answer, body read included.
     pub duration: Histogram,
     /// notAfter of the serving certificate in service (Unix time); 0 before one loads.
     pub cert_expiry: Gauge,
+    /// Certificate loads, to see a Secret that keeps failing to load.
     pub cert_reloads: Reloads,
 }
 

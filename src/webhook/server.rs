@@ -33,9 +33,13 @@ const MAX_CONNECTIONS: usize = 512;
 
 /// Everything a request handler reads.
 pub(crate) struct App {
+    /// The serving certificate; also what `/readyz` asks.
     pub store: Arc<CertStore>,
+    /// Counted per request, scraped on the probe port.
     pub metrics: Arc<WebhookMetrics>,
+    /// Reviews to verdicts, with the webhook's defaults.
     pub mutator: Mutator,
+    /// `--max-body-bytes`: a bound on what one request can make us hold.
     pub max_body: u64,
     /// Bound on reading one request's headers and body.
     pub request_timeout: Duration,

@@ -81,7 +81,9 @@ impl ResolvesServerCert for CertStore {
 /// The files of the serving certificate.
 #[derive(Debug, Clone)]
 pub(crate) struct TlsFiles {
+    /// `--tls-cert`: the chain, leaf first.
     pub cert: PathBuf,
+    /// `--tls-key`: the leaf's private key.
     pub key: PathBuf,
 }
 
