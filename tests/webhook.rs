@@ -656,3 +656,49 @@ fn sigterm_drains_then_exits_cleanly() {
     assert!(w.stop().success(), "exit 0; logs:\n{}", w.logs());
     assert!(w.logs().contains("stopped"), "{}", w.logs());
 }
+
+/// Streams a chunked body (no Content-Length) of `total` bytes and prints
+/// the status line of the answer.
+const CHUNKED_CLIENT: &str = r#"
+import socket, ssl, sys
+port, cafile, total = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=cafile)
+with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+    with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+        tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 16384
+        sent = 0
+        while sent < total:
+            tls.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            sent += len(chunk)
+        tls.sendall(b"0\r\n\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            part = tls.recv(4096)
+            if not part:
+                break
+            data += part
+        print(data.split(b"\r\n")[0].decode())
+"#;
+
+/// Without a declared length the limit holds while reading: 413, not an
+/// unbounded buffer.
+#[test]
+fn a_chunked_body_over_the_limit_is_refused() {
+    let tls = TlsVolume::new();
+    let w = tls.start(&["--max-body-bytes=65536"]);
+    let mut cmd = tools::clean_command("python3");
+    cmd.arg("-c")
+        .arg(CHUNKED_CLIENT)
+        .arg(w.port.to_string())
+        .arg(&tls.ca_file)
+        .arg("262144");
+    let out = tools::run(&mut cmd, Duration::from_secs(30));
+    assert!(out.ok(), "{}", out.text());
+    assert_eq!(
+        out.stdout.trim(),
+        "HTTP/1.1 413 Payload Too Large",
+        "{}",
+        out.text()
+    );
+}
