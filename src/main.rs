@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use trust_injector::config::{self, Command, ConfigError, RunArgs, RunConfig};
 use trust_injector::daemon::{self, DaemonError};
-use trust_injector::{inspect, logging, verify};
+use trust_injector::{inject, inspect, logging, verify};
 
 fn main() -> ExitCode {
     let cli = config::parse();
@@ -39,6 +39,17 @@ fn main() -> ExitCode {
             }
             ExitCode::from(report.verdict.exit_code())
         }
+        Some(Command::Webhook(args)) => match trust_injector::webhook::main(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("trust-injector webhook: {e}");
+                ExitCode::from(match e {
+                    trust_injector::webhook::WebhookError::Config(_) => 2,
+                    trust_injector::webhook::WebhookError::Fatal(_) => 1,
+                })
+            }
+        },
+        Some(Command::Inject(args)) => ExitCode::from(inject::cli::run(&args)),
     }
 }
 

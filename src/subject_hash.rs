@@ -108,7 +108,7 @@ fn to_utf8(value: &Tlv<'_>) -> Result<Option<Vec<u8>>, NameError> {
             bytes.iter().map(|&b| char::from(b)).collect()
         }
         BMP_STRING => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err(NameError::BadString);
             }
             bytes
@@ -118,7 +118,7 @@ fn to_utf8(value: &Tlv<'_>) -> Result<Option<Vec<u8>>, NameError> {
                 .ok_or(NameError::BadString)?
         }
         UNIVERSAL_STRING => {
-            if bytes.len() % 4 != 0 {
+            if !bytes.len().is_multiple_of(4) {
                 return Err(NameError::BadString);
             }
             bytes

@@ -47,7 +47,7 @@ fn rotation_with_overlap_never_fails_a_request() {
         std::thread::spawn(move || {
             let mut i = 0usize;
             while !stop.load(Ordering::SeqCst) {
-                let (what, res) = if i % 2 == 0 {
+                let (what, res) = if i.is_multiple_of(2) {
                     (
                         "curl --cacert bundle",
                         tools::curl(port, Trust::File(&bundle)),

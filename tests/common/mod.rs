@@ -12,6 +12,7 @@ pub mod long_client;
 pub mod pki;
 pub mod rotation;
 pub mod tools;
+pub mod webhook;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,0 +1,847 @@
+//! The one pod mutation: adds trust-injector to a pod template, or takes it out again.
+//!
+//! Shared by `trust-injector inject` (files, stdin, Helm post-renderer) and the admission
+//! webhook, so both give the pod that the kustomize Component
+//! (k8s/components/trust-injector) gives: CI compares them. The template is an untyped
+//! JSON value so that fields newer than any schema we know survive untouched.
+//!
+//! What was added is recorded in one annotation ([`ANN_STATUS`], like istioctl's
+//! `sidecar.istio.io/status`); removal reads it instead of guessing by names, and
+//! re-injection is "remove, then inject", which makes it idempotent and lets other
+//! options or a newer version replace an earlier injection cleanly.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// Prefix of every annotation we read or write: the project's own, so it cannot clash.
+pub const PREFIX: &str = "trust-injector.io/";
+/// `"false"` opts a workload out (`inject` and the webhook's default-on namespaces).
+pub const ANN_INJECT: &str = "trust-injector.io/inject";
+/// The marker: a JSON record of what was injected. Removal relies on it alone.
+pub const ANN_STATUS: &str = "trust-injector.io/status";
+/// Name of the CA Secret (overrides `--secret`).
+pub const ANN_SECRET: &str = "trust-injector.io/secret";
+/// Sidecar image (overrides `--image`).
+pub const ANN_IMAGE: &str = "trust-injector.io/image";
+/// Comma-separated names of the containers that get the trust (overrides `--container`).
+pub const ANN_CONTAINERS: &str = "trust-injector.io/containers";
+/// Comma-separated globs for the Secret's keys (overrides `--include`).
+pub const ANN_INCLUDE: &str = "trust-injector.io/include";
+/// `native` or `classic` (overrides `--mode`).
+pub const ANN_MODE: &str = "trust-injector.io/mode";
+/// The sidecar's resources as a JSON ResourceRequirements (overrides `--resources`).
+pub const ANN_RESOURCES: &str = "trust-injector.io/resources";
+/// Helm marks hook documents (the chart's test Pod, jobs) with this; we leave them alone
+/// because a hook runs once and its pod does not need a rotating bundle.
+pub const HELM_HOOK: &str = "helm.sh/hook";
+
+/// Where the bundle is published inside every pod; the application's env points here.
+pub const TRUST_DIR: &str = "/var/run/trust";
+const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
+/// Names of what we add, the same as the Component's so both give the same pod.
+const COPY_INIT: &str = "copy-gateway-roots";
+const SIDECAR: &str = "trust-injector";
+const ONCE_INIT: &str = "trust-injector-init";
+const VOL_SECRET: &str = "custom-ca";
+const VOL_BASE: &str = "base";
+const VOL_TRUST: &str = "trust";
+
+/// The CA Secret's name when nothing else says: the Component's, so switching between
+/// the Component and `inject` keeps the Secret.
+pub const DEFAULT_SECRET: &str = "apim-gateway-custom-ca";
+
+/// Which layout to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Kubernetes >= 1.29: the sidecar is an init container with `restartPolicy: Always`,
+    /// so the application starts only once a bundle is published.
+    #[default]
+    Native,
+    /// Before 1.29: a `run --once` init container publishes first, a regular container
+    /// keeps the bundle current.
+    Classic,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "native" => Ok(Mode::Native),
+            "classic" => Ok(Mode::Classic),
+            _ => Err(format!("{s:?} is not native or classic")),
+        }
+    }
+}
+
+/// What to inject. The flags of `inject` and the webhook's settings fill it; annotations
+/// on each pod template override it for that workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectOptions {
+    /// The CA Secret mounted as the sidecar's source (a whole directory, optional).
+    pub secret: String,
+    /// The trust-injector image; by default this build's own version, so a newer binary
+    /// re-injects a newer sidecar.
+    pub image: String,
+    /// Containers that get SSL_CERT_FILE/SSL_CERT_DIR and the mount; empty = every
+    /// application container (all of `spec.containers`).
+    pub containers: Vec<String>,
+    /// `--include` globs passed to the sidecar, for Secrets that also hold other keys.
+    pub include: Vec<String>,
+    /// Native sidecar or the pre-1.29 layout.
+    pub mode: Mode,
+    /// The sidecar's ResourceRequirements (JSON object).
+    pub resources: Value,
+    /// Take over a container's own SSL_CERT_FILE/SSL_CERT_DIR or mount at the trust path
+    /// instead of refusing; what was displaced is recorded and `remove` puts it back.
+    pub force: bool,
+}
+
+impl Default for InjectOptions {
+    fn default() -> Self {
+        InjectOptions {
+            secret: DEFAULT_SECRET.to_string(),
+            image: format!(
+                "ghcr.io/trust-injector/trust-injector:{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            containers: Vec::new(),
+            include: Vec::new(),
+            mode: Mode::Native,
+            resources: default_resources(),
+            force: false,
+        }
+    }
+}
+
+/// The Component's sidecar resources: it idles at a few MiB; the memory-backed `trust`
+/// volume is charged to it.
+pub fn default_resources() -> Value {
+    json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}})
+}
+
+/// What happened to one template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Changed: injected, re-injected with other options, or removed.
+    Injected,
+    /// Already as asked (injected with the same options, or nothing to remove).
+    Unchanged,
+    /// Deliberately left alone.
+    Skipped(SkipReason),
+}
+
+/// Why a template was left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Annotated `trust-injector.io/inject: "false"`.
+    OptedOut,
+    /// A Helm hook (`helm.sh/hook`): runs once, not worth a sidecar.
+    HelmHook,
+    /// `hostNetwork: true`: the sidecar's port would be the node's.
+    HostNetwork,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SkipReason::OptedOut => "opted out (trust-injector.io/inject: \"false\")",
+            SkipReason::HelmHook => "a Helm hook (helm.sh/hook)",
+            SkipReason::HostNetwork => "hostNetwork pod",
+        })
+    }
+}
+
+/// Why a template could not be mutated. The caller adds the document and workload.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InjectError {
+    /// The template is not shaped like a pod template.
+    #[error("not a pod template: {0}")]
+    Shape(String),
+    /// A container already sets what we would set (refused unless `force`).
+    #[error("container {container:?} already has {what}; remove it or use --force")]
+    Conflict { container: String, what: String },
+    /// Something of the pod already uses a name we add.
+    #[error("the pod already has a {kind} named {name:?} that trust-injector did not add")]
+    NameTaken { kind: &'static str, name: String },
+    /// `--container` or the annotation names a container the pod does not have.
+    #[error("no container named {0:?} in the pod")]
+    UnknownContainer(String),
+    /// An annotation of ours has a value we cannot use.
+    #[error("annotation {name}: {reason}")]
+    BadAnnotation { name: &'static str, reason: String },
+    /// A classic sidecar never exits, so a Job's pod would never complete.
+    #[error("--mode classic would keep this run-to-completion pod (restartPolicy {0}) from ever completing; use native (Kubernetes >= 1.29)")]
+    ClassicRunToCompletion(String),
+    /// The marker annotation cannot be read, so removal would have to guess.
+    #[error("annotation {ANN_STATUS} cannot be read: {0}")]
+    BadStatus(String),
+}
+
+/// What the marker annotation records: every name we added and every entry we displaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    /// The trust-injector version that injected (a newer one re-injects).
+    version: String,
+    mode: Mode,
+    init_containers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    containers: Vec<String>,
+    volumes: Vec<String>,
+    /// Containers that got the env and the mount.
+    targets: Vec<String>,
+    /// Entries of a target's `env`/`volumeMounts` that `force` took over, to restore.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    displaced: Vec<Displaced>,
+}
+
+/// One entry taken out of a container's list by `force`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Displaced {
+    container: String,
+    /// `env` or `volumeMounts`.
+    field: String,
+    index: usize,
+    value: Value,
+}
+
+/// Adds trust-injector to `template`, a Pod or a PodTemplateSpec (`{metadata, spec}`).
+/// Per-template annotations override `defaults`. On error the template is unchanged.
+pub fn inject_template(
+    template: &mut Value,
+    defaults: &InjectOptions,
+) -> Result<Outcome, InjectError> {
+    if let Some(reason) = skip_reason(template)? {
+        return Ok(Outcome::Skipped(reason));
+    }
+    let opts = effective_options(template, defaults)?;
+    let mut work = template.clone();
+    remove_template(&mut work)?;
+    apply(&mut work, &opts)?;
+    if work == *template {
+        return Ok(Outcome::Unchanged);
+    }
+    *template = work;
+    Ok(Outcome::Injected)
+}
+
+/// Takes out what the marker annotation says was injected, and restores what `force`
+/// displaced. A template without the marker is unchanged.
+pub fn remove_template(template: &mut Value) -> Result<Outcome, InjectError> {
+    let Some(raw) = annotations(template)?.and_then(|a| a.get(ANN_STATUS)) else {
+        return Ok(Outcome::Unchanged);
+    };
+    let raw = raw
+        .as_str()
+        .ok_or_else(|| InjectError::BadStatus("not a string".into()))?;
+    let status: Status =
+        serde_json::from_str(raw).map_err(|e| InjectError::BadStatus(e.to_string()))?;
+    let spec = spec_mut(template)?;
+    remove_named(spec, "initContainers", &status.init_containers);
+    remove_named(spec, "containers", &status.containers);
+    remove_named(spec, "volumes", &status.volumes);
+    for target in &status.targets {
+        let Some(c) = find_container_mut(spec, target) else {
+            continue;
+        };
+        remove_named(c, "env", &[SSL_CERT_FILE.into(), SSL_CERT_DIR.into()]);
+        remove_named(c, "volumeMounts", &[VOL_TRUST.into()]);
+    }
+    for d in &status.displaced {
+        if let Some(c) = find_container_mut(spec, &d.container) {
+            let list = list_mut(c, &d.field);
+            let at = d.index.min(list.len());
+            list.insert(at, d.value.clone());
+        }
+    }
+    let meta = template
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| InjectError::Shape("metadata is not an object".into()))?;
+    if let Some(ann) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+        ann.shift_remove(ANN_STATUS);
+        if ann.is_empty() {
+            meta.shift_remove("annotations");
+        }
+    }
+    if meta.is_empty() {
+        if let Some(t) = template.as_object_mut() {
+            t.shift_remove("metadata");
+        }
+    }
+    Ok(Outcome::Injected)
+}
+
+/// Opt-out, Helm hooks and hostNetwork, checked before anything else.
+fn skip_reason(template: &Value) -> Result<Option<SkipReason>, InjectError> {
+    let ann = annotations(template)?;
+    if ann.and_then(|a| a.get(ANN_INJECT)).and_then(Value::as_str) == Some("false") {
+        return Ok(Some(SkipReason::OptedOut));
+    }
+    if ann.is_some_and(|a| a.contains_key(HELM_HOOK)) {
+        return Ok(Some(SkipReason::HelmHook));
+    }
+    let spec = template
+        .get("spec")
+        .ok_or_else(|| InjectError::Shape("no spec".into()))?;
+    if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
+        return Ok(Some(SkipReason::HostNetwork));
+    }
+    Ok(None)
+}
+
+/// The template's `metadata.annotations`, if any.
+fn annotations(template: &Value) -> Result<Option<&Map<String, Value>>, InjectError> {
+    if !template.is_object() {
+        return Err(InjectError::Shape("not an object".into()));
+    }
+    match template.get("metadata").and_then(|m| m.get("annotations")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(InjectError::Shape(
+            "metadata.annotations is not a map".into(),
+        )),
+    }
+}
+
+/// `defaults` with the template's own annotations applied on top.
+fn effective_options(
+    template: &Value,
+    defaults: &InjectOptions,
+) -> Result<InjectOptions, InjectError> {
+    let mut o = defaults.clone();
+    let Some(ann) = annotations(template)? else {
+        return Ok(o);
+    };
+    let get = |name: &'static str| -> Result<Option<&str>, InjectError> {
+        match ann.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim())),
+            Some(_) => Err(InjectError::BadAnnotation {
+                name,
+                reason: "not a string".into(),
+            }),
+        }
+    };
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let non_empty = |name: &'static str, s: &str| -> Result<String, InjectError> {
+        if s.is_empty() {
+            return Err(InjectError::BadAnnotation {
+                name,
+                reason: "empty".into(),
+            });
+        }
+        Ok(s.to_string())
+    };
+    if let Some(s) = get(ANN_SECRET)? {
+        o.secret = non_empty(ANN_SECRET, s)?;
+    }
+    if let Some(s) = get(ANN_IMAGE)? {
+        o.image = non_empty(ANN_IMAGE, s)?;
+    }
+    if let Some(s) = get(ANN_CONTAINERS)? {
+        o.containers = list(s);
+    }
+    if let Some(s) = get(ANN_INCLUDE)? {
+        o.include = list(s);
+    }
+    if let Some(s) = get(ANN_MODE)? {
+        o.mode = s.parse().map_err(|reason| InjectError::BadAnnotation {
+            name: ANN_MODE,
+            reason,
+        })?;
+    }
+    if let Some(s) = get(ANN_RESOURCES)? {
+        o.resources = match serde_json::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => return Err(bad_resources("not a JSON object".into())),
+            Err(e) => return Err(bad_resources(e.to_string())),
+        };
+    }
+    Ok(o)
+}
+
+fn bad_resources(reason: String) -> InjectError {
+    InjectError::BadAnnotation {
+        name: ANN_RESOURCES,
+        reason,
+    }
+}
+
+/// Injects into a template that carries no earlier injection.
+fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
+    let spec = spec_mut(template)?;
+    let restart = spec.get("restartPolicy").and_then(Value::as_str);
+    if let (Mode::Classic, Some(r @ ("Never" | "OnFailure"))) = (o.mode, restart) {
+        return Err(InjectError::ClassicRunToCompletion(r.into()));
+    }
+    let targets = target_names(spec, o)?;
+    check_names_free(spec)?;
+    let app_image = find_container_mut(spec, &targets[0])
+        .and_then(|c| c.get("image"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut displaced = Vec::new();
+    for t in &targets {
+        // Present: target_names checked every name.
+        if let Some(c) = find_container_mut(spec, t) {
+            wire_target(c, t, o.force, &mut displaced)?;
+        }
+    }
+    let (inits, containers) = match o.mode {
+        Mode::Native => (vec![copy_init(&app_image), sidecar(o, true)], vec![]),
+        Mode::Classic => (
+            vec![copy_init(&app_image), once_init(o)],
+            vec![sidecar(o, false)],
+        ),
+    };
+    let status = Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        mode: o.mode,
+        init_containers: names_of(&inits),
+        containers: names_of(&containers),
+        volumes: vec![VOL_SECRET.into(), VOL_BASE.into(), VOL_TRUST.into()],
+        targets,
+        displaced,
+    };
+    list_mut(spec, "initContainers").extend(inits);
+    list_mut(spec, "containers").extend(containers);
+    list_mut(spec, "volumes").extend(volumes(&o.secret));
+    // Serialising a struct of strings and JSON values cannot fail.
+    let status = serde_json::to_string(&status).unwrap_or_default();
+    set_annotation(template, ANN_STATUS, status)
+}
+
+/// The containers that get the trust, checked to exist; never empty.
+fn target_names(spec: &Value, o: &InjectOptions) -> Result<Vec<String>, InjectError> {
+    let all: Vec<String> = match spec.get("containers") {
+        Some(Value::Array(cs)) => cs
+            .iter()
+            .map(|c| {
+                c.get("name")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .ok_or_else(|| InjectError::Shape("a container has no name".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(InjectError::Shape("spec.containers is not a list".into())),
+    };
+    if all.is_empty() {
+        return Err(InjectError::Shape("spec.containers is empty".into()));
+    }
+    if o.containers.is_empty() {
+        return Ok(all);
+    }
+    for want in &o.containers {
+        if !all.contains(want) {
+            return Err(InjectError::UnknownContainer(want.clone()));
+        }
+    }
+    // In the pod's order, so the base roots come from the first target's image.
+    Ok(all
+        .into_iter()
+        .filter(|n| o.containers.contains(n))
+        .collect())
+}
+
+/// Refuses a pod whose own containers or volumes use the names we add.
+fn check_names_free(spec: &Value) -> Result<(), InjectError> {
+    let taken = |field: &str, name: &str| {
+        spec.get(field).and_then(Value::as_array).is_some_and(|l| {
+            l.iter()
+                .any(|e| e.get("name").and_then(Value::as_str) == Some(name))
+        })
+    };
+    for name in [VOL_SECRET, VOL_BASE, VOL_TRUST] {
+        if taken("volumes", name) {
+            return Err(InjectError::NameTaken {
+                kind: "volume",
+                name: name.into(),
+            });
+        }
+    }
+    for name in [COPY_INIT, SIDECAR, ONCE_INIT] {
+        if taken("initContainers", name) || taken("containers", name) {
+            return Err(InjectError::NameTaken {
+                kind: "container",
+                name: name.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Appends SSL_CERT_FILE, SSL_CERT_DIR and the read-only trust mount to one container,
+/// after refusing (or, with `force`, displacing) what is already there.
+fn wire_target(
+    c: &mut Value,
+    name: &str,
+    force: bool,
+    displaced: &mut Vec<Displaced>,
+) -> Result<(), InjectError> {
+    let conflicts = |e: &Value, field: &str| match field {
+        "env" => matches!(
+            e.get("name").and_then(Value::as_str),
+            Some(SSL_CERT_FILE | SSL_CERT_DIR)
+        ),
+        _ => {
+            e.get("name").and_then(Value::as_str) == Some(VOL_TRUST)
+                || e.get("mountPath")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| p.trim_end_matches('/') == TRUST_DIR)
+        }
+    };
+    for field in ["env", "volumeMounts"] {
+        let list = list_mut(c, field);
+        if let Some(e) = list.iter().find(|e| conflicts(e, field)) {
+            if !force {
+                let what = match field {
+                    "env" => format!(
+                        "env {}",
+                        e.get("name").and_then(Value::as_str).unwrap_or("")
+                    ),
+                    _ => format!("a volumeMount at {TRUST_DIR} or named {VOL_TRUST}"),
+                };
+                return Err(InjectError::Conflict {
+                    container: name.into(),
+                    what,
+                });
+            }
+        }
+        // Back to front, so each recorded index is where the entry goes back on removal
+        // once the ones before it are back.
+        let mut taken = Vec::new();
+        for i in (0..list.len()).rev() {
+            if conflicts(&list[i], field) {
+                taken.push((i, list.remove(i)));
+            }
+        }
+        displaced.extend(taken.into_iter().rev().map(|(index, value)| Displaced {
+            container: name.into(),
+            field: field.into(),
+            index,
+            value,
+        }));
+        if list.is_empty() {
+            drop_if_empty(c, field);
+        }
+    }
+    list_mut(c, "env").extend([
+        json!({"name": SSL_CERT_FILE, "value": format!("{TRUST_DIR}/ca-certificates.crt")}),
+        json!({"name": SSL_CERT_DIR, "value": format!("{TRUST_DIR}/certs")}),
+    ]);
+    list_mut(c, "volumeMounts")
+        .push(json!({"name": VOL_TRUST, "mountPath": TRUST_DIR, "readOnly": true}));
+    Ok(())
+}
+
+/// The per-container security settings of the Component: Pod Security "restricted"
+/// without touching the pod-level securityContext, which stays the owner's.
+fn restricted(uid: u32) -> Value {
+    json!({
+        "runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": true,
+        "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+/// Copies the application image's own public roots into `base`, so the bundle starts
+/// from exactly what the application would trust anyway.
+fn copy_init(app_image: &str) -> Value {
+    json!({
+        "name": COPY_INIT,
+        "image": app_image,
+        "command": ["cp", "/etc/ssl/certs/ca-certificates.crt", "/var/run/trust-base/ca-certificates.crt"],
+        "securityContext": restricted(1001),
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}},
+        "volumeMounts": [{"name": VOL_BASE, "mountPath": "/var/run/trust-base"}],
+    })
+}
+
+/// `run` arguments shared by the sidecar and the classic `--once` init container.
+fn run_args(o: &InjectOptions, once: bool) -> Value {
+    let mut args = vec!["run".to_string()];
+    if once {
+        args.push("--once".into());
+    }
+    args.push("--source=/etc/trust-injector/custom".into());
+    args.extend(o.include.iter().map(|g| format!("--include={g}")));
+    args.push("--base=/var/run/trust-base/ca-certificates.crt".into());
+    args.push(format!("--out-dir={TRUST_DIR}"));
+    args.push(
+        if once {
+            "--listen=off"
+        } else {
+            "--listen=0.0.0.0:9898"
+        }
+        .into(),
+    );
+    json!(args)
+}
+
+/// The sidecar's mounts: the Secret as a whole directory (never subPath: only directory
+/// mounts see the kubelet's updates), the copied roots, and the output.
+fn sidecar_mounts() -> Value {
+    json!([
+        {"name": VOL_SECRET, "mountPath": "/etc/trust-injector/custom", "readOnly": true},
+        {"name": VOL_BASE, "mountPath": "/var/run/trust-base", "readOnly": true},
+        {"name": VOL_TRUST, "mountPath": TRUST_DIR},
+    ])
+}
+
+/// The long-running sidecar: native (init container, `restartPolicy: Always`, the
+/// application waits for its startupProbe) or classic (a regular container).
+fn sidecar(o: &InjectOptions, native: bool) -> Value {
+    let mut c = Map::new();
+    c.insert("name".into(), json!(SIDECAR));
+    c.insert("image".into(), json!(o.image));
+    if native {
+        c.insert("restartPolicy".into(), json!("Always"));
+    }
+    c.insert("args".into(), run_args(o, false));
+    c.insert(
+        "ports".into(),
+        json!([{"name": "trust-http", "containerPort": 9898}]),
+    );
+    let readyz = json!({"path": "/readyz", "port": "trust-http"});
+    if native {
+        c.insert(
+            "startupProbe".into(),
+            json!({"httpGet": readyz, "periodSeconds": 1, "failureThreshold": 30}),
+        );
+    } else {
+        c.insert(
+            "readinessProbe".into(),
+            json!({"httpGet": readyz, "periodSeconds": 10}),
+        );
+    }
+    c.insert(
+        "livenessProbe".into(),
+        json!({"httpGet": {"path": "/healthz", "port": "trust-http"}, "periodSeconds": 10, "failureThreshold": 3}),
+    );
+    c.insert("securityContext".into(), restricted(65532));
+    c.insert("resources".into(), o.resources.clone());
+    c.insert("volumeMounts".into(), sidecar_mounts());
+    Value::Object(c)
+}
+
+/// Classic layout: publish once before the application starts.
+fn once_init(o: &InjectOptions) -> Value {
+    json!({
+        "name": ONCE_INIT,
+        "image": o.image,
+        "args": run_args(o, true),
+        "securityContext": restricted(65532),
+        "resources": o.resources,
+        "volumeMounts": sidecar_mounts(),
+    })
+}
+
+/// The CA Secret (optional: the pod starts with the base roots before it exists; mode
+/// 0444), the copied roots, and the memory-backed output.
+fn volumes(secret: &str) -> [Value; 3] {
+    [
+        json!({"name": VOL_SECRET, "secret": {"secretName": secret, "optional": true, "defaultMode": 0o444}}),
+        json!({"name": VOL_BASE, "emptyDir": {"sizeLimit": "4Mi"}}),
+        json!({"name": VOL_TRUST, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
+    ]
+}
+
+fn names_of(list: &[Value]) -> Vec<String> {
+    list.iter()
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
+fn spec_mut(template: &mut Value) -> Result<&mut Value, InjectError> {
+    match template.get_mut("spec") {
+        Some(s @ Value::Object(_)) => Ok(s),
+        _ => Err(InjectError::Shape("spec is not an object".into())),
+    }
+}
+
+fn find_container_mut<'a>(spec: &'a mut Value, name: &str) -> Option<&'a mut Value> {
+    spec.get_mut("containers")?
+        .as_array_mut()?
+        .iter_mut()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// The list at `obj[field]`, created if absent (or null).
+fn list_mut<'a>(obj: &'a mut Value, field: &str) -> &'a mut Vec<Value> {
+    let slot = &mut obj[field];
+    if !slot.is_array() {
+        *slot = Value::Array(Vec::new());
+    }
+    match slot {
+        Value::Array(a) => a,
+        // Just made an array above.
+        _ => unreachable!("slot was made an array"),
+    }
+}
+
+fn drop_if_empty(obj: &mut Value, field: &str) {
+    if let Some(m) = obj.as_object_mut() {
+        if m.get(field)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            m.shift_remove(field);
+        }
+    }
+}
+
+/// Removes the entries of `obj[field]` whose name is in `names`; drops the list if that
+/// leaves it empty (we created it, or it held only ours).
+fn remove_named(obj: &mut Value, field: &str, names: &[String]) {
+    if let Some(list) = obj.get_mut(field).and_then(Value::as_array_mut) {
+        list.retain(|e| {
+            !e.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| names.iter().any(|x| x == n))
+        });
+    }
+    drop_if_empty(obj, field);
+}
+
+fn set_annotation(template: &mut Value, key: &str, value: String) -> Result<(), InjectError> {
+    let t = template
+        .as_object_mut()
+        .ok_or_else(|| InjectError::Shape("not an object".into()))?;
+    let meta = t.entry("metadata").or_insert_with(|| json!({}));
+    if meta.is_null() {
+        *meta = json!({});
+    }
+    let ann = meta
+        .as_object_mut()
+        .ok_or_else(|| InjectError::Shape("metadata is not an object".into()))?
+        .entry("annotations")
+        .or_insert_with(|| json!({}));
+    if ann.is_null() {
+        *ann = json!({});
+    }
+    ann.as_object_mut()
+        .ok_or_else(|| InjectError::Shape("metadata.annotations is not a map".into()))?
+        .insert(key.into(), Value::String(value));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod() -> Value {
+        json!({
+            "metadata": {"labels": {"app": "gw"}},
+            "spec": {"containers": [
+                {"name": "gw", "image": "example/gw:1", "env": [{"name": "A", "value": "1"}]},
+                {"name": "log", "image": "example/log:1"},
+            ]},
+        })
+    }
+
+    #[test]
+    fn inject_is_idempotent_and_reversible() {
+        let orig = pod();
+        let mut t = orig.clone();
+        let o = InjectOptions::default();
+        assert_eq!(inject_template(&mut t, &o), Ok(Outcome::Injected));
+        let once = t.clone();
+        assert_eq!(inject_template(&mut t, &o), Ok(Outcome::Unchanged));
+        assert_eq!(t, once);
+        let inits = names_of(t["spec"]["initContainers"].as_array().unwrap());
+        assert_eq!(inits, [COPY_INIT, SIDECAR]);
+        assert_eq!(t["spec"]["initContainers"][0]["image"], "example/gw:1");
+        for c in ["gw", "log"] {
+            let c = find_container_mut(&mut t["spec"], c).unwrap().clone();
+            assert_eq!(
+                c["env"].as_array().unwrap().last().unwrap()["name"],
+                SSL_CERT_DIR
+            );
+        }
+        assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
+        assert_eq!(t, orig);
+    }
+
+    #[test]
+    fn other_options_replace_the_earlier_injection() {
+        let mut t = pod();
+        inject_template(&mut t, &InjectOptions::default()).unwrap();
+        let classic = InjectOptions {
+            mode: Mode::Classic,
+            containers: vec!["gw".into()],
+            ..Default::default()
+        };
+        assert_eq!(inject_template(&mut t, &classic), Ok(Outcome::Injected));
+        let mut fresh = pod();
+        inject_template(&mut fresh, &classic).unwrap();
+        assert_eq!(t, fresh);
+        assert!(fresh["spec"]["containers"][1].get("env").is_none());
+    }
+
+    #[test]
+    fn conflicts_are_refused_unless_forced_and_force_is_undone() {
+        let mut orig = pod();
+        orig["spec"]["containers"][0]["env"] =
+            json!([{"name": "SSL_CERT_FILE", "value": "/x"}, {"name": "A", "value": "1"}]);
+        let mut t = orig.clone();
+        let err = inject_template(&mut t, &InjectOptions::default()).unwrap_err();
+        assert!(matches!(err, InjectError::Conflict { ref container, .. } if container == "gw"));
+        assert_eq!(t, orig);
+        let force = InjectOptions {
+            force: true,
+            ..Default::default()
+        };
+        inject_template(&mut t, &force).unwrap();
+        assert_eq!(inject_template(&mut t, &force), Ok(Outcome::Unchanged));
+        remove_template(&mut t).unwrap();
+        assert_eq!(t, orig);
+    }
+
+    #[test]
+    fn skips_and_annotation_overrides() {
+        let mut t = pod();
+        t["metadata"]["annotations"] = json!({ANN_INJECT: "false"});
+        let o = InjectOptions::default();
+        assert_eq!(
+            inject_template(&mut t, &o),
+            Ok(Outcome::Skipped(SkipReason::OptedOut))
+        );
+        t["metadata"]["annotations"] = json!({HELM_HOOK: "test"});
+        assert_eq!(
+            inject_template(&mut t, &o),
+            Ok(Outcome::Skipped(SkipReason::HelmHook))
+        );
+        let mut t = pod();
+        t["spec"]["hostNetwork"] = json!(true);
+        assert_eq!(
+            inject_template(&mut t, &o),
+            Ok(Outcome::Skipped(SkipReason::HostNetwork))
+        );
+        let mut t = pod();
+        t["metadata"]["annotations"] =
+            json!({ANN_SECRET: "my-ca", ANN_CONTAINERS: "log", ANN_INCLUDE: "*.crt"});
+        inject_template(&mut t, &o).unwrap();
+        assert_eq!(t["spec"]["volumes"][0]["secret"]["secretName"], "my-ca");
+        assert_eq!(t["spec"]["initContainers"][0]["image"], "example/log:1");
+        assert!(t["spec"]["initContainers"][1]["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--include=*.crt")));
+        t["metadata"]["annotations"][ANN_CONTAINERS] = json!("nope");
+        assert_eq!(
+            inject_template(&mut t, &o),
+            Err(InjectError::UnknownContainer("nope".into()))
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The decision for one pod, and its patch, on top of `inject`'s mutation:
+//! the webhook only adds the admission rules (opt-in label, CREATE only,
+//! leave injected pods alone) and turns the mutated pod into a JSONPatch.
+
+use crate::inject::{self, InjectOptions};
+use crate::webhook::metrics::Outcome;
+use crate::webhook::patch;
+use crate::webhook::review::{PodReview, Verdict};
+use serde_json::{Map, Value};
+use tracing::{debug, info, warn};
+
+/// The label the `objectSelector` matches; checked here too, so a pod that
+/// reaches the webhook without it (a wider selector) is still left alone.
+/// The same key as `inject`'s opt-out annotation, as Istio pairs them.
+pub(crate) const OPT_IN_LABEL: &str = inject::mutate::ANN_INJECT;
+/// Its value.
+pub(crate) const OPT_IN_VALUE: &str = "true";
+
+/// Turns reviews into verdicts with the webhook's defaults.
+pub(crate) struct Mutator {
+    /// What the webhook's flags say; each pod's annotations override it,
+    /// exactly as `inject` reads them.
+    pub defaults: InjectOptions,
+}
+
+impl Mutator {
+    /// The verdict for one review: a whole patch, no patch, or a denial;
+    /// never a partial patch.
+    pub(crate) fn review(&self, review: &PodReview) -> (Outcome, Verdict) {
+        let pod = &review.pod;
+        let who = pod_name(pod, &review.namespace);
+        let allow = || Verdict::Allow { patch: Vec::new() };
+        if review.operation != "CREATE" || review.sub_resource.is_some() {
+            debug!(pod = %who, operation = %review.operation, "not a pod CREATE; allowed unchanged");
+            return (Outcome::Skipped, allow());
+        }
+        let label = pod
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(OPT_IN_LABEL));
+        if label.and_then(Value::as_str) != Some(OPT_IN_VALUE) {
+            debug!(pod = %who, "no {OPT_IN_LABEL}={OPT_IN_VALUE} label; allowed unchanged");
+            return (Outcome::Skipped, allow());
+        }
+        // Already carries a sidecar, ours (reinvocation) or from a workload
+        // `inject` changed: its owner's choice stands, whatever our defaults.
+        if pod
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(inject::mutate::ANN_STATUS))
+            .is_some()
+        {
+            debug!(pod = %who, "already injected; allowed unchanged");
+            return (Outcome::Unchanged, allow());
+        }
+        let before = template_of(pod);
+        let mut after = before.clone();
+        match inject::inject_template(&mut after, &self.defaults) {
+            Ok(inject::Outcome::Injected) => {
+                let ops = patch::diff(&before, &after);
+                info!(pod = %who, operations = ops.len(), "sidecar added");
+                (Outcome::Injected, Verdict::Allow { patch: ops })
+            }
+            Ok(inject::Outcome::Unchanged) => (Outcome::Unchanged, allow()),
+            Ok(inject::Outcome::Skipped(reason)) => {
+                info!(pod = %who, %reason, "left alone");
+                (Outcome::Skipped, allow())
+            }
+            Err(e) => {
+                // Denied, not allowed without the sidecar: a gateway started
+                // without its CAs fails later and far from the cause.
+                let message = format!("trust-injector: cannot add the sidecar to pod {who}: {e}");
+                warn!(pod = %who, error = %e, "pod denied");
+                (Outcome::Denied, Verdict::Deny { message })
+            }
+        }
+    }
+}
+
+/// `{metadata, spec}` of the pod, the shape `inject` mutates: the patch can
+/// then only touch those two, and every path in it is also a path in the pod.
+fn template_of(pod: &Value) -> Value {
+    let mut t = Map::new();
+    for key in ["metadata", "spec"] {
+        if let Some(v) = pod.get(key) {
+            t.insert(key.to_string(), v.clone());
+        }
+    }
+    Value::Object(t)
+}
+
+/// `namespace/name` for logs; `generateName*` for pods a controller creates.
+fn pod_name(pod: &Value, namespace: &str) -> String {
+    let meta = pod.get("metadata");
+    let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str);
+    let name = match (field("name"), field("generateName")) {
+        (Some(n), _) if !n.is_empty() => n.to_string(),
+        (_, Some(g)) => format!("{g}*"),
+        _ => "(unnamed)".to_string(),
+    };
+    format!("{namespace}/{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::review::PodReview;
+    use serde_json::json;
+
+    fn review(pod: Value) -> PodReview {
+        PodReview {
+            uid: "u".into(),
+            operation: "CREATE".into(),
+            sub_resource: None,
+            namespace: "apps".into(),
+            pod,
+        }
+    }
+
+    fn opted_in() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"generateName": "gw-", "labels": {OPT_IN_LABEL: "true"}},
+            "spec": {"initContainers": [{"name": "setup", "image": "busybox"}],
+                     "containers": [{"name": "a", "image": "a"}, {"name": "b", "image": "b"}]}
+        })
+    }
+
+    /// The patched pod is exactly `inject`'s result, and a second review of
+    /// it returns no patch.
+    #[test]
+    fn patch_gives_injects_result_and_reinvocation_is_a_no_op() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let pod = opted_in();
+        let (outcome, verdict) = m.review(&review(pod.clone()));
+        assert_eq!(outcome, Outcome::Injected);
+        let Verdict::Allow { patch } = verdict else {
+            panic!("denied")
+        };
+        let mut expected = template_of(&pod);
+        inject::inject_template(&mut expected, &InjectOptions::default()).unwrap();
+        let mut patched = pod.clone();
+        apply(&mut patched, &patch);
+        assert_eq!(template_of(&patched), expected);
+        assert_eq!(
+            (patched["apiVersion"].clone(), patched["kind"].clone()),
+            (json!("v1"), json!("Pod"))
+        );
+        let (again, _) = m.review(&review(patched));
+        assert_eq!(again, Outcome::Unchanged);
+    }
+
+    #[test]
+    fn no_label_or_opt_out_is_left_alone() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let mut pod = opted_in();
+        pod["metadata"]["labels"] = json!({});
+        assert_eq!(m.review(&review(pod)).0, Outcome::Skipped);
+        let mut pod = opted_in();
+        pod["metadata"]["annotations"] = json!({OPT_IN_LABEL: "false"});
+        assert_eq!(m.review(&review(pod)).0, Outcome::Skipped);
+    }
+
+    /// A minimal RFC 6902 add/remove/replace, to check the glue in-process;
+    /// tests/webhook.rs applies patches with Python's `jsonpatch`.
+    fn apply(doc: &mut Value, ops: &[Value]) {
+        for op in ops {
+            let path = op["path"].as_str().unwrap();
+            let (parent, last) = path.rsplit_once('/').unwrap();
+            let last = last.replace("~1", "/").replace("~0", "~");
+            match (op["op"].as_str().unwrap(), doc.pointer_mut(parent).unwrap()) {
+                ("remove", Value::Object(m)) => {
+                    m.shift_remove(&last);
+                }
+                (_, Value::Object(m)) => {
+                    m.insert(last, op["value"].clone());
+                }
+                ("add", Value::Array(v)) if last == "-" => v.push(op["value"].clone()),
+                ("add", Value::Array(v)) => v.insert(last.parse().unwrap(), op["value"].clone()),
+                ("replace", Value::Array(v)) => {
+                    v[last.parse::<usize>().unwrap()] = op["value"].clone()
+                }
+                ("remove", Value::Array(v)) => {
+                    v.remove(last.parse().unwrap());
+                }
+                (o, _) => panic!("cannot {o} at {path}"),
+            }
+        }
+    }
+}

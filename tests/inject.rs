@@ -1,0 +1,540 @@
+//! `trust-injector inject`: golden outputs on realistic manifests, byte-for-byte
+//! pass-through of untouched documents, idempotence (`inject | inject` = `inject`),
+//! reversibility (`inject | inject --remove` = the input), skips, conflicts, bad input
+//! (nothing on stdout), and every mutated output validated by `kubernetes-validate
+//! --strict` against Kubernetes 1.29 and the newest version it knows.
+//!
+//! Golden files: `tests/fixtures/inject/golden/`. After a deliberate change of the
+//! injected pod, regenerate them with `TRUST_INJECTOR_UPDATE_GOLDEN=1 cargo test --test
+//! inject` and review the diff.
+
+mod common;
+
+use common::tools::{self, Out};
+use common::trust_injector;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/inject")
+        .join(name)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `trust-injector inject ARGS...` with stdin closed.
+fn inject(args: &[&str]) -> Out {
+    let mut cmd = trust_injector();
+    cmd.arg("inject").args(args);
+    tools::run(&mut cmd, T)
+}
+
+fn inject_ok(args: &[&str]) -> String {
+    let out = inject(args);
+    assert!(out.ok(), "inject {args:?} failed:\n{}", out.text());
+    out.stdout
+}
+
+/// `trust-injector inject ARGS... -` fed `input` on stdin, as Helm runs a post-renderer.
+fn inject_stdin(args: &[&str], input: &str) -> Out {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), input).unwrap();
+    let out = trust_injector()
+        .arg("inject")
+        .args(args)
+        .arg("-")
+        .stdin(Stdio::from(std::fs::File::open(tmp.path()).unwrap()))
+        .output()
+        .unwrap();
+    Out {
+        status: out.status,
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn inject_stdin_ok(args: &[&str], input: &str) -> String {
+    let out = inject_stdin(args, input);
+    assert!(out.ok(), "inject {args:?} - failed:\n{}", out.text());
+    out.stdout
+}
+
+/// Every document of a YAML stream, parsed (empty documents dropped).
+fn docs(text: &str) -> Vec<Value> {
+    // As Kubernetes reads YAML: `0440` is octal.
+    let mut opts = serde_saphyr::Options::default();
+    opts.legacy_octal_numbers = true;
+    let values: Vec<Value> = serde_saphyr::from_multiple_with_options(text, opts)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    values.into_iter().filter(|v| !v.is_null()).collect()
+}
+
+/// Compares `actual` with the golden file `name`, or rewrites it when asked.
+fn golden(name: &str, actual: &str) {
+    let path = fixture("golden").join(name);
+    if std::env::var_os("TRUST_INJECTOR_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = read(&path);
+    assert!(
+        want == actual,
+        "{} differs from the output (TRUST_INJECTOR_UPDATE_GOLDEN=1 regenerates it):\n{}",
+        path.display(),
+        first_difference(&want, actual)
+    );
+}
+
+fn first_difference(a: &str, b: &str) -> String {
+    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
+        if x != y {
+            return format!("line {}:\n- {x}\n+ {y}", i + 1);
+        }
+    }
+    format!("lengths {} vs {}", a.len(), b.len())
+}
+
+/// `kubernetes-validate --strict` for 1.29 and the newest version it knows.
+fn validate(name: &str, text: &str) {
+    let kv = tools::require("kubernetes-validate");
+    let python = kv.parent().unwrap().join("python");
+    let latest = tools::run(
+        std::process::Command::new(&python).args([
+            "-c",
+            "from kubernetes_validate.utils import latest_version; print(latest_version())",
+        ]),
+        T,
+    );
+    assert!(latest.ok(), "{}", latest.text());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, text).unwrap();
+    for version in ["1.29.0", latest.stdout.trim()] {
+        let out = tools::run(
+            tools::clean_command(kv.to_str().unwrap())
+                .args(["--strict", "--quiet", "-k", version])
+                .arg(&file),
+            T,
+        );
+        assert!(
+            out.ok(),
+            "{name}: kubernetes-validate --strict -k {version}:\n{}",
+            out.text()
+        );
+    }
+}
+
+/// The document texts of a stream, split on `---` lines (fixtures have no tricks).
+fn raw_docs(text: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "---" && !out.last().unwrap().is_empty() {
+            out.push(String::new());
+        }
+        out.last_mut().unwrap().push_str(line);
+    }
+    out
+}
+
+fn kind_name(doc: &Value) -> String {
+    format!(
+        "{}/{}",
+        doc["kind"].as_str().unwrap_or(""),
+        doc["metadata"]["name"].as_str().unwrap_or("")
+    )
+}
+
+/// The pod spec of a workload document.
+fn pod_spec(doc: &Value) -> &Value {
+    match doc["kind"].as_str().unwrap() {
+        "Pod" => &doc["spec"],
+        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        _ => &doc["spec"]["template"]["spec"],
+    }
+}
+
+fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .map(|l| l.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn helm_stream_golden_passthrough_idempotent_reversible_and_valid() {
+    let input = read(&fixture("helm-stream.yaml"));
+    let out = inject_stdin(&[], &input);
+    assert!(out.ok(), "{}", out.text());
+    golden("helm-stream.yaml", &out.stdout);
+    validate("helm-stream", &out.stdout);
+    // The hook, the hostNetwork DaemonSet and the opted-out Deployment are named on stderr.
+    for skipped in [
+        "Pod/orders-test-connection: a Helm hook",
+        "DaemonSet/orders-node-agent: hostNetwork",
+        "Deployment/orders-legacy-worker: opted out",
+    ] {
+        assert!(
+            out.stderr.contains(skipped),
+            "stderr names {skipped}:\n{}",
+            out.stderr
+        );
+    }
+
+    // Untouched documents come back byte for byte, `# Source:` comments included.
+    let (before, after) = (raw_docs(&input), raw_docs(&out.stdout));
+    assert_eq!(before.len(), after.len());
+    let mut changed = Vec::new();
+    for (b, a) in before.iter().zip(&after) {
+        let doc = &docs(b)[0];
+        if b != a {
+            changed.push(kind_name(doc));
+            // Helm 4's annotation stays on every document we change, and the head too.
+            assert!(
+                a.contains("postrenderer.helm.sh/postrender-filename"),
+                "{a}"
+            );
+            assert!(a.starts_with(b.lines().take(2).collect::<Vec<_>>().join("\n").as_str()));
+        }
+    }
+    assert_eq!(
+        changed,
+        [
+            "Deployment/orders",
+            "StatefulSet/orders-cache",
+            "CronJob/orders-reconcile"
+        ]
+    );
+
+    // Both application containers get the trust, the chart's own init container stays
+    // first, and the native sidecar follows the roots copy.
+    let deploy = docs(&out.stdout)
+        .into_iter()
+        .find(|d| kind_name(d) == "Deployment/orders")
+        .unwrap();
+    let spec = pod_spec(&deploy);
+    assert_eq!(
+        names(&spec["initContainers"]),
+        ["migrate", "copy-gateway-roots", "trust-injector"]
+    );
+    assert_eq!(
+        spec["initContainers"][1]["image"],
+        "registry.example.com/shop/orders:2.3.0"
+    );
+    assert_eq!(
+        spec["volumes"][0]["configMap"]["defaultMode"], 0o440,
+        "0440 is octal, as Kubernetes reads it"
+    );
+    for c in spec["containers"].as_array().unwrap() {
+        let env = names(&c["env"]);
+        assert!(env.ends_with(&["SSL_CERT_FILE", "SSL_CERT_DIR"]), "{env:?}");
+        assert_eq!(names(&c["volumeMounts"]).last(), Some(&"trust"));
+    }
+
+    // inject | inject = inject
+    assert_eq!(inject_stdin_ok(&[], &out.stdout), out.stdout);
+    // inject | inject --remove = the input (parsed), untouched documents byte for byte
+    let removed = inject_stdin_ok(&["--remove"], &out.stdout);
+    assert_eq!(docs(&removed), docs(&input));
+    for (b, r) in before.iter().zip(raw_docs(&removed)) {
+        if !changed.contains(&kind_name(&docs(b)[0])) {
+            assert_eq!(*b, r);
+        }
+    }
+}
+
+#[test]
+fn portal_yaml_list_json_and_directories() {
+    let portal =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("k8s/component-example/portal-gateway.yaml");
+    let out = inject_ok(&[portal.to_str().unwrap()]);
+    golden("portal-gateway.yaml", &out);
+    validate("portal", &out);
+    assert_eq!(inject_stdin_ok(&[], &out), out);
+    assert_eq!(
+        docs(&inject_stdin_ok(&["--remove"], &out)),
+        docs(&read(&portal))
+    );
+
+    // A List: its items are mutated, the annotations of the template apply.
+    let list = inject_ok(&[fixture("list.yaml").to_str().unwrap()]);
+    golden("list.yaml", &list);
+    validate("list", &list);
+    let d = &docs(&list)[0]["items"][0];
+    assert_eq!(
+        pod_spec(d)["volumes"][0]["secret"]["secretName"],
+        "billing-ca"
+    );
+    assert!(pod_spec(d)["initContainers"][1]["args"]
+        .as_array()
+        .unwrap()
+        .contains(&"--include=*.crt".into()));
+    assert_eq!(inject_stdin_ok(&[], &list), list);
+
+    // JSON in, JSON out; only the container the annotation names gets the trust.
+    let json = inject_ok(&[fixture("job.json").to_str().unwrap()]);
+    golden("job.json", &json);
+    let v: Value = serde_json::from_str(&json).expect("JSON out");
+    validate("job", &json);
+    assert!(pod_spec(&v)["containers"][1].get("env").is_none());
+    let again = inject_ok(&["--remove", fixture("job.json").to_str().unwrap()]);
+    assert_eq!(
+        again,
+        read(&fixture("job.json")),
+        "nothing to remove: byte for byte"
+    );
+
+    // A directory is read recursively, in name order; -o writes the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+    std::fs::copy(fixture("list.yaml"), dir.path().join("sub/b.yml")).unwrap();
+    std::fs::copy(&portal, dir.path().join("a.yaml")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a manifest").unwrap();
+    let outfile = dir.path().join("out/all.yaml");
+    std::fs::create_dir_all(outfile.parent().unwrap()).unwrap();
+    let both = inject_ok(&[dir.path().to_str().unwrap()]);
+    assert_eq!(both, format!("{out}---\n{list}"));
+    assert_eq!(
+        inject_ok(&[
+            "-o",
+            outfile.to_str().unwrap(),
+            dir.path().to_str().unwrap()
+        ]),
+        ""
+    );
+    assert_eq!(read(&outfile), both);
+}
+
+#[test]
+fn classic_mode_and_option_changes_replace_the_earlier_injection() {
+    // Without the CronJob: a classic sidecar would keep its Jobs from completing.
+    let all = read(&fixture("helm-stream.yaml"));
+    let input: String = raw_docs(&all)
+        .into_iter()
+        .filter(|d| !d.contains("kind: CronJob"))
+        .collect();
+    let classic = inject_stdin_ok(&["--mode", "classic", "--secret", "shop-ca"], &input);
+    validate("classic", &classic);
+    let d = docs(&classic)
+        .into_iter()
+        .find(|d| kind_name(d) == "Deployment/orders")
+        .unwrap();
+    assert_eq!(
+        names(&pod_spec(&d)["initContainers"]),
+        ["migrate", "copy-gateway-roots", "trust-injector-init"]
+    );
+    assert_eq!(
+        names(&pod_spec(&d)["containers"]),
+        ["orders", "metrics-proxy", "trust-injector"]
+    );
+
+    // Native over classic, with another image and only one container (--container
+    // applies to every workload, so only the one that has it): the same as a fresh
+    // injection with those options.
+    let only = |text: &str| -> String {
+        raw_docs(text)
+            .into_iter()
+            .filter(|d| kind_name(&docs(d)[0]) == "Deployment/orders")
+            .collect()
+    };
+    let (classic, input) = (only(&classic), only(&input));
+    let args = [
+        "--image",
+        "registry.example.com/trust-injector:9.9",
+        "--container",
+        "orders",
+    ];
+    let over = inject_stdin_ok(&args, &classic);
+    let fresh = inject_stdin_ok(&args, &input);
+    assert_eq!(docs(&over), docs(&fresh));
+    let d = docs(&fresh)
+        .into_iter()
+        .find(|d| kind_name(d) == "Deployment/orders")
+        .unwrap();
+    assert!(names(&pod_spec(&d)["containers"][1]["env"]).is_empty());
+    assert_eq!(docs(&inject_stdin_ok(&["--remove"], &over)), docs(&input));
+
+    // Classic on a CronJob's pod would never let the Job complete: an error, not a pod.
+    let cron: String = raw_docs(&all)
+        .into_iter()
+        .filter(|d| d.contains("kind: CronJob"))
+        .collect();
+    let out = inject_stdin(&["--mode", "classic"], &cron);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains("CronJob/orders-reconcile") && out.stderr.contains("completing"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn conflicting_trust_settings_are_refused_unless_forced() {
+    let path = fixture("conflict.yaml");
+    let out = inject(&[path.to_str().unwrap()]);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(out.stdout.is_empty(), "nothing on stdout: {}", out.stdout);
+    for needle in [
+        "conflict.yaml",
+        "document 2",
+        "line 9",
+        "Deployment/reports",
+        "\"reports\"",
+        "SSL_CERT_FILE",
+        "--force",
+    ] {
+        assert!(
+            out.stderr.contains(needle),
+            "stderr names {needle}:\n{}",
+            out.stderr
+        );
+    }
+    let forced = inject_ok(&["--force", path.to_str().unwrap()]);
+    golden("conflict-forced.yaml", &forced);
+    validate("forced", &forced);
+    let forced_docs = docs(&forced);
+    let env = &pod_spec(&forced_docs[1])["containers"][0]["env"];
+    assert_eq!(names(env), ["LANG", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR"]);
+    assert_eq!(inject_stdin_ok(&["--force"], &forced), forced);
+    // --remove puts the workload's own SSL_CERT_FILE back where it was.
+    assert_eq!(
+        docs(&inject_stdin_ok(&["--remove"], &forced)),
+        docs(&read(&path))
+    );
+}
+
+#[test]
+fn bad_input_names_file_document_and_line_and_writes_nothing() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "bad.yaml",
+            &["bad.yaml", "document 2", "line 17", "invalid YAML"],
+        ),
+        (
+            "old-api.yaml",
+            &[
+                "old-api.yaml",
+                "document 1",
+                "Deployment/ancient",
+                "extensions/v1beta1",
+            ],
+        ),
+    ];
+    for (name, needles) in cases {
+        let good = fixture("helm-stream.yaml");
+        let tmp = tempfile::tempdir().unwrap();
+        let outfile = tmp.path().join("out.yaml");
+        let out = inject(&[
+            good.to_str().unwrap(),
+            fixture(name).to_str().unwrap(),
+            "-o",
+            outfile.to_str().unwrap(),
+        ]);
+        assert_eq!(out.code(), Some(1), "{}", out.text());
+        assert!(out.stdout.is_empty());
+        assert!(!outfile.exists(), "-o is not written on error");
+        for n in *needles {
+            assert!(
+                out.stderr.contains(n),
+                "{name}: stderr names {n}:\n{}",
+                out.stderr
+            );
+        }
+        let out = inject(&[fixture(name).to_str().unwrap()]);
+        assert_eq!((out.code(), out.stdout.as_str()), (Some(1), ""));
+    }
+    // Bad JSON, a missing file, a workload without a pod template.
+    let dir = tempfile::tempdir().unwrap();
+    let bad_json = dir.path().join("x.json");
+    std::fs::write(&bad_json, "{\n  \"kind\": \"Pod\",\n  oops\n}\n").unwrap();
+    let out = inject(&[bad_json.to_str().unwrap()]);
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.contains("x.json") && out.stderr.contains("line 3"),
+        "{}",
+        out.stderr
+    );
+    let out = inject(&["/nonexistent/deploy.yaml"]);
+    assert_eq!(out.code(), Some(2));
+    assert!(
+        out.stderr.contains("/nonexistent/deploy.yaml"),
+        "{}",
+        out.stderr
+    );
+    let out = inject_stdin(
+        &[],
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: empty\nspec: {}\n",
+    );
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.contains("-: document 1") && out.stderr.contains("no pod template"),
+        "{}",
+        out.stderr
+    );
+    let out = inject(&["--mode", "sidecar"]);
+    assert_eq!(out.code(), Some(2), "{}", out.text());
+}
+
+#[test]
+fn an_older_injection_is_replaced_and_removed_by_its_marker() {
+    let old = fixture("injected-0.0.9.yaml");
+    let out = inject_ok(&[old.to_str().unwrap()]);
+    assert!(
+        !out.contains("trust-injector:0.0.9") && !out.contains(r#"\"version\":\"0.0.9\""#),
+        "{out}"
+    );
+    let golden_portal = read(&fixture("golden/portal-gateway.yaml"));
+    assert_eq!(docs(&out), docs(&golden_portal));
+    let portal =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("k8s/component-example/portal-gateway.yaml");
+    assert_eq!(
+        docs(&inject_ok(&["--remove", old.to_str().unwrap()])),
+        docs(&read(&portal))
+    );
+}
+
+/// The Helm 4 plugin: a postrenderer/v1 subprocess plugin whose command, fed a chart's
+/// rendering on stdin as Helm does, gives what `inject -` gives.
+#[test]
+fn helm4_plugin_runs_inject_on_stdin() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm-plugin");
+    let plugin = &docs(&read(&dir.join("plugin.yaml")))[0];
+    assert_eq!(plugin["apiVersion"], "v1");
+    assert_eq!(plugin["type"], "postrenderer/v1");
+    assert_eq!(plugin["runtime"], "subprocess");
+    assert_eq!(plugin["name"], "trust-injector");
+    assert_eq!(plugin["version"], env!("CARGO_PKG_VERSION"));
+    let cmd = &plugin["runtimeConfig"]["platformCommand"][0];
+    assert_eq!(cmd["command"], "trust-injector");
+    let args: Vec<&str> = cmd["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args.first(), Some(&"inject"));
+    let input = read(&fixture("helm-stream.yaml"));
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &input).unwrap();
+    let out = trust_injector()
+        .args(&args)
+        .stdin(Stdio::from(std::fs::File::open(tmp.path()).unwrap()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        read(&fixture("golden/helm-stream.yaml"))
+    );
+}
