@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Real container test for trust-injector, without a Docker engine.
 #
-# Builds the image from the top-level Dockerfile with buildah (host-built static binary,
-# BINARY_SOURCE=context, so no registry is contacted), runs it with podman the way a
+# Builds the image from the top-level Dockerfile with buildah as a multi-arch manifest
+# list (linux/amd64 and linux/arm64, from the host-built static binaries of
+# .ci/build-static.sh, BINARY_SOURCE=context, so no registry is contacted and nothing is
+# emulated), checks that both platforms are in it, each with a binary of its own
+# architecture within the size budget, then runs the amd64 image with podman the way a
 # restricted Kubernetes pod would (--read-only, --user 65532, a Secret-style volume laid
 # out like the kubelet's AtomicWriter, an output volume) and checks what a user relies
 # on: the bundle and the hashed directory appear, /readyz answers 200, a Secret rotation
@@ -11,7 +14,8 @@
 # Runs as root from the repository root or anywhere inside it; needs no stdin.
 # Environment knobs (all optional):
 #   KEEP_TMP=1               keep the temporary storage and volumes for inspection
-#   IMAGE_MAX_BYTES=N        size limit (default 10000000, i.e. 10 MB)
+#   IMAGE_MAX_BYTES=N        size limit of each platform's image (default 10000000, i.e. 10 MB)
+#   BINARY_MAX_BYTES=N       size limit of each platform's binary (default 6000000, i.e. 6 MB)
 set -euo pipefail
 
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -19,9 +23,10 @@ cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 log() { printf '[container-test] %s\n' "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 
-TARGET=x86_64-unknown-linux-musl
 IMAGE=localhost/trust-injector:ci
 IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-10000000}
+BINARY_MAX_BYTES=${BINARY_MAX_BYTES:-6000000}
+export BINARY_MAX_BYTES
 export DEBIAN_FRONTEND=noninteractive
 
 # --- 1. tools, pinned to the Debian 12 (bookworm) versions this was tested with -------
@@ -60,27 +65,21 @@ if [ "${#need_install[@]}" -gt 0 ]; then
 fi
 log "$(buildah --version); $(podman --version); $(runc --version | head -n1)"
 
-# --- 2. the static binary, built on the host ------------------------------------------
+# --- 2. the static binaries, built on the host -------------------------------------------
 # musl rather than glibc+crt-static: the musl target links fully statically with Rust's
 # self-contained musl, and its resolver works in an empty image, whereas a static glibc
 # binary still wants to dlopen NSS modules for DNS (`verify` resolves backend names).
-# ring compiles C and assembly for the target, with musl-tools' musl-gcc.
-rustup target add "$TARGET" >/dev/null 2>&1 || rustup target add "$TARGET"
-export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
-log "cargo build --release --locked --target $TARGET"
-cargo build --release --locked --target "$TARGET"
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-BIN="$target_dir/$TARGET/release/trust-injector"
-[ -x "$BIN" ] || die "no binary at $BIN"
-if readelf -l "$BIN" | grep -q 'Requesting program interpreter'; then
-  die "$BIN is dynamically linked; the image has no libc"
-fi
-"$BIN" --version >/dev/null || die "$BIN --version failed"
+# .ci/build-static.sh builds amd64 and arm64 and checks each is static, of its
+# architecture, runnable and within BINARY_MAX_BYTES; it prints the two paths.
+mapfile -t bins < <(bash .ci/build-static.sh)
+[ "${#bins[@]}" = 2 ] || die ".ci/build-static.sh printed ${#bins[@]} paths, want 2"
 
-# The build context gets exactly the two files the Dockerfile's `context` stage copies.
+# The build context gets exactly what the Dockerfile's `context` stage copies: one
+# binary per TARGETARCH and the (architecture-independent) CA bundle.
 rm -rf out/image
-mkdir -p out/image
-cp "$BIN" out/image/trust-injector
+mkdir -p out/image/amd64 out/image/arm64
+cp "${bins[0]}" out/image/amd64/trust-injector
+cp "${bins[1]}" out/image/arm64/trust-injector
 cp /etc/ssl/certs/ca-certificates.crt out/image/ca-certificates.crt
 
 # --- 3. private container storage and configuration -----------------------------------
@@ -117,18 +116,56 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- 4. build ---------------------------------------------------------------------------
+# --- 4. build the manifest list ---------------------------------------------------------
 # --pull=never proves that no stage's base image is needed: `FROM scratch` pulls
 # nothing, and buildah's --skip-unused-stages (default true) never touches `build`.
-log "buildah build (BINARY_SOURCE=context)"
+# COPY is all the arm64 image's build does, so it needs no emulation.
+log "buildah build --platform linux/amd64,linux/arm64 --manifest $IMAGE (BINARY_SOURCE=context)"
 buildah_ build --isolation chroot --pull=never --skip-unused-stages=true \
-  --build-arg BINARY_SOURCE=context -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
+  --build-arg BINARY_SOURCE=context --platform linux/amd64,linux/arm64 \
+  --manifest "$IMAGE" . >"$WORK/build.log" 2>&1 \
   || { cat "$WORK/build.log" >&2; die "buildah build failed"; }
-size=$(podman_ image inspect --format '{{.Size}}' "$IMAGE")
-log "image size: $size bytes ($(awk -v s="$size" 'BEGIN{printf "%.2f", s/1000000}') MB, limit $IMAGE_MAX_BYTES bytes)"
-[ "$size" -le "$IMAGE_MAX_BYTES" ] || die "image is larger than $IMAGE_MAX_BYTES bytes"
-user=$(podman_ image inspect --format '{{.Config.User}}' "$IMAGE")
-[ "$user" = "65532:65532" ] || die "image user is '$user', want 65532:65532"
+buildah_ manifest inspect "$IMAGE" >"$WORK/manifest.json" || die "$IMAGE is not a manifest list"
+# One "os/arch digest" line per instance.
+python3 -c '
+import json, sys
+for m in json.load(open(sys.argv[1]))["manifests"]:
+    p = m["platform"]
+    print(p["os"] + "/" + p["architecture"] + (("/" + p["variant"]) if p.get("variant") else ""), m["digest"])
+' "$WORK/manifest.json" | sort >"$WORK/platforms"
+[ "$(cut -d' ' -f1 "$WORK/platforms" | tr '\n' ' ')" = "linux/amd64 linux/arm64 " ] \
+  || die "manifest list holds [$(cut -d' ' -f1 "$WORK/platforms" | tr '\n' ' ')], want exactly linux/amd64 and linux/arm64"
+log "ok: manifest list $IMAGE holds linux/amd64 and linux/arm64"
+
+check_platform() { # check_platform ARCH DIGEST ELF_MACHINE : one instance of the list
+  local arch=$1 digest=$2 machine=$3 ref ctr mnt got size bin_size user
+  ref="${IMAGE%:*}@$digest"
+  got=$(buildah_ inspect --type image --format '{{.OCIv1.Architecture}}' "$ref")
+  [ "$got" = "$arch" ] || die "linux/$arch entry $digest is an image for '$got'"
+  user=$(buildah_ inspect --type image --format '{{.OCIv1.Config.User}}' "$ref")
+  [ "$user" = "65532:65532" ] || die "linux/$arch image user is '$user', want 65532:65532"
+  ctr=$(buildah_ from --pull=never "$ref" 2>/dev/null)
+  mnt=$(buildah_ mount "$ctr")
+  got=$(readelf -h "$mnt/trust-injector" | awk -F: '/Machine:/ {gsub(/^ +/, "", $2); print $2}')
+  [ "$got" = "$machine" ] || die "linux/$arch image's /trust-injector is built for '$got', want '$machine'"
+  if readelf -l "$mnt/trust-injector" | grep -q 'Requesting program interpreter'; then
+    die "linux/$arch image's /trust-injector is dynamically linked"
+  fi
+  [ -s "$mnt/etc/ssl/certs/ca-certificates.crt" ] || die "linux/$arch image lacks /etc/ssl/certs/ca-certificates.crt"
+  bin_size=$(stat -c %s "$mnt/trust-injector")
+  size=$(du -sb "$mnt" | cut -f1)
+  buildah_ umount "$ctr" >/dev/null
+  buildah_ rm "$ctr" >/dev/null
+  [ "$bin_size" -le "$BINARY_MAX_BYTES" ] || die "linux/$arch binary is $bin_size bytes, limit $BINARY_MAX_BYTES"
+  [ "$size" -le "$IMAGE_MAX_BYTES" ] || die "linux/$arch image is $size bytes, limit $IMAGE_MAX_BYTES"
+  log "ok: linux/$arch: $machine static binary of $bin_size bytes (limit $BINARY_MAX_BYTES), image content $size bytes (limit $IMAGE_MAX_BYTES), user 65532:65532"
+}
+while read -r platform digest; do
+  case "$platform" in
+    linux/amd64) check_platform amd64 "$digest" "Advanced Micro Devices X86-64" ;;
+    linux/arm64) check_platform arm64 "$digest" "AArch64" ;;
+  esac
+done <"$WORK/platforms"
 
 # --- 5. a Secret volume the way the kubelet writes it -----------------------------------
 # <dir>/..2024_01_01_00_00_00.123456789/<key>  the real files of one version
@@ -250,4 +287,4 @@ bundle_has "$INTERMEDIATE_CA" "$ONCE_OUT" || die "run --once did not publish the
 log "ok: run --once published and exited 0"
 
 status=0
-log "PASS: image $IMAGE ($size bytes) built without registry access, ran read-only as 65532, published, rotated and stopped cleanly"
+log "PASS: manifest list $IMAGE (linux/amd64 + linux/arm64) built without registry access or emulation; the amd64 image ran read-only as 65532, published, rotated and stopped cleanly"

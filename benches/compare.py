@@ -33,7 +33,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 BIN = os.path.join(TARGET, "release", "trust-injector")
 GEN = os.path.join(TARGET, "release", "examples", "gen_cas")
-# The shipped image's binary (static, musl), when compare.sh could build it.
+# The shipped image's binary (static, musl; compare.sh builds it): timed beside the
+# glibc build in the same run, so the ratio between them holds on any machine.
 MUSL_BIN = os.path.join(TARGET, "x86_64-unknown-linux-musl", "release", "trust-injector")
 ROOTS_DIR = "/usr/share/ca-certificates/mozilla"
 ETC_WATCH = ["/etc/ssl/certs", "/etc/ca-certificates.conf", "/etc/ca-certificates"]
@@ -182,6 +183,14 @@ def compare(scratch, ns, nroots, ro_etc, quick):
                        r_fast, 2, scratch, None, {"TRUST_INJECTOR_LOG": "warn"})
         ti["bundle"] = count_pem(os.path.join(out, BUNDLE))
         ti["dir"] = hashed_entries(os.path.join(out, "certs"))
+        musl = None
+        if os.path.exists(MUSL_BIN):
+            log(f"N={n}: trust-injector, static musl binary (the image's)")
+            musl = hyperfine(f"trust-injector musl N={n}", ti_cmd.replace(BIN, MUSL_BIN, 1),
+                             f"rm -rf {out} && mkdir {out}", r_fast, 2, scratch, None,
+                             {"TRUST_INJECTOR_LOG": "warn"})
+            musl["bundle"] = count_pem(os.path.join(out, BUNDLE))
+            musl["dir"] = hashed_entries(os.path.join(out, "certs"))
 
         log(f"N={n}: update-ca-certificates (scratch dirs only)")
         args = {"--certsconf": conf, "--certsdir": share, "--localcertsdir": local,
@@ -230,6 +239,7 @@ def compare(scratch, ns, nroots, ro_etc, quick):
             p11["bundle"] = count_pem(os.path.join(pout, BUNDLE))
             p11["dir"] = hashed_entries(os.path.join(pout, "certs"))
         rows.append({"n": n, "inputs": nroots + n, "trust-injector": ti,
+                     "trust-injector (static musl, shipped)": musl,
                      "update-ca-certificates": uca, "openssl rehash": rh,
                      "p11-kit trust extract": p11})
     return rows
@@ -394,6 +404,40 @@ def cpu_over(pid, seconds):
     return {"ticks_ms": (t1 - t0) * 1000 / hz, "cpu_ms": (n1 - n0) / 1e6, "wakeups": s1 - s0}
 
 
+def swap_latency(scratch, aw, pems, binary, debounce, swaps, name):
+    """Median/p99 from a kubelet ..data swap to the renamed bundle holding it."""
+    pem_a, pem_b = pems
+    out = os.path.join(scratch, name)
+    p = start_daemon(aw.d, out, ["--base", "system", "--listen", "off", "--resync", "0",
+                                 "--debounce", str(debounce)], binary)
+    time.sleep(0.5)
+    ino = Inotify(out)
+    lat, missed = [], 0
+    for i in range(swaps):
+        pem = pem_b if i % 2 == 0 else pem_a
+        marker = pem.split(b"\n")[1]  # a base64 line unique to this payload's first CA
+        t0 = aw.write({"ca.crt": pem})
+        deadline = t0 + 5
+        while True:
+            t1 = ino.wait_name(BUNDLE, deadline)
+            if t1 is None:
+                missed += 1
+                break
+            if marker in open(os.path.join(out, BUNDLE), "rb").read():
+                lat.append((t1 - t0) * 1000)
+                break
+        time.sleep(0.03 + debounce / 1000)
+    ino.close()
+    stop(p)
+    # Back to A, so the next daemon starts from the same Secret.
+    if swaps % 2:
+        aw.write({"ca.crt": pem_a})
+    lat.sort()
+    return {"median_ms": statistics.median(lat),
+            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+            "max_ms": lat[-1], "swaps": swaps, "missed": missed}
+
+
 def footprint(scratch, gen, quick):
     res = {}
     secret = os.path.join(scratch, "secret")
@@ -436,35 +480,15 @@ def footprint(scratch, gen, quick):
     res["resync1"] = dict(r, seconds=secs)
     stop(p)
 
-    # Latency from the ..data switch to the new bundle on disk.
-    for debounce, swaps in ((0, 40 if quick else 300), (50, 20 if quick else 100)):
-        out = os.path.join(scratch, f"lat-{debounce}")
-        p = start_daemon(secret, out, ["--base", "system", "--listen", "off", "--resync", "0",
-                                       "--debounce", str(debounce)])
-        time.sleep(0.5)
-        ino = Inotify(out)
-        lat, missed = [], 0
-        for i in range(swaps):
-            pem = pem_b if i % 2 == 0 else pem_a
-            marker = pem.split(b"\n")[1]  # a base64 line unique to this payload's first CA
-            t0 = aw.write({"ca.crt": pem})
-            deadline = t0 + 5
-            while True:
-                t1 = ino.wait_name(BUNDLE, deadline)
-                if t1 is None:
-                    missed += 1
-                    break
-                if marker in open(os.path.join(out, BUNDLE), "rb").read():
-                    lat.append((t1 - t0) * 1000)
-                    break
-            time.sleep(0.03 + debounce / 1000)
-        ino.close()
-        stop(p)
-        lat.sort()
-        res[f"latency_{debounce}"] = {
-            "median_ms": statistics.median(lat), "p99_ms": lat[min(len(lat) - 1,
-                                                                   int(len(lat) * 0.99))],
-            "max_ms": lat[-1], "swaps": swaps, "missed": missed}
+    # Latency from the ..data switch to the new bundle on disk; the shipped musl
+    # binary too, right after the glibc one, for a same-run ratio.
+    plan = [("latency_0", BIN, 0, 40 if quick else 300)]
+    if os.path.exists(MUSL_BIN):
+        plan.append(("latency_0_musl", MUSL_BIN, 0, 40 if quick else 300))
+    plan.append(("latency_50", BIN, 50, 20 if quick else 100))
+    for key, binary, debounce, swaps in plan:
+        res[key] = swap_latency(scratch, aw, (pem_a, pem_b), binary, debounce, swaps,
+                                key.replace("_", "-"))
     aw.write({"ca.crt": pem_a})
 
     size = os.path.getsize(BIN)
@@ -504,13 +528,14 @@ def fmt_ms(s):
 
 
 def table(rows):
-    tools = ["trust-injector", "update-ca-certificates", "openssl rehash", "p11-kit trust extract"]
+    tools = ["trust-injector", "trust-injector (static musl, shipped)", "update-ca-certificates",
+             "openssl rehash", "p11-kit trust extract"]
     lines = ["| N custom CAs (+ roots) | tool | median | runs | × trust-injector | bundle certs | hashed entries |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         ti = r["trust-injector"]["median"]
         for t in tools:
-            x = r[t]
+            x = r.get(t)
             if x is None:
                 continue
             ratio = x["median"] / ti
@@ -619,6 +644,10 @@ def report(r, plot_path):
             f"(default 60 s: {fp['resync1']['default_60s_pct']:.4f} % of a core) | |",
             f"| ..data swap → new bundle, `--debounce 0` ({lat0['swaps']} swaps) | median "
             f"{lat0['median_ms']:.2f} ms, p99 {lat0['p99_ms']:.2f} ms, missed {lat0['missed']} | median ≤ 5 ms |",
+            (f"| the same, static musl binary (the image's) ({fp['latency_0_musl']['swaps']} swaps) | median "
+             f"{fp['latency_0_musl']['median_ms']:.2f} ms ({fp['latency_0_musl']['median_ms'] / lat0['median_ms']:.2f}× glibc), "
+             f"p99 {fp['latency_0_musl']['p99_ms']:.2f} ms, missed {fp['latency_0_musl']['missed']} | ≤ glibc |"
+             if "latency_0_musl" in fp else "| the same, static musl binary | not built | |"),
             f"| ..data swap → new bundle, `--debounce 50` ({lat50['swaps']} swaps) | median "
             f"{lat50['median_ms']:.2f} ms, p99 {lat50['p99_ms']:.2f} ms, missed {lat50['missed']} | |",
             f"| release binary (profile strips it) | {fp['binary_bytes'] / 1e6:.2f} MB "

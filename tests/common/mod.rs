@@ -48,7 +48,13 @@ pub fn bin() -> &'static str {
 /// A `Command` for the binary under test with a hermetic environment: no
 /// `TRUST_INJECTOR_*` variables leak in from the machine, no CA-related variables.
 pub fn trust_injector() -> std::process::Command {
-    let mut cmd = tools::clean_command(bin());
+    hermetic_command(bin())
+}
+
+/// `program` with the hermetic environment of [`trust_injector`]: for running the
+/// sidecar through something else (e.g. `qemu-aarch64-static <arm64 binary>`).
+pub fn hermetic_command(program: &str) -> std::process::Command {
+    let mut cmd = tools::clean_command(program);
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
         if k.starts_with("TRUST_INJECTOR_") || k == "RUST_LOG" {
