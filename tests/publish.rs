@@ -161,3 +161,167 @@ fn resync_restores_output_that_was_deleted_or_altered() {
     );
     assert_clean_out_dir(&out);
 }
+
+/// One traced syscall: its name and its arguments as strace printed them
+/// (with `-y`, a file descriptor reads `3</path/it/refers/to>`).
+struct Syscall {
+    name: String,
+    args: String,
+}
+
+/// `run --once ARGS` under `strace -f -y`, tracing only the calls a durable
+/// publish is made of. Returns them in the order the kernel saw them.
+fn traced_run_once(args: &[&str], trace: &std::path::Path) -> Vec<Syscall> {
+    let mut cmd = common::tools::clean_command("strace");
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("TRUST_INJECTOR_") || k == "RUST_LOG" {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.args(["-f", "-y", "-qq", "-e", "signal=none", "-o"])
+        .arg(trace)
+        .args([
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,rename,renameat,renameat2",
+        ])
+        .arg(common::bin())
+        .args(["run", "--once"])
+        .args(args);
+    let out = common::tools::run(&mut cmd, std::time::Duration::from_secs(60));
+    assert!(out.ok(), "strace run --once:\n{}", out.text());
+    let text = std::fs::read_to_string(trace).unwrap();
+    text.lines()
+        .filter_map(|l| {
+            // "PID name(args) = result"; unfinished/resumed halves are not
+            // produced for these calls in practice, and are skipped if they are.
+            let l = l.split_once(' ').map_or(l, |(_, rest)| rest).trim_start();
+            let (name, rest) = l.split_once('(')?;
+            // strace pads the result column: "fsync(3</out>)      = 0".
+            let (args, result) = rest.rsplit_once(" = ")?;
+            let args = args.trim_end().strip_suffix(')')?;
+            (result.trim_start().starts_with('0')).then(|| Syscall {
+                name: name.to_string(),
+                args: args.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn is_sync(c: &Syscall) -> bool {
+    matches!(c.name.as_str(), "fsync" | "fdatasync")
+}
+
+/// The fd argument of a sync names exactly `path` (strace -y prints `N<path>`).
+fn syncs(c: &Syscall, path: &std::path::Path) -> bool {
+    is_sync(c) && c.args.ends_with(&format!("<{}>", path.display()))
+}
+
+/// Index of the rename whose destination is `to` and whose source's file name
+/// starts with `from_prefix`; panics listing the trace if there is none.
+fn rename_index(calls: &[Syscall], from_prefix: &str, to: &std::path::Path) -> usize {
+    calls
+        .iter()
+        .position(|c| {
+            c.name.starts_with("rename")
+                && c.args.contains(&format!("/{from_prefix}"))
+                && c.args.contains(&format!("\"{}\"", to.display()))
+        })
+        .unwrap_or_else(|| {
+            let all: Vec<String> = calls
+                .iter()
+                .map(|c| format!("{}({})", c.name, c.args))
+                .collect();
+            panic!(
+                "no rename of {from_prefix}* to {}:\n{}",
+                to.display(),
+                all.join("\n")
+            )
+        })
+}
+
+/// The temporary file's path in a rename's first path argument.
+fn rename_source(c: &Syscall) -> std::path::PathBuf {
+    let first = c
+        .args
+        .split('"')
+        .nth(1)
+        .expect("rename has a path argument");
+    std::path::PathBuf::from(first)
+}
+
+#[test]
+fn every_published_file_is_synced_before_its_rename_and_the_directory_after() {
+    // Observed from outside, the way only the kernel sees it: the bytes of a
+    // new file reach the disk before the rename makes them visible, and the
+    // directory entry the rename changed reaches it afterwards. Dropping any
+    // of these syncs leaves a crash window in which a reader (or the next
+    // boot) sees an empty bundle.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let ca = pki::root("Durable CA");
+    ca.write_pem(&root.join("src/ca.crt"));
+    let out = root.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let calls = traced_run_once(
+        &[
+            "--source",
+            s(&root.join("src")),
+            "--base",
+            "none",
+            "--pkcs12",
+            "--out-dir",
+            s(&out),
+        ],
+        &root.join("strace.txt"),
+    );
+    let next_rename = |after: usize| {
+        calls[after + 1..]
+            .iter()
+            .position(|c| c.name.starts_with("rename"))
+            .map_or(calls.len(), |p| after + 1 + p)
+    };
+    let prev_rename = |before: usize| {
+        calls[..before]
+            .iter()
+            .rposition(|c| c.name.starts_with("rename"))
+            .map_or(0, |p| p + 1)
+    };
+    // The bundle and the truststore: file sync, rename, directory sync.
+    for file in [BUNDLE, "truststore.p12"] {
+        let r = rename_index(&calls, ".tmp-", &out.join(file));
+        let tmp_file = rename_source(&calls[r]);
+        assert!(
+            calls[prev_rename(r)..r].iter().any(|c| syncs(c, &tmp_file)),
+            "{file}: the temporary file {} is fsynced before the rename",
+            tmp_file.display()
+        );
+        assert!(
+            calls[r + 1..next_rename(r)].iter().any(|c| syncs(c, &out)),
+            "{file}: the out-dir is fsynced after the rename, before anything else is renamed"
+        );
+    }
+    // The hashed directory: the built directory is synced before it gets its
+    // versioned name, and the out-dir after the symlink swap.
+    let r = calls
+        .iter()
+        .position(|c| c.name.starts_with("rename") && c.args.contains("/.tmp-certs-"))
+        .expect("the hashed directory is built under a temporary name");
+    let building = rename_source(&calls[r]);
+    assert!(
+        calls[prev_rename(r)..r].iter().any(|c| syncs(c, &building)),
+        "the built hashed directory is fsynced before its rename"
+    );
+    let link = rename_index(&calls, ".tmp-link-", &out.join(CERTS));
+    assert!(
+        calls[link + 1..next_rename(link)]
+            .iter()
+            .any(|c| syncs(c, &out)),
+        "the out-dir is fsynced after certs is swapped"
+    );
+    assert_eq!(
+        bundle::read_bundle(&out).unwrap(),
+        [ca.sha256()],
+        "and the publish itself worked"
+    );
+}
