@@ -325,3 +325,87 @@ fn every_published_file_is_synced_before_its_rename_and_the_directory_after() {
         "and the publish itself worked"
     );
 }
+
+#[test]
+fn a_failed_bundle_write_leaves_the_old_bundle_whole() {
+    // On a full disk the certs/ rebuild used to fail first, so the bundle's
+    // own write never failed in any test, and writing it in place went
+    // unnoticed. RLIMIT_FSIZE makes the kernel refuse exactly the bundle: each
+    // certs/ file is far below the limit, the new bundle far above it.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let old = pki::root("Old Whole CA");
+    old.write_pem(&src.join("ca.crt"));
+    let args = ["--source", s(&src), "--base", "none", "--out-dir", s(&out)];
+    run_once_ok(&args);
+    let old_bundle = std::fs::read(out.join(BUNDLE)).unwrap();
+
+    let many: Vec<pki::Cert> = (0..40).map(|i| pki::root(&format!("Big {i}"))).collect();
+    let pem: String = many.iter().map(|c| c.pem()).collect();
+    const LIMIT: u64 = 8 * 1024;
+    assert!(pem.len() as u64 > 2 * LIMIT && many[0].pem().len() as u64 * 4 < LIMIT);
+    common::replace_file(&src.join("ca.crt"), &pem);
+
+    let mut cmd = common::trust_injector();
+    cmd.args(["run", "--once"]).args(args);
+    // SAFETY: setrlimit and signal are async-signal-safe; between fork and
+    // exec nothing else runs. SIGXFSZ ignored: the write fails with EFBIG
+    // instead of killing the process, as it would for a real size limit.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: LIMIT,
+                rlim_max: LIMIT,
+            };
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let res = common::tools::run(&mut cmd, std::time::Duration::from_secs(60));
+    assert_eq!(
+        res.code(),
+        Some(1),
+        "a failed publish exits 1:\n{}",
+        res.text()
+    );
+    assert!(
+        res.stderr.contains("publishing failed") && res.stderr.contains("File too large"),
+        "the error says what failed and why:\n{}",
+        res.text()
+    );
+    // The hashed directory was rebuilt (its files fit): the failure really
+    // was the bundle's own write.
+    assert_eq!(
+        bundle::hashed_dir_map(&out.join(CERTS), false).len(),
+        many.len(),
+        "certs/ was published before the bundle failed"
+    );
+    let now = std::fs::read(out.join(BUNDLE)).unwrap();
+    assert!(
+        now == old_bundle,
+        "the old bundle is still there, whole, byte for byte ({} bytes now, {} before)",
+        now.len(),
+        old_bundle.len()
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary file removed: {leftovers:?}"
+    );
+
+    // Without the limit the next run publishes the new bundle.
+    run_once_ok(&args);
+    let want: Vec<String> = many.iter().map(|c| c.sha256()).collect();
+    assert_eq!(bundle::read_bundle(&out).unwrap(), want);
+    assert_clean_out_dir(&out);
+}
