@@ -129,6 +129,10 @@ pub struct RunArgs {
     /// File holding the password of truststore.p12 (one trailing newline ignored).
     #[arg(long, value_name = "FILE", env = "TRUST_INJECTOR_PKCS12_PASSWORD_FILE")]
     pub pkcs12_password_file: Option<PathBuf>,
+    /// Keep a certificate that left the sources for DURATION (e.g. 90s, 30m,
+    /// 24h, 7d; 0 or off: not at all), never an expired one.
+    #[arg(long, value_name = "DURATION", env = "TRUST_INJECTOR_RETAIN_REMOVED")]
+    pub retain_removed: Option<String>,
     /// Publish once and exit.
     #[arg(long)]
     pub once: bool,
@@ -199,6 +203,8 @@ pub struct RunConfig {
     pub on_change_signal: Option<SignalTarget>,
     /// `Some` with `--pkcs12`.
     pub pkcs12: Option<crate::truststore::Pkcs12Config>,
+    /// `--retain-removed` in seconds; `None` when off (the default).
+    pub retain_removed: Option<u64>,
     pub once: bool,
 }
 
@@ -266,6 +272,14 @@ impl RunArgs {
             .map(parse_signal_target)
             .transpose()?;
         let pkcs12 = self.pkcs12_config()?;
+        let retain_removed = match &self.retain_removed {
+            Some(text) => crate::retain::parse_duration(text).map_err(|e| {
+                ConfigError(format!(
+                    "--retain-removed (TRUST_INJECTOR_RETAIN_REMOVED) {e}"
+                ))
+            })?,
+            None => None,
+        };
         Ok(RunConfig {
             sources,
             base,
@@ -278,6 +292,7 @@ impl RunArgs {
             on_change_url,
             on_change_signal,
             pkcs12,
+            retain_removed,
             once: self.once,
         })
     }
