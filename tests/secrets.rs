@@ -93,6 +93,8 @@ fn private_keys_never_appear_in_any_output() {
 
     let d = Daemon::builder(&out)
         .args(["--base", "none", "--resync", "0"])
+        // Its state file in the out-dir is one more output to search.
+        .args(["--retain-removed", "1h"])
         .env("TRUST_INJECTOR_LOG", "trace")
         .arg("--source")
         .arg(&src)
