@@ -6,7 +6,10 @@
 #      Kubernetes 1.29 and the newest version it knows, and the classic variant
 #      (k8s/classic, for clusters without native sidecars) against 1.27 as well;
 #   3. check the trust-injector wiring and the restricted security settings that the
-#      README promises (no subPath, optional Secret, probes, read-only mounts, ...);
+#      README promises (no subPath, optional Secret, probes, read-only mounts, CPU and
+#      memory requests and limits on every container, a NetworkPolicy that admits port
+#      9898 only from selected peers and keeps the gateway's ports open, ...), and that
+#      the CA Secret's name is set in one place per kustomization;
 #   4. lint the Dockerfile with hadolint.
 # Runs as root or not, from anywhere in the repository, with no stdin.
 # Tools are pinned and installed into a cache directory (TRUST_INJECTOR_CI_CACHE,
@@ -170,8 +173,12 @@ for d in docs:
         check(sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, f"{cn}: runAsNonRoot is not true")
         seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
         check(seccomp == "RuntimeDefault", f"{cn}: seccompProfile is not RuntimeDefault")
-        check("limits" in c.get("resources", {}) and "requests" in c["resources"] or c in mains and c not in ti,
-              f"{cn}: no resource requests and limits")
+        # CPU and memory, requests and limits: a namespace whose ResourceQuota covers
+        # any of them rejects a pod with a container that omits it.
+        res = c.get("resources", {})
+        for kind in ("requests", "limits"):
+            for what in ("cpu", "memory"):
+                check(what in res.get(kind, {}), f"{cn}: no resources.{kind}.{what}")
     # no subPath anywhere: a subPath mount never sees Secret updates or bundle swaps
     for c in inits + mains:
         for m in c.get("volumeMounts", []):
@@ -208,11 +215,56 @@ for d in docs:
           f"{where}: gateway does not mount trust read-only at /var/run/trust")
     check(any(e.get("name") == "config.service.auth" for e in gw.get("env", [])), f"{where}: gateway lost its own env")
     print(f"{where}: {len(ti)} trust-injector container(s) checked")
+    # The NetworkPolicy (k8s/network-policy), required in the complete examples: it
+    # selects this pod, admits port 9898 only from selected namespaces or pods (never
+    # from everywhere), and still admits every port the gateway itself serves.
+    labels = d["spec"]["template"]["metadata"].get("labels", {})
+    policies = [p for p in docs if p["kind"] == "NetworkPolicy"
+                and p["spec"].get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()]
+    if full:
+        check(len(policies) == 1, f"{where}: want one NetworkPolicy selecting the pod, found {len(policies)}")
+    def rule_ports(rule):
+        return {(str(pt.get("port")), pt.get("protocol", "TCP")) for pt in rule.get("ports", [])}
+    for pol in policies:
+        pn = f"{where} networkpolicy/{pol['metadata']['name']}"
+        check("Ingress" in pol["spec"].get("policyTypes", []), f"{pn}: not an Ingress policy")
+        rules = pol["spec"].get("ingress", [])
+        for rule in rules:
+            if ("9898", "TCP") in rule_ports(rule) or not rule.get("ports"):
+                peers = rule.get("from", [])
+                check(peers and all("ipBlock" not in peer for peer in peers),
+                      f"{pn}: port 9898 is open to everyone")
+        for c in mains:
+            if c in ti:
+                continue
+            for cp in c.get("ports", []):
+                want = (str(cp["containerPort"]), cp.get("protocol", "TCP"))
+                check(any(want in rule_ports(r) or not r.get("ports") for r in rules),
+                      f"{pn}: the gateway's port {want} is not admitted")
 for p in problems:
     print("  " + p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 EOF
   then pass "wiring and security of $dir"; else fail "wiring and security of $dir"; fi
+done
+
+# --- 3b. the CA Secret's name is set in one place ------------------------------------------
+# Change it where the kustomization says (a literal, or the component's settings.yaml) in
+# a copy of k8s/, render, and expect the new name and no trace of the old one.
+for spec in "k8s/gateway:k8s/gateway/kustomization.yaml" \
+            "k8s/classic:k8s/classic/kustomization.yaml" \
+            "k8s/component-example:k8s/components/trust-injector/settings.yaml"; do
+  dir=${spec%%:*} place=${spec#*:}
+  copy="$OUT/renamed"
+  rm -rf "$copy" && mkdir -p "$copy" && cp -r k8s "$copy/"
+  sed -i 's/apim-gateway-custom-ca/ci-renamed-ca/' "$copy/$place"
+  if rendered=$("$KUBECTL" kustomize "$copy/$dir" 2>&1) \
+     && grep -q 'secretName: ci-renamed-ca' <<<"$rendered" \
+     && ! grep -q 'apim-gateway-custom-ca' <<<"$rendered"; then
+    pass "the CA Secret's name of $dir is set in $place alone"
+  else
+    fail "the CA Secret's name of $dir is not set in $place alone"
+  fi
 done
 
 # --- 4. Dockerfile -----------------------------------------------------------------------

@@ -6,10 +6,28 @@
 //! process then exits 2, which `main` maps from [`ConfigError`].
 
 use crate::base::{is_inside, BaseSpec};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// `run`'s exit codes, in `--help` (the default command's, so also the top level's).
+const RUN_EXIT_CODES: &str = "Exit codes: 0 clean stop (or --once published with every source \
+valid); 1 a source was invalid or publishing failed (--once), or a fatal runtime error; 2 bad \
+usage or configuration (the message names the flag, variable or path).";
+
+/// The top level's `--help` epilogue: a newcomer reads the options listed
+/// above it as `run`'s, so say why they are there.
+const TOP_AFTER_HELP: &str = "Without a command, trust-injector runs `run`: the options above \
+are run's (`trust-injector run --help`). Every run option can also be set by the environment \
+variable shown; a flag wins over its variable. Boolean variables accept 1/0, true/false, \
+yes/no, on/off.
+
+Exit codes: 0 clean stop (or --once published with every source valid); 1 a source was invalid \
+or publishing failed (--once), or a fatal runtime error; 2 bad usage or configuration. Each \
+command's --help lists its own.";
 
 /// trust-injector: publish private CAs merged with public roots for OpenSSL-style clients.
 #[derive(Debug, Parser)]
@@ -17,24 +35,34 @@ use std::time::Duration;
     name = "trust-injector",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = TOP_AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Options of `run`, accepted without the subcommand (the default command).
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Options of `run` (the default command)")]
     pub run: RunArgs,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Watch the sources, publish, serve probes until SIGTERM/SIGINT.
+    /// Watch the sources, publish, serve probes until SIGTERM/SIGINT (the default command).
+    #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
     /// List the certificates in bundles, files or directories.
+    #[command(
+        after_help = "Exit codes: 0 every file parsed (a file holding only private keys is a \
+                      warning, as in the sidecar); 1 a file could not be read or parsed; 2 bad usage."
+    )]
     Inspect(InspectArgs),
-    /// Try a TLS handshake to a backend trusting only FILE, and explain the outcome.
+    /// Try a TLS handshake to a backend trusting only the bundle, and explain the outcome.
+    #[command(
+        after_help = "Exit codes: 0 trusted; 1 not trusted; 2 bad usage (URL, --servername, an \
+                      unreadable or empty bundle); 3 could not connect."
+    )]
     Verify(VerifyArgs),
 }
 
@@ -86,6 +114,7 @@ pub struct RunArgs {
         value_name = "SECONDS",
         env = "TRUST_INJECTOR_RESYNC",
         allow_negative_numbers = true,
+        value_parser = parse_seconds,
         default_value_t = 60
     )]
     pub resync: u64,
@@ -95,11 +124,12 @@ pub struct RunArgs {
         value_name = "MILLIS",
         env = "TRUST_INJECTOR_DEBOUNCE",
         allow_negative_numbers = true,
+        value_parser = parse_millis,
         default_value_t = 50
     )]
     pub debounce: u64,
     /// Keep expired certificates instead of dropping them.
-    #[arg(long, env = "TRUST_INJECTOR_KEEP_EXPIRED")]
+    #[arg(long, env = "TRUST_INJECTOR_KEEP_EXPIRED", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub keep_expired: bool,
     /// Log line format (level from TRUST_INJECTOR_LOG, RUST_LOG syntax).
     #[arg(
@@ -116,7 +146,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIG:NAME", env = "TRUST_INJECTOR_ON_CHANGE_SIGNAL")]
     pub on_change_signal: Option<String>,
     /// Also publish truststore.p12 (PKCS#12, every certificate trusted) for Java.
-    #[arg(long, env = "TRUST_INJECTOR_PKCS12")]
+    #[arg(long, env = "TRUST_INJECTOR_PKCS12", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub pkcs12: bool,
     /// Password of truststore.p12 (protects its integrity; empty or unset: none).
     #[arg(
@@ -136,6 +166,11 @@ pub struct RunArgs {
     /// Publish once and exit.
     #[arg(long)]
     pub once: bool,
+    /// The flags whose value came from their environment variable, as
+    /// (`--flag`, `VARIABLE`): an error about such a value names the
+    /// variable, which is what the user has to change. Set by [`parse`].
+    #[arg(skip)]
+    pub from_env: Vec<(String, String)>,
 }
 
 /// `inspect` options.
@@ -147,6 +182,10 @@ pub struct InspectArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Print whole subjects, issuers and paths (by default long ones are
+    /// shortened so that rows fit a terminal).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `verify` options.
@@ -155,8 +194,9 @@ pub struct VerifyArgs {
     /// The backend, e.g. https://backend.internal:8443/.
     #[arg(value_name = "URL")]
     pub url: String,
-    /// The bundle to trust (and nothing else).
-    #[arg(long, value_name = "FILE")]
+    /// The bundle to trust (and nothing else): a PEM/DER file, a hashed
+    /// directory such as certs/, or a Secret volume.
+    #[arg(long, value_name = "FILE|DIR")]
     pub bundle: PathBuf,
     /// Server name for SNI and name checks, if not the URL's host.
     #[arg(long, value_name = "NAME")]
@@ -371,6 +411,156 @@ fn parse_signal_target(value: &str) -> Result<SignalTarget, ConfigError> {
     })
 }
 
+/// The spellings of a boolean variable people write in manifests (`"1"`,
+/// `"yes"`, `"on"` …); clap alone accepts only `true`/`false`.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected 1/0, true/false, yes/no or on/off".into()),
+    }
+}
+
+/// A whole, non-negative number, with an error that says what is expected
+/// (the standard one says "invalid digit found in string").
+fn parse_count(value: &str, unit: &str, zero: &str) -> Result<u64, String> {
+    let expected = format!("expected a whole number of {unit} such as 60 ({zero})");
+    let v = value.trim();
+    if v.starts_with('-') {
+        return Err(format!("must not be negative: {expected}"));
+    }
+    v.parse::<u64>().map_err(|_| expected)
+}
+
+fn parse_seconds(value: &str) -> Result<u64, String> {
+    parse_count(value, "seconds", "0 turns the resync off")
+}
+
+fn parse_millis(value: &str) -> Result<u64, String> {
+    parse_count(value, "milliseconds", "0 re-reads at once")
+}
+
+/// Parses the command line like [`Cli::parse`], but an error about a value
+/// taken from an environment variable names the variable (the flag does not
+/// appear on the command line, so naming it would send the user looking in
+/// the wrong place), and `run`'s options learn which came from a variable.
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+}
+
+/// [`parse`] on given arguments (tests).
+pub fn parse_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    let command = Cli::command();
+    let matches = command
+        .clone()
+        .try_get_matches_from(&argv)
+        .map_err(|e| name_variable_in_error(e, &command, &argv))?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    let (args, run_matches) = match (&mut cli.command, matches.subcommand()) {
+        (Some(Command::Run(args)), Some((_, sub))) => (args, sub),
+        (None, _) => (&mut cli.run, &matches),
+        _ => return Ok(cli),
+    };
+    for arg in command.get_arguments() {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        if run_matches.value_source(arg.get_id().as_str()) == Some(ValueSource::EnvVariable) {
+            args.from_env
+                .push((format!("--{long}"), env.to_string_lossy().into_owned()));
+        }
+    }
+    Ok(cli)
+}
+
+/// Rewrites clap's "invalid value 'x' for '--flag'" into "VARIABLE=x: …"
+/// when the value came from the flag's variable.
+fn name_variable_in_error(
+    e: clap::Error,
+    command: &clap::Command,
+    argv: &[OsString],
+) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return e;
+    }
+    let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg) else {
+        return e;
+    };
+    let Some(long) = flag
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.strip_prefix("--"))
+    else {
+        return e;
+    };
+    let on_command_line = argv.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a.strip_prefix("--")
+            .is_some_and(|rest| rest == long || rest.starts_with(&format!("{long}=")))
+    });
+    let arg = command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
+        .find(|a| a.get_long() == Some(long));
+    let Some(var) = arg.and_then(|a| a.get_env()) else {
+        return e;
+    };
+    let Some(value) = std::env::var_os(var).filter(|_| !on_command_line) else {
+        return e;
+    };
+    let expected = match (
+        e.get(ContextKind::ValidValue),
+        std::error::Error::source(&e),
+    ) {
+        (Some(ContextValue::Strings(valid)), _) => format!("expected one of {}", valid.join(", ")),
+        (_, Some(why)) => why.to_string(),
+        _ => "invalid value".to_string(),
+    };
+    clap::Error::raw(
+        e.kind(),
+        format!(
+            "{}={}: {expected}\n",
+            var.to_string_lossy(),
+            value.to_string_lossy()
+        ),
+    )
+}
+
+impl RunArgs {
+    /// [`RunArgs::validate`], with an error about a value taken from an
+    /// environment variable naming the variable.
+    pub fn check(&self) -> Result<RunConfig, ConfigError> {
+        self.validate()
+            .map_err(|ConfigError(m)| ConfigError(self.name_variables(&m)))
+    }
+
+    /// Rewrites a message that starts with `--flag value` into
+    /// `VARIABLE=value` when that flag was set through its variable; other
+    /// messages are returned as they are.
+    pub fn name_variables(&self, message: &str) -> String {
+        for (flag, var) in &self.from_env {
+            if let Some(rest) = message.strip_prefix(flag.as_str()) {
+                if let Some(value_and_more) = rest.strip_prefix(' ') {
+                    return format!("{var}={value_and_more}");
+                }
+                if rest.starts_with(':') {
+                    return format!("{var}{rest}");
+                }
+            }
+        }
+        message.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +604,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--listen nope"), "{e}");
+    }
+
+    #[test]
+    fn booleans_take_every_usual_spelling() {
+        for v in ["1", "true", "yes", "on", "TRUE", " On "] {
+            assert_eq!(parse_bool(v), Ok(true), "{v}");
+        }
+        for v in ["0", "false", "no", "off", "No"] {
+            assert_eq!(parse_bool(v), Ok(false), "{v}");
+        }
+        assert!(parse_bool("maybe").unwrap_err().contains("yes/no"));
+    }
+
+    #[test]
+    fn counts_say_what_is_expected() {
+        assert_eq!(parse_seconds("0"), Ok(0));
+        let e = parse_seconds("-1").unwrap_err();
+        assert!(e.contains("negative") && e.contains("seconds"), "{e}");
+        assert!(parse_millis("soon").unwrap_err().contains("milliseconds"));
+    }
+
+    #[test]
+    fn messages_name_the_variable_that_set_the_value() {
+        let mut run = match Cli::try_parse_from(["trust-injector", "run"])
+            .unwrap()
+            .command
+        {
+            Some(Command::Run(r)) => r,
+            _ => unreachable!(),
+        };
+        run.from_env = vec![("--listen".into(), "TRUST_INJECTOR_LISTEN".into())];
+        assert_eq!(
+            run.name_variables("--listen nope: bad"),
+            "TRUST_INJECTOR_LISTEN=nope: bad"
+        );
+        assert_eq!(run.name_variables("--listener x"), "--listener x");
+        assert_eq!(run.name_variables("--base x: no"), "--base x: no");
     }
 
     #[test]

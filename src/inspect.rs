@@ -3,7 +3,7 @@
 
 use crate::cert::{display_line, rfc3339, Certificate};
 use crate::parse::parse_file;
-use crate::policy::{CertFacts, Policy};
+use crate::policy::{CertFacts, Concern, Policy};
 use crate::source::{read_source, FileRead, ReadError, SourceRead};
 use crate::status::now_unix;
 use serde::Serialize;
@@ -58,11 +58,25 @@ pub struct Problem {
     pub error: String,
 }
 
+/// A file that was read but contributes nothing, which the sidecar reports
+/// as `empty` with a warning (not an error): mounting a whole
+/// `kubernetes.io/tls` Secret puts `tls.key` next to the CA, and that works.
+#[derive(Debug, Serialize)]
+pub struct FileWarning {
+    pub file: String,
+    /// `empty`, the sidecar's state for such a file in `/status`.
+    pub code: &'static str,
+    pub message: String,
+}
+
 /// Everything `inspect` found.
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub certificates: Vec<Row>,
     pub errors: Vec<Problem>,
+    /// Files that hold no certificate but are not broken (only keys, or only
+    /// other PEM blocks). They do not change the exit code.
+    pub file_warnings: Vec<FileWarning>,
 }
 
 impl Report {
@@ -128,12 +142,10 @@ pub fn inspect(paths: &[PathBuf]) -> Report {
                 .map_err(|e| e.to_string())
                 .and_then(|b| parse_file(&b).map_err(|e| e.to_string()));
             match parsed {
-                Ok(p) if p.certs.is_empty() => report.errors.push(Problem {
+                Ok(p) if p.certs.is_empty() => report.file_warnings.push(FileWarning {
                     file: f.path.display().to_string(),
-                    error: format!(
-                        "no certificate ({} private key(s), {} other block(s))",
-                        p.private_keys, p.other_blocks
-                    ),
+                    code: "empty",
+                    message: empty_message(p.private_keys, p.other_blocks),
                 }),
                 Ok(p) => found.extend(
                     p.certs
@@ -164,13 +176,42 @@ pub fn inspect(paths: &[PathBuf]) -> Report {
                 .iter()
                 .map(|k| Warning {
                     code: k.code(),
-                    message: k.explain(c),
+                    message: explain(k, c),
                 })
                 .collect();
             row(file, *index, c, now, warnings)
         })
         .collect();
     report
+}
+
+/// The policy's sentence, except where it speaks of the sidecar's flags as if
+/// `inspect` had them.
+fn explain(concern: &Concern, c: &Certificate) -> String {
+    match concern {
+        Concern::ExpiredKept => format!(
+            "expired at {}; the sidecar drops it (unless run with --keep-expired)",
+            rfc3339(c.not_after)
+        ),
+        other => other.explain(c),
+    }
+}
+
+/// What the sidecar would make of a file without certificates.
+fn empty_message(private_keys: usize, other_blocks: usize) -> String {
+    let mut parts = Vec::new();
+    if private_keys > 0 {
+        parts.push(format!(
+            "{private_keys} private key(s) skipped, never published or logged"
+        ));
+    }
+    if other_blocks > 0 {
+        parts.push(format!("{other_blocks} other block(s) ignored"));
+    }
+    format!(
+        "no certificate ({}); the sidecar publishes nothing from it, and that is not an error",
+        parts.join(", ")
+    )
 }
 
 fn row(file: &Path, index: usize, c: &Certificate, now: i64, warnings: Vec<Warning>) -> Row {
@@ -202,9 +243,59 @@ fn row(file: &Path, index: usize, c: &Certificate, now: i64, warnings: Vec<Warni
     }
 }
 
-/// The human table: one line per certificate, its warnings under it, then
-/// one line per file that could not be read.
+/// Widest cells of the default table, so that a row fits a 120-column
+/// terminal; `--wide` prints everything whole.
+const SUBJECT_WIDTH: usize = 28;
+const ISSUER_WIDTH: usize = 22;
+const FILE_WIDTH: usize = 20;
+const SHA_DIGITS: usize = 12;
+/// Warnings under a row are wrapped at this width by default.
+const LINE_WIDTH: usize = 120;
+
+/// The human table, shortened to fit a terminal: one line per certificate,
+/// its warnings under it, then one line per file that could not be read.
 pub fn render_table(report: &Report) -> String {
+    render(report, false)
+}
+
+/// The human table with whole subjects, issuers, dates and paths (`--wide`).
+pub fn render_wide(report: &Report) -> String {
+    render(report, true)
+}
+
+/// One table row's cells.
+fn cells(r: &Row, wide: bool) -> [String; 8] {
+    let sha = if wide { 16 } else { SHA_DIGITS };
+    [
+        if wide {
+            display_line(&r.subject)
+        } else {
+            shorten_name(&r.subject, SUBJECT_WIDTH)
+        },
+        if wide {
+            display_line(&r.issuer)
+        } else {
+            shorten_name(&r.issuer, ISSUER_WIDTH)
+        },
+        if wide {
+            r.not_after.clone()
+        } else {
+            r.not_after.chars().take(10).collect()
+        },
+        match (r.expired, wide) {
+            (true, true) => format!("EXPIRED {}d ago", -r.days_left),
+            (true, false) => "expired".to_string(),
+            (false, _) => r.days_left.to_string(),
+        },
+        yes_no(r.ca),
+        yes_no(r.self_signed),
+        r.sha256.get(..sha).unwrap_or(&r.sha256).to_string(),
+        // Shortened in `render`, which knows the room left.
+        display_line(&r.file),
+    ]
+}
+
+fn render(report: &Report, wide: bool) -> String {
     const HEAD: [&str; 8] = [
         "SUBJECT",
         "ISSUER",
@@ -215,31 +306,22 @@ pub fn render_table(report: &Report) -> String {
         "SHA256",
         "FILE",
     ];
-    let rows: Vec<[String; 8]> = report
-        .certificates
-        .iter()
-        .map(|r| {
-            [
-                display_line(&r.subject),
-                display_line(&r.issuer),
-                r.not_after.clone(),
-                if r.expired {
-                    format!("EXPIRED {}d ago", -r.days_left)
-                } else {
-                    r.days_left.to_string()
-                },
-                yes_no(r.ca),
-                yes_no(r.self_signed),
-                r.sha256.get(..16).unwrap_or(&r.sha256).to_string(),
-                display_line(&r.file),
-            ]
-        })
-        .collect();
+    let mut rows: Vec<[String; 8]> = report.certificates.iter().map(|r| cells(r, wide)).collect();
     let mut width = HEAD.map(str::len);
     for r in &rows {
         for (w, cell) in width.iter_mut().zip(r) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(cell.chars().count());
         }
+    }
+    if !wide {
+        // The file gets what the other columns leave of the line, and at
+        // least FILE_WIDTH characters.
+        let used: usize = width[..7].iter().map(|w| w + 2).sum();
+        let room = LINE_WIDTH.saturating_sub(used).max(FILE_WIDTH);
+        for r in &mut rows {
+            r[7] = shorten_path(&r[7], room);
+        }
+        width[7] = rows.iter().map(|r| r[7].chars().count()).max().unwrap_or(0);
     }
     let line = |cells: &[String]| {
         let mut s = String::new();
@@ -253,17 +335,15 @@ pub fn render_table(report: &Report) -> String {
         s.push('\n');
         s
     };
+    let wrap_at = if wide { usize::MAX } else { LINE_WIDTH };
     let mut out = String::new();
     if !rows.is_empty() {
         out.push_str(&line(&HEAD.map(String::from)));
         for (r, cells) in report.certificates.iter().zip(&rows) {
             out.push_str(&line(cells));
             for w in &r.warnings {
-                out.push_str(&format!(
-                    "    warning: {}: {}\n",
-                    w.code,
-                    display_line(&w.message)
-                ));
+                let text = format!("warning: {}: {}", w.code, display_line(&w.message));
+                out.push_str(&wrap(&text, "    ", "      ", wrap_at));
             }
         }
     }
@@ -274,9 +354,19 @@ pub fn render_table(report: &Report) -> String {
             .certificates
             .iter()
             .map(|r| r.warnings.len())
-            .sum::<usize>(),
+            .sum::<usize>()
+            + report.file_warnings.len(),
         report.errors.len()
     ));
+    for w in &report.file_warnings {
+        let text = format!(
+            "warning: {}: {}: {}",
+            display_line(&w.file),
+            w.code,
+            w.message
+        );
+        out.push_str(&wrap(&text, "", "  ", wrap_at));
+    }
     for p in &report.errors {
         out.push_str(&format!(
             "error: {}: {}\n",
@@ -284,6 +374,67 @@ pub fn render_table(report: &Report) -> String {
             display_line(&p.error)
         ));
     }
+    out
+}
+
+/// A distinguished name in at most `max` characters: whole if it fits, else
+/// its common name (what people recognise a CA by), cut with `…` if needed.
+fn shorten_name(name: &str, max: usize) -> String {
+    let name = display_line(name);
+    if name.chars().count() <= max {
+        return name;
+    }
+    // The CN component (up to the next ", "), wherever it stands.
+    let cn = name
+        .match_indices("CN=")
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || name[..i].ends_with(", "))
+        .map(|i| name[i..].split(", ").next().unwrap_or_default())
+        .unwrap_or(&name);
+    cut(cn, max)
+}
+
+/// `text` cut to `max` characters, the last being `…` when something was cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+/// A path in at most `max` characters, keeping its end (the file name).
+fn shorten_path(path: &str, max: usize) -> String {
+    let n = path.chars().count();
+    if n <= max {
+        return path.to_string();
+    }
+    let tail: String = path.chars().skip(n - (max - 1)).collect();
+    format!("…{tail}")
+}
+
+/// Word-wraps `text` at `width` columns: the first line indented by
+/// `first`, the others by `rest`.
+fn wrap(text: &str, first: &str, rest: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
     out
 }
 

@@ -2,20 +2,24 @@
 //! invalid or publishing failed (or a fatal runtime error), 2 bad usage or
 //! configuration.
 
-use clap::Parser;
 use std::process::ExitCode;
-use trust_injector::config::{Cli, Command, RunArgs};
+use trust_injector::config::{self, Command, ConfigError, RunArgs, RunConfig};
 use trust_injector::daemon::{self, DaemonError};
 use trust_injector::{inspect, logging, verify};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = config::parse();
     match cli.command {
         None => run(cli.run),
         Some(Command::Run(args)) => run(args),
         Some(Command::Inspect(args)) => {
             let report = inspect::inspect(&args.paths);
-            if !print_report(&report, args.json, inspect::render_table) {
+            let table = if args.wide {
+                inspect::render_wide
+            } else {
+                inspect::render_table
+            };
+            if !print_report(&report, args.json, table) {
                 return ExitCode::from(1);
             }
             ExitCode::from(u8::from(!report.errors.is_empty()))
@@ -58,7 +62,7 @@ fn print_report<R: serde::Serialize>(report: &R, json: bool, text: fn(&R) -> Str
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let config = match args.validate() {
+    let config = match args.check().and_then(|c| out_dir_exists(&args, c)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trust-injector: {e}");
@@ -69,15 +73,17 @@ fn run(args: RunArgs) -> ExitCode {
     if config.once {
         return match daemon::run_once(&config) {
             Ok(report) if report.publish_error.is_none() && report.errors == 0 => ExitCode::SUCCESS,
+            // The failure itself was logged where it happened ("publishing
+            // failed", "cannot use source file"); say only what it means here.
+            Ok(report) if report.publish_error.is_some() => ExitCode::from(1),
             Ok(report) => {
                 tracing::error!(
-                    errors = report.errors,
-                    publish_error = report.publish_error.as_deref().unwrap_or(""),
-                    "published with errors"
+                    in_error = report.errors,
+                    "published without the source files in error (above); exit code 1"
                 );
                 ExitCode::from(1)
             }
-            Err(e) => exit_for(e),
+            Err(e) => exit_for(e, &args),
         };
     }
     // A current-thread runtime: one sidecar per pod, so every thread and
@@ -94,13 +100,41 @@ fn run(args: RunArgs) -> ExitCode {
     };
     match runtime.block_on(daemon::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => exit_for(e),
+        Err(e) => exit_for(e, &args),
     }
 }
 
-fn exit_for(e: DaemonError) -> ExitCode {
-    tracing::error!("{e}");
-    eprintln!("trust-injector: {e}");
+/// A missing `--out-dir` is the first thing a newcomer trying `--once`
+/// meets: say how to fix it rather than quoting `open(2)`.
+fn out_dir_exists(args: &RunArgs, config: RunConfig) -> Result<RunConfig, ConfigError> {
+    let dir = &config.out_dir;
+    let why = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(config),
+        Ok(_) => "not a directory".to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+            "no such directory; create it (mkdir -p {}) or, in Kubernetes, mount the shared \
+             emptyDir there",
+            dir.display()
+        ),
+        Err(e) => e.to_string(),
+    };
+    Err(ConfigError(args.name_variables(&format!(
+        "--out-dir {}: {why}",
+        dir.display()
+    ))))
+}
+
+/// Logs why the daemon stopped, once: the log is where a sidecar's output
+/// goes, and printing it a second time to stderr (the same stream) only
+/// doubled it.
+fn exit_for(e: DaemonError, args: &RunArgs) -> ExitCode {
+    let mut message = args.name_variables(&e.to_string());
+    if matches!(e, DaemonError::Config(_)) && message.contains("Address already in use") {
+        message.push_str(
+            "; another process listens there: choose another --listen address, or --listen off",
+        );
+    }
+    tracing::error!("{message}");
     match e {
         DaemonError::Config(_) => ExitCode::from(2),
         DaemonError::Fatal(_) => ExitCode::from(1),

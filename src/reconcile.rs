@@ -217,6 +217,8 @@ impl Reconciler {
                     self.last_publish = Some(now);
                     self.metrics.last_publish.set(now as f64);
                     self.log_publish(&bundle, outcome);
+                } else if report.first {
+                    info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
                 }
                 self.last_publish_error = None;
                 self.update_gauges(&bundle);
@@ -326,7 +328,14 @@ impl Reconciler {
                     }
                     Err(e) => {
                         if self.base_state.error.as_deref() != Some(e.as_str()) {
-                            error!(path = %path.display(), error = %e, kept = self.base_state.certs.len(), "cannot read the base bundle; keeping the last good base");
+                            match self.base_state.certs.len() {
+                                0 => {
+                                    error!(path = %path.display(), error = %e, "cannot read the base bundle; publishing without base roots until it can be read")
+                                }
+                                n => {
+                                    error!(path = %path.display(), error = %e, kept_certificates = n, "cannot read the base bundle; keeping the last good base")
+                                }
+                            }
                             self.metrics.source_errors.inc();
                         }
                         self.base_state.error = Some(e);
@@ -396,15 +405,28 @@ impl Reconciler {
 
     /// Logs drops and concerns the first time each is seen.
     fn warn_once(&mut self, bundle: &Bundle) {
+        // Expired base roots are the image's curated list ageing, which the
+        // operator cannot act on: one INFO line with a count, not a WARN each.
+        let mut base_dropped = 0;
         for d in &bundle.dropped {
             if self.warned.insert(format!("drop:{}", d.cert.sha256)) {
-                warn!(subject = %display_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
+                if d.origin.is_custom() {
+                    warn!(subject = %display_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
+                } else {
+                    base_dropped += 1;
+                }
             }
+        }
+        if base_dropped > 0 {
+            info!(
+                dropped = base_dropped,
+                "dropped expired base certificates (listed under dropped_certificates in /status)"
+            );
         }
         for e in &bundle.entries {
             for c in &e.concerns {
                 if self.warned.insert(format!("{c:?}:{}", e.cert.sha256)) {
-                    warn!(subject = %display_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = ?c, "{}", c.explain(&e.cert));
+                    warn!(subject = %display_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = %c.code(), "{}", c.explain(&e.cert));
                 }
             }
         }
@@ -601,7 +623,11 @@ fn refresh_file(
 
 fn fail_file(path: &Path, slot: &mut FileSlot, msg: String, metrics: &Metrics) {
     if slot.error.as_deref() != Some(msg.as_str()) || slot.digest.is_some() {
-        error!(file = %path.display(), error = %msg, kept = slot.certs.len(), "cannot use source file; keeping its last good certificates");
+        if slot.certs.is_empty() {
+            error!(file = %path.display(), error = %msg, "cannot use source file; it adds no certificate until it is fixed");
+        } else {
+            error!(file = %path.display(), error = %msg, kept_certificates = slot.certs.len(), "cannot use source file; keeping the certificates it last contributed");
+        }
         metrics.source_errors.inc();
     }
     slot.error = Some(msg);

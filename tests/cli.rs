@@ -332,3 +332,364 @@ fn base_path_is_used_in_its_own_order() {
         [b1.sha256(), b2.sha256(), ca.sha256()]
     );
 }
+
+/// Runs `run --once` with `vars` set, sources and out-dir from the flags.
+fn once_with_env(args: &[&str], vars: &[(&str, &str)]) -> Out {
+    let mut cmd = trust_injector();
+    cmd.args(["run", "--once"]).args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    tools::run(&mut cmd, T)
+}
+
+#[test]
+fn boolean_variables_accept_the_usual_spellings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let expired = pki::expired_root("Bool Expired CA");
+    let current = pki::root("Bool Current CA");
+    write_file(
+        &tmp.path().join("src/cas.pem"),
+        format!("{}{}", current.pem(), expired.pem()),
+    );
+    let src = tmp.path().join("src");
+    for (value, keep) in [
+        ("1", true),
+        ("0", false),
+        ("true", true),
+        ("false", false),
+        ("yes", true),
+        ("no", false),
+        ("on", true),
+        ("off", false),
+        ("TRUE", true),
+        ("Off", false),
+    ] {
+        let outd = tmp.path().join(format!("out-{value}"));
+        std::fs::create_dir(&outd).unwrap();
+        let args = ["--source", s(&src), "--base", "none", "--out-dir", s(&outd)];
+        let out = once_with_env(
+            &args,
+            &[
+                ("TRUST_INJECTOR_KEEP_EXPIRED", value),
+                ("TRUST_INJECTOR_PKCS12", value),
+            ],
+        );
+        assert_eq!(out.code(), Some(0), "{value}: {}", out.text());
+        let want = if keep {
+            vec![current.sha256(), expired.sha256()]
+        } else {
+            vec![current.sha256()]
+        };
+        assert_eq!(bundle::read_bundle(&outd).unwrap(), want, "{value}");
+        assert_eq!(
+            outd.join("truststore.p12").is_file(),
+            keep,
+            "TRUST_INJECTOR_PKCS12={value}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_variable_is_named_not_its_flag() {
+    let (tmp, _) = setup();
+    let src = tmp.path().join("src");
+    let outd = tmp.path().join("out");
+    let missing = tmp.path().join("missing");
+    for (var, value) in [
+        ("TRUST_INJECTOR_KEEP_EXPIRED", "maybe"),
+        ("TRUST_INJECTOR_PKCS12", "2"),
+        ("TRUST_INJECTOR_RESYNC", "soon"),
+        ("TRUST_INJECTOR_DEBOUNCE", "-5"),
+        ("TRUST_INJECTOR_LOG_FORMAT", "xml"),
+        ("TRUST_INJECTOR_LISTEN", "nope"),
+        ("TRUST_INJECTOR_OUT_DIR", s(&missing)),
+    ] {
+        let mut cmd = trust_injector();
+        cmd.args(["run", "--source", s(&src), "--base", "none"]);
+        if var != "TRUST_INJECTOR_LISTEN" {
+            cmd.args(["--listen", "off"]);
+        }
+        if var != "TRUST_INJECTOR_OUT_DIR" {
+            cmd.args(["--out-dir", s(&outd)]);
+        }
+        cmd.env(var, value);
+        let out = tools::run(&mut cmd, T);
+        assert_usage_error(&out, &[&format!("{var}={value}")]);
+        let flag = format!(
+            "--{}",
+            var["TRUST_INJECTOR_".len()..]
+                .replace('_', "-")
+                .to_lowercase()
+        );
+        assert!(
+            !out.stderr.contains(&flag),
+            "{var}: the message names the variable, not {flag}:\n{}",
+            out.text()
+        );
+    }
+    // The same value given as a flag names the flag.
+    let out = run_once(&[
+        "--source",
+        s(&src),
+        "--out-dir",
+        s(&outd),
+        "--resync",
+        "soon",
+    ]);
+    assert_usage_error(&out, &["--resync"]);
+    assert!(
+        !out.stderr.contains("TRUST_INJECTOR_RESYNC="),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn a_negative_resync_says_what_is_expected() {
+    let (tmp, _) = setup();
+    let src = tmp.path().join("src");
+    let outd = tmp.path().join("out");
+    for flag in ["--resync", "--debounce"] {
+        let out = run_once(&["--source", s(&src), "--out-dir", s(&outd), flag, "-1"]);
+        assert_usage_error(&out, &[flag]);
+        assert!(
+            out.stderr.contains("whole number") && out.stderr.contains("negative"),
+            "{flag} -1 says what is expected:\n{}",
+            out.text()
+        );
+        assert!(!out.stderr.contains("invalid digit"), "{}", out.text());
+    }
+}
+
+/// Lines of stderr that mention `needle`.
+fn count_lines(text: &str, needle: &str) -> usize {
+    text.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn once_again_says_unchanged_and_counts_dropped_base_roots() {
+    let (tmp, ca) = setup();
+    let src = tmp.path().join("src");
+    let outd = tmp.path().join("out");
+    let live = pki::root("Base Live Root");
+    let base = tmp.path().join("base.pem");
+    let old: Vec<pki::Cert> = (0..5)
+        .map(|i| pki::expired_root(&format!("Base Old Root {i}")))
+        .collect();
+    let mut pem = live.pem();
+    for c in &old {
+        pem.push_str(&c.pem());
+    }
+    write_file(&base, pem);
+    let args = [
+        "--source",
+        s(&src),
+        "--base",
+        s(&base),
+        "--out-dir",
+        s(&outd),
+    ];
+    let first = run_once_ok(&args);
+    let again = run_once_ok(&args);
+    let sha = bundle::sha256_hex(&std::fs::read(outd.join(BUNDLE)).unwrap());
+    assert_eq!(
+        bundle::read_bundle(&outd).unwrap(),
+        [live.sha256(), ca.sha256()]
+    );
+    let unchanged: Vec<&str> = again
+        .stderr
+        .lines()
+        .filter(|l| l.contains("unchanged"))
+        .collect();
+    assert_eq!(unchanged.len(), 1, "{}", again.text());
+    assert!(
+        unchanged[0].contains(&sha),
+        "with the bundle's SHA-256 {sha}: {}",
+        unchanged[0]
+    );
+    assert!(!first.stderr.contains("unchanged"), "{}", first.text());
+    for out in [&first, &again] {
+        let dropped = common::log_lines_about(&out.stderr, "dropped", &["info"]);
+        assert_eq!(dropped.len(), 1, "one INFO line:\n{}", out.text());
+        assert!(
+            dropped[0].contains("dropped=5"),
+            "with the count: {}",
+            dropped[0]
+        );
+        assert!(
+            common::log_lines_about(&out.stderr, "", &["warn"]).is_empty(),
+            "no WARN about base roots the user cannot act on:\n{}",
+            out.text()
+        );
+    }
+}
+
+#[test]
+fn errors_are_printed_once_and_say_how_to_fix() {
+    let (tmp, _) = setup();
+    let src = tmp.path().join("src");
+    let missing = tmp.path().join("missing");
+    let out = run_once(&["--source", s(&src), "--out-dir", s(&missing)]);
+    assert_usage_error(&out, &[s(&missing)]);
+    assert_eq!(
+        count_lines(&out.stderr, s(&missing)),
+        1,
+        "once:\n{}",
+        out.text()
+    );
+    assert!(
+        out.stderr.contains("mkdir -p"),
+        "says how to fix it:\n{}",
+        out.text()
+    );
+
+    // A busy port: held by a real listener for the length of the run.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let mut cmd = trust_injector();
+    cmd.args(["run", "--source", s(&src), "--base", "none"])
+        .args(["--out-dir", s(&tmp.path().join("out")), "--listen", &addr]);
+    let out = tools::run(&mut cmd, T);
+    assert_usage_error(&out, &["--listen"]);
+    assert_eq!(count_lines(&out.stderr, &addr), 1, "once:\n{}", out.text());
+    assert!(
+        out.stderr.contains("choose another --listen"),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn once_logs_name_the_documented_codes_and_no_empty_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = pki::Chain::new("Codes");
+    // An intermediate without its root: the documented `missing_root`.
+    chain
+        .intermediate
+        .write_pem(&tmp.path().join("src/intermediate.crt"));
+    write_file(&tmp.path().join("src/broken.crt"), "not a certificate\n");
+    let outd = tmp.path().join("out");
+    std::fs::create_dir(&outd).unwrap();
+    let out = run_once(&[
+        "--source",
+        s(&tmp.path().join("src")),
+        "--base",
+        "none",
+        "--out-dir",
+        s(&outd),
+    ]);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(
+        out.stderr.contains("concern=missing_root"),
+        "{}",
+        out.text()
+    );
+    assert!(!out.stderr.contains("MissingRoot"), "{}", out.text());
+    assert!(
+        !out.stderr.contains("=\"\""),
+        "no empty field:\n{}",
+        out.text()
+    );
+    assert!(!out.stderr.contains("kept=0"), "{}", out.text());
+    assert_eq!(
+        count_lines(&out.stderr, "broken.crt"),
+        1,
+        "the broken file is reported once:\n{}",
+        out.text()
+    );
+}
+
+#[test]
+fn help_says_run_is_the_default_and_lists_exit_codes() {
+    let top = tools::run(trust_injector().arg("--help"), T);
+    assert_eq!(top.code(), Some(0), "{}", top.text());
+    assert!(top.stdout.contains("the default command"), "{}", top.stdout);
+    assert!(top.stdout.contains("runs `run`"), "{}", top.stdout);
+    for sub in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["inspect", "--help"],
+        &["verify", "--help"],
+    ] {
+        let out = tools::run(trust_injector().args(sub), T);
+        assert!(
+            out.stdout.contains("Exit codes: 0 "),
+            "{sub:?}:\n{}",
+            out.stdout
+        );
+    }
+    let verify = tools::run(trust_injector().args(["verify", "--help"]), T);
+    assert!(
+        verify.stdout.contains("--bundle <FILE|DIR>"),
+        "{}",
+        verify.stdout
+    );
+    let verify_exit = verify
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Exit codes"))
+        .unwrap();
+    assert!(verify_exit.contains("3 could not connect"), "{verify_exit}");
+}
+
+#[test]
+fn verify_of_plain_http_does_not_suggest_http() {
+    // A real plain-HTTP server: Python's http.server on a loopback port.
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = tools::clean_command("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until(T, "http.server listens", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let ca = pki::root("Verify HTTP CA");
+    let bundle_file = dir.path().join("bundle.pem");
+    ca.write_pem(&bundle_file);
+    let run = |url: String| {
+        let mut cmd = trust_injector();
+        cmd.args(["verify", &url, "--bundle", s(&bundle_file)]);
+        tools::run(&mut cmd, T)
+    };
+    let with_http = run(format!("http://127.0.0.1:{port}/"));
+    let bare = run(format!("127.0.0.1:{port}"));
+    let _ = server.kill();
+    let _ = server.wait();
+    for out in [&with_http, &bare] {
+        assert_eq!(out.code(), Some(3), "{}", out.text());
+        assert!(out.stdout.contains("not_tls"), "{}", out.text());
+    }
+    let fix = |out: &Out| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with("fix:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        !fix(&with_http).contains("or http://"),
+        "{}",
+        with_http.text()
+    );
+    assert!(fix(&with_http).contains("https://"), "{}", with_http.text());
+    assert!(
+        fix(&bare).contains("http://"),
+        "the hint stays for a bare address: {}",
+        bare.text()
+    );
+}

@@ -81,6 +81,18 @@ fn secret_volume_with_a_bad_file_lists_the_rest_and_exits_1() {
         .lines()
         .find(|l| l.starts_with("CN=Vol Test Root CA "))
         .unwrap_or_else(|| panic!("root row\n{}", out.text()));
+    assert!(root_line.contains(&c.root.sha256()[..12]), "{root_line}");
+    assert!(
+        root_line.ends_with("/root.crt") && !root_line.contains("..data"),
+        "the file as the user sees it, not ..data: {root_line}"
+    );
+    // --wide: whole paths and 16 digits of the SHA-256.
+    let wide = inspect(&["--wide", secret]);
+    let root_line = wide
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("CN=Vol Test Root CA "))
+        .unwrap_or_else(|| panic!("root row\n{}", wide.text()));
     assert!(root_line.contains(&c.root.sha256()[..16]), "{root_line}");
     assert!(
         root_line.ends_with(&format!("{secret}/root.crt")),
@@ -385,4 +397,127 @@ fn hashed_directory_bundle_and_der_files() {
     );
     let ok = inspect(&[s(&der)]);
     assert_eq!(ok.code(), Some(0), "{}", ok.text());
+}
+
+#[test]
+fn a_whole_tls_secret_is_a_warning_as_in_the_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Chain::new("TlsSecret");
+    let vol = AtomicWriter::new(&dir.path().join("tls-secret"));
+    vol.write(&[
+        ("ca.crt", c.root.pem().as_bytes()),
+        ("tls.crt", c.server_pem().as_bytes()),
+        ("tls.key", c.leaf.key_pem().as_bytes()),
+    ]);
+    let secret = s(vol.dir());
+    let out = inspect(&[secret]);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "a key file is not an error:\n{}",
+        out.text()
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("warning: {secret}/tls.key: empty: ")),
+        "{}",
+        out.text()
+    );
+    assert!(!out.stdout.contains("error:"), "{}", out.text());
+    assert!(
+        !out.stdout.contains("BEGIN") && !out.stdout.contains("PRIVATE KEY-----"),
+        "nothing of the key is printed:\n{}",
+        out.text()
+    );
+    let (code, v) = inspect_json(&[secret]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v["errors"].as_array().unwrap().len(), 0, "{v:#}");
+    assert_eq!(v["file_warnings"][0]["code"], "empty", "{v:#}");
+    assert_eq!(v["file_warnings"][0]["file"], format!("{secret}/tls.key"));
+
+    // The sidecar says the same of that file: `empty`, and exit 0 with --once.
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let once = common::run_once(&[
+        "--source",
+        secret,
+        "--base",
+        "none",
+        "--out-dir",
+        s(&out_dir),
+    ]);
+    assert_eq!(once.code(), Some(0), "{}", once.text());
+}
+
+/// A DN with several long attributes, like many public roots.
+fn long_dn(cn: &str) -> rcgen::DistinguishedName {
+    let mut d = rcgen::DistinguishedName::new();
+    d.push(rcgen::DnType::CountryName, "US");
+    d.push(
+        rcgen::DnType::OrganizationName,
+        "Example Trust Services Incorporated, a very long organisation name",
+    );
+    d.push(
+        rcgen::DnType::OrganizationalUnitName,
+        "www.example.com/CPS is incorporated by reference, (c) 2026 Example",
+    );
+    d.push(rcgen::DnType::CommonName, cn);
+    d
+}
+
+#[test]
+fn rows_fit_a_terminal_and_wide_prints_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = common::pki::root_with_dn(long_dn(
+        "Example Long Named Root Certification Authority - G2",
+    ));
+    let old = common::pki::expired_root("Inspect Expired Root");
+    let deep = dir
+        .path()
+        .join("a/rather/deeply/nested/directory/of/secret/volumes/for/the/gateway");
+    let file = deep.join("ca-chain-with-a-long-file-name.crt");
+    common::write_file(&file, format!("{}{}", long.pem(), old.pem()));
+
+    let out = inspect(&[s(&file)]);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    for line in out.stdout.lines() {
+        assert!(
+            line.chars().count() <= 120,
+            "{} characters: {line}\n{}",
+            line.chars().count(),
+            out.stdout
+        );
+    }
+    assert!(
+        out.stdout.contains("CN=Example Long Named"),
+        "a long subject is shortened to its common name:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("long-file-name.crt"),
+        "the end of the path stays:\n{}",
+        out.stdout
+    );
+    // inspect has no --keep-expired: the warning speaks of the sidecar.
+    assert!(out.stdout.contains("warning: expired: "), "{}", out.stdout);
+    assert!(!out.stdout.contains("kept because of"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("the sidecar drops it"),
+        "{}",
+        out.stdout
+    );
+
+    let wide = inspect(&["--wide", s(&file)]);
+    assert_eq!(wide.code(), Some(0), "{}", wide.text());
+    assert!(
+        wide.stdout
+            .contains("OU=www.example.com/CPS is incorporated by reference"),
+        "--wide prints whole subjects:\n{}",
+        wide.stdout
+    );
+    assert!(
+        wide.stdout.contains(s(&file)),
+        "and whole paths:\n{}",
+        wide.stdout
+    );
 }

@@ -285,9 +285,15 @@ pub fn verify(
     let now = crate::status::now_unix();
     match (chain, handshake) {
         (None, Err(e)) => {
-            report
-                .causes
-                .push(connect_failure(&e, &address, options.timeout));
+            let mut cause = connect_failure(&e, &address, options.timeout);
+            // Suggesting http:// to someone who typed it helps nobody: say
+            // what verify needs instead.
+            if cause.code == "not_tls" && target.url.to_ascii_lowercase().starts_with("http://") {
+                cause.fix = "http:// is plain HTTP, which has no certificate to verify; give the \
+                             backend's TLS port (https://host:port/)"
+                    .into();
+            }
+            report.causes.push(cause);
             return Ok(report);
         }
         (None, Ok(_)) => {
