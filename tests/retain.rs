@@ -97,13 +97,9 @@ fn a_replaced_root_stays_trusted_for_the_grace_period_and_not_after() {
     let during = r.client_reaches_a();
     let deadline = leaves_at(&d, &r.a.root.sha256()).expect("A listed as retained");
     assert!(
-        during.ok() || now_unix() >= deadline,
-        "an A-signed backend is reachable during the grace:\n{}",
-        during.text()
-    );
-    assert!(
         during.ok(),
-        "the check ran within the grace:\n{}",
+        "an A-signed backend is reachable during the grace (checked {} s before its end):\n{}",
+        deadline - now_unix(),
         during.text()
     );
     assert_eq!(d.metric("trust_injector_retained_certificates"), Some(1.0));
