@@ -42,10 +42,13 @@ struct Known {
 /// certificate that was published anyway.
 #[derive(Debug, Serialize, Deserialize)]
 struct StateEntry {
+    /// Checked against the DER on load: a mismatch means a damaged entry.
     sha256: String,
     /// Base64 of the DER: after a restart the sources no longer hold it.
     der: String,
+    /// As in [`Known`]: `None` for a certificate present at the last write.
     removed_at: Option<i64>,
+    /// As in [`Known`]; capped on load at `removed_at + grace`.
     leaves_at: Option<i64>,
 }
 
@@ -54,15 +57,19 @@ struct StateEntry {
 struct StateDoc {
     /// Format version, so a future change can refuse an old layout cleanly.
     version: u32,
+    /// Present and retained certificates, by SHA-256.
     certificates: Vec<StateEntry>,
 }
 
+/// The only layout written so far.
 const STATE_VERSION: u32 = 1;
 
 /// A retained certificate, for `/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RetainedStatus {
+    /// Subject DN, as in `custom_certificates`.
     pub subject: String,
+    /// SHA-256 of the DER, hex: the identity used everywhere else.
     pub sha256: String,
     /// When it left the sources (RFC 3339).
     pub removed_at: String,
