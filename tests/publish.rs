@@ -409,3 +409,29 @@ fn a_failed_bundle_write_leaves_the_old_bundle_whole() {
     assert_eq!(bundle::read_bundle(&out).unwrap(), want);
     assert_clean_out_dir(&out);
 }
+
+#[test]
+fn a_real_certs_directory_from_an_older_tool_is_replaced_by_the_symlink() {
+    // An out-dir that an older tool (or `openssl rehash` by hand) filled has
+    // `certs` as a real directory, which rename cannot replace: it is removed
+    // once, and from then on `certs` is our symlink. Found by the mutation
+    // audit (docs/testing.md): nothing exercised this branch.
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = pki::root("Upgrade CA");
+    ca.write_pem(&tmp.path().join("src/ca.crt"));
+    let out = tmp.path().join("out");
+    write_file(&out.join("certs/0badc0de.0"), "stale, from an older tool");
+    run_once_ok(&[
+        "--source",
+        s(&tmp.path().join("src")),
+        "--base",
+        "none",
+        "--out-dir",
+        s(&out),
+    ]);
+    assert_clean_out_dir(&out);
+    let in_dir: Vec<String> = bundle::hashed_dir_map(&out.join(CERTS), false)
+        .into_values()
+        .collect();
+    assert_eq!(in_dir, [ca.sha256()], "only the published certificate");
+}
