@@ -435,3 +435,44 @@ fn a_real_certs_directory_from_an_older_tool_is_replaced_by_the_symlink() {
         .collect();
     assert_eq!(in_dir, [ca.sha256()], "only the published certificate");
 }
+
+#[test]
+fn publishes_total_counts_exactly_the_publishes_that_wrote_something() {
+    // The counter is how an operator sees rotations arrive: a resync that
+    // finds nothing to do is not a publish, restoring one deleted file is.
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = pki::root("Counted CA");
+    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    secret.write(&[("ca.crt", ca.pem().as_bytes())]);
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let mut d = Daemon::builder(&out)
+        .args(["--source", s(secret.dir())])
+        .args(["--base", "none", "--resync", "1"])
+        .start();
+    d.wait_bundle("published", |b| b == [ca.sha256()]);
+    let publishes = |d: &Daemon| d.metric("trust_injector_publishes_total").unwrap_or(-1.0);
+    let reconciles = |d: &Daemon| d.metric("trust_injector_reconciles_total").unwrap_or(0.0);
+    assert_eq!(publishes(&d), 1.0);
+    let r0 = reconciles(&d);
+    common::wait_until(common::PATIENCE, "two resyncs", || {
+        reconciles(&d) >= r0 + 2.0
+    });
+    assert_eq!(
+        publishes(&d),
+        1.0,
+        "resyncs that wrote nothing are not publishes"
+    );
+
+    std::fs::remove_file(out.join(BUNDLE)).unwrap();
+    common::wait_until(common::PATIENCE, "bundle restored and counted", || {
+        publishes(&d) == 2.0
+    });
+    assert!(out.join(BUNDLE).is_file());
+    std::fs::remove_file(out.join(CERTS)).unwrap();
+    common::wait_until(common::PATIENCE, "certs/ restored and counted", || {
+        publishes(&d) == 3.0
+    });
+    assert_eq!(bundle::hashed_dir_map(&out.join(CERTS), false).len(), 1);
+    d.assert_running("after the restores");
+}
