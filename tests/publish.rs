@@ -110,7 +110,7 @@ fn crash_leftovers_are_cleaned_at_start() {
     write_file(&out.join(".tmp-ca-certificates.crt-12345"), "partial");
     write_file(&out.join(".certs-0123456789abcdef/0badc0de.0"), "old");
     write_file(&out.join(".tmp-certs-777/0badc0de.0"), "half");
-    run_once_ok(&[
+    let res = run_once_ok(&[
         "--source",
         s(&tmp.path().join("src")),
         "--base",
@@ -120,6 +120,12 @@ fn crash_leftovers_are_cleaned_at_start() {
     ]);
     assert_clean_out_dir(&out);
     assert_eq!(bundle::read_bundle(&out).unwrap(), [ca.sha256()]);
+    // Said once, with the count: an operator sees that a crash happened.
+    assert!(
+        res.stderr.contains("removed leftovers") && res.stderr.contains("removed=3"),
+        "the clean-up is logged with its count:\n{}",
+        res.text()
+    );
 }
 
 #[test]
