@@ -150,9 +150,13 @@ impl Reconciler {
             warned: HashSet::new(),
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
-            retention: config
-                .retain_removed
-                .map(|grace| Retention::load(grace, &config.out_dir, now_unix())),
+            retention: match config.retain_removed {
+                Some(grace) => Some(Retention::load(grace, &config.out_dir, now_unix())),
+                None => {
+                    crate::retain::forget(&config.out_dir);
+                    None
+                }
+            },
         })
     }
 

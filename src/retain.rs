@@ -121,6 +121,15 @@ pub fn parse_duration(text: &str) -> Result<Option<u64>, String> {
     Ok((secs > 0).then_some(secs))
 }
 
+/// With retention off, a previous run's state is removed, so that turning
+/// it on later cannot resume deadlines from long ago.
+pub fn forget(out_dir: &Path) {
+    let path = out_dir.join(STATE_FILE);
+    if std::fs::remove_file(&path).is_ok() {
+        info!(path = %path.display(), "--retain-removed is off; removed the retention state of a previous run");
+    }
+}
+
 impl Retention {
     /// Retention with a grace of `grace_secs`, resuming the deadlines kept in
     /// `out_dir` by a previous run (at `now`).
@@ -134,6 +143,7 @@ impl Retention {
         match std::fs::read(&path) {
             Ok(bytes) => match r.restore(&bytes, now) {
                 Ok(skipped) => {
+                    r.keep_only_published(out_dir);
                     if skipped > 0 {
                         warn!(path = %path.display(), skipped, "retention state: entries that are not valid certificates were ignored");
                     }
@@ -150,6 +160,18 @@ impl Retention {
             }
         }
         r
+    }
+
+    /// Forgets what the bundle on disk no longer holds: retention keeps
+    /// trust that is still published, it never brings back a certificate
+    /// (say one removed while retention was off, or by a run without it).
+    fn keep_only_published(&mut self, out_dir: &Path) {
+        let on_disk: HashSet<String> = std::fs::read(out_dir.join(crate::publish::BUNDLE_FILE))
+            .ok()
+            .and_then(|b| crate::parse::parse_bundle_lenient(&b).ok())
+            .map(|(certs, _)| certs.into_iter().map(|c| c.sha256).collect())
+            .unwrap_or_default();
+        self.known.retain(|sha, _| on_disk.contains(sha));
     }
 
     /// Reads a state document. Returns how many entries were skipped.
@@ -321,6 +343,12 @@ mod tests {
         Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap()
     }
 
+    /// What the previous run published: the bundle on disk.
+    fn published(dir: &Path, certs: &[&Certificate]) {
+        let pem: String = certs.iter().map(|c| c.to_pem()).collect();
+        std::fs::write(dir.join(crate::publish::BUNDLE_FILE), pem).unwrap();
+    }
+
     const NOW: i64 = 1_800_000_000;
     const YEAR: i64 = 365 * 86_400;
 
@@ -389,6 +417,7 @@ mod tests {
         r.update([&b], NOW + 10);
         let bytes = r.state_to_write().unwrap();
         std::fs::write(dir.path().join(STATE_FILE), &bytes).unwrap();
+        published(dir.path(), &[&a, &b]);
         r.mark_written(bytes);
         assert!(
             r.state_to_write().is_none(),
@@ -432,8 +461,29 @@ mod tests {
             {"sha256": "00", "der": "AAAA", "removed_at": NOW, "leaves_at": NOW + 5},
         ]});
         std::fs::write(dir.path().join(STATE_FILE), doc.to_string()).unwrap();
+        published(dir.path(), &[&a]);
         let r = Retention::load(60, dir.path(), NOW);
         assert_eq!(r.count(), 1, "the entry that is no certificate is skipped");
         assert_eq!(r.next_deadline(), Some(NOW + 60), "capped at now + grace");
+    }
+
+    #[test]
+    fn nothing_the_bundle_no_longer_holds_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (cert("A", NOW + YEAR), cert("B", NOW + YEAR));
+        let mut r = Retention::load(60, dir.path(), NOW);
+        r.update([&a, &b], NOW);
+        r.update([&b], NOW + 10);
+        std::fs::write(dir.path().join(STATE_FILE), r.state_to_write().unwrap()).unwrap();
+        // A run without retention published only B meanwhile.
+        published(dir.path(), &[&b]);
+        let mut again = Retention::load(60, dir.path(), NOW + 20);
+        assert!(again
+            .update([], NOW + 20)
+            .iter()
+            .all(|c| c.sha256 != a.sha256));
+        // And with retention off the state is removed.
+        forget(dir.path());
+        assert!(!dir.path().join(STATE_FILE).exists());
     }
 }
