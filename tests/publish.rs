@@ -482,3 +482,54 @@ fn publishes_total_counts_exactly_the_publishes_that_wrote_something() {
     assert_eq!(bundle::hashed_dir_map(&out.join(CERTS), false).len(), 1);
     d.assert_running("after the restores");
 }
+
+#[test]
+fn a_base_file_with_one_odd_root_keeps_the_others_and_a_der_base_works() {
+    // The base is someone else's curated list: one certificate block that
+    // does not parse costs that one only, with a warning counting it; other
+    // PEM blocks are not certificates. A base of DER bytes is one root.
+    let tmp = tempfile::tempdir().unwrap();
+    let (b1, b2) = (pki::root("Base One"), pki::root("Base Two"));
+    let odd = "-----BEGIN CERTIFICATE-----\nMIIBAjCB6wIBATANBgkqhkiG9w0BAQsFADAA\n-----END CERTIFICATE-----\n";
+    let crl =
+        "-----BEGIN X509 CRL-----\nMIIBAjCB6wIBATANBgkqhkiG9w0BAQsFADAA\n-----END X509 CRL-----\n";
+    let base = tmp.path().join("base.pem");
+    write_file(&base, format!("{}{odd}{crl}{}", b1.pem(), b2.pem()));
+    let src = tmp.path().join("src");
+    let custom = pki::root("Custom Next To Base");
+    custom.write_pem(&src.join("ca.crt"));
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let res = run_once_ok(&[
+        "--base",
+        s(&base),
+        "--source",
+        s(&src),
+        "--out-dir",
+        s(&out),
+    ]);
+    assert_eq!(
+        bundle::read_bundle(&out).unwrap(),
+        [b1.sha256(), b2.sha256(), custom.sha256()]
+    );
+    assert!(
+        res.stderr.contains("could not be parsed were skipped") && res.stderr.contains("skipped=1"),
+        "the odd root is warned about, counted:\n{}",
+        res.text()
+    );
+
+    let der_base = tmp.path().join("base.der");
+    write_file(&der_base, b1.der());
+    run_once_ok(&[
+        "--base",
+        s(&der_base),
+        "--source",
+        s(&src),
+        "--out-dir",
+        s(&out),
+    ]);
+    assert_eq!(
+        bundle::read_bundle(&out).unwrap(),
+        [b1.sha256(), custom.sha256()]
+    );
+}
