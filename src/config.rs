@@ -171,6 +171,10 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub include: Vec<String>,
+    /// Keep a certificate that left the sources for DURATION (e.g. 90s, 30m,
+    /// 24h, 7d; 0 or off: not at all), never an expired one.
+    #[arg(long, value_name = "DURATION", env = "TRUST_INJECTOR_RETAIN_REMOVED")]
+    pub retain_removed: Option<String>,
     /// Publish once and exit.
     #[arg(long)]
     pub once: bool,
@@ -378,6 +382,8 @@ pub struct RunConfig {
     pub pkcs12: Option<crate::truststore::Pkcs12Config>,
     /// `--include`: which files of a directory source are taken.
     pub include: crate::include::Include,
+    /// `--retain-removed` in seconds; `None` when off (the default).
+    pub retain_removed: Option<u64>,
     pub once: bool,
 }
 
@@ -457,6 +463,14 @@ impl RunArgs {
         let pkcs12 = self.pkcs12_config()?;
         let include =
             crate::include::Include::new(&self.include).map_err(|e| ConfigError(e.to_string()))?;
+        let retain_removed = match &self.retain_removed {
+            Some(text) => crate::retain::parse_duration(text).map_err(|e| {
+                ConfigError(format!(
+                    "--retain-removed (TRUST_INJECTOR_RETAIN_REMOVED) {e}"
+                ))
+            })?,
+            None => None,
+        };
         Ok(RunConfig {
             sources,
             base,
@@ -470,6 +484,7 @@ impl RunArgs {
             on_change_signal,
             pkcs12,
             include,
+            retain_removed,
             once: self.once,
         })
     }

@@ -25,6 +25,7 @@ pub mod parse;
 pub mod policy;
 pub mod publish;
 pub mod reconcile;
+pub mod retain;
 pub mod server;
 pub mod signals;
 pub mod source;

@@ -41,6 +41,8 @@ pub struct Metrics {
     /// Custom certificates expiring within `policy::EXPIRY_WARNING_DAYS`.
     pub expiring_soon: Gauge,
     pub notifications: Family<NotifyLabels, Counter>,
+    /// `--retain-removed`: certificates kept in their grace period.
+    pub retained: Gauge,
 }
 
 impl Default for Metrics {
@@ -65,6 +67,7 @@ impl Metrics {
             expiry: Family::default(),
             expiring_soon: Gauge::default(),
             notifications: Family::default(),
+            retained: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -122,6 +125,11 @@ impl Metrics {
             "trust_injector_notifications",
             "Change notifications sent to the application, by kind and outcome",
             m.notifications.clone(),
+        );
+        registry.register(
+            "trust_injector_retained_certificates",
+            "Certificates kept in the bundle after they left the sources (--retain-removed)",
+            m.retained.clone(),
         );
         // Info metrics get `_info` appended: trust_injector_build_info{version}.
         registry.register(

@@ -195,4 +195,18 @@ mod tests {
         let err = parse_file(pem).unwrap_err().to_string();
         assert!(!err.contains("SECRET"), "{err}");
     }
+
+    #[test]
+    fn other_blocks_are_counted_known_and_unknown_labels_alike() {
+        // What /status reports as other_blocks_ignored; found uncounted by
+        // the mutation audit (docs/testing.md).
+        let pem = b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n\
+                    -----BEGIN DH PARAMETERS-----\nAAAA\n-----END DH PARAMETERS-----\n\
+                    -----BEGIN TRUSTED CERTIFICATE-----\nAAAA\n-----END TRUSTED CERTIFICATE-----\n\
+                    -----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let parsed = parse_file(pem).unwrap();
+        assert_eq!(parsed.other_blocks, 3);
+        assert_eq!(parsed.private_keys, 1);
+        assert!(parsed.certs.is_empty());
+    }
 }

@@ -371,7 +371,7 @@ type NameText = (String, Result<String, Vec<u8>>);
 
 /// A BMPString's text, or `None` when it is not valid UTF-16.
 fn utf16be(bytes: &[u8]) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = bytes

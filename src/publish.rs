@@ -177,6 +177,12 @@ impl Publisher {
         }
     }
 
+    /// Makes the hidden file `name` in `--out-dir` hold `bytes` (the
+    /// `--retain-removed` state), atomically like every published file.
+    pub fn publish_state(&self, name: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        self.write_atomically(&self.out_dir.join(name), bytes)
+    }
+
     /// Name of the versioned directory `certs` points at, if it is ours.
     fn current_certs_dir(&self) -> Option<std::ffi::OsString> {
         let target = fs::read_link(self.certs_path()).ok()?;

@@ -12,6 +12,7 @@ use crate::metrics::{label_value, CertLabels, Metrics};
 use crate::parse::{parse_bundle_lenient, parse_file};
 use crate::policy::{Concern, Policy};
 use crate::publish::{Outcome, PublishError, Publisher};
+use crate::retain::{Retention, STATE_FILE};
 use crate::source::{read_source_with, ReadError, SkipReason, Skipped, SourceRead};
 use crate::status::{
     now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SkippedStatus,
@@ -28,6 +29,9 @@ use tracing::{error, info, warn};
 /// A base bundle file may be larger than a Secret; 16 MiB is ten times the
 /// biggest distro bundle.
 const MAX_BASE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The origin shown for `--retain-removed` certificates (logs, `/status`).
+const RETAINED_ORIGIN: &str = "(retained after leaving the sources)";
 
 /// Subjects listed by name in a publish log line; the rest are counted.
 const MAX_NAMES_LOGGED: usize = 20;
@@ -128,6 +132,8 @@ pub struct Reconciler {
     truststore: Option<Truststore>,
     /// `--include`: which files of a directory source are taken.
     include: Include,
+    /// `--retain-removed`: certificates kept for a while after they left.
+    retention: Option<Retention>,
 }
 
 impl Reconciler {
@@ -180,6 +186,13 @@ impl Reconciler {
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
             include: config.include.clone(),
+            retention: match config.retain_removed {
+                Some(grace) => Some(Retention::load(grace, &config.out_dir, now_unix())),
+                None => {
+                    crate::retain::forget(&config.out_dir);
+                    None
+                }
+            },
         })
     }
 
@@ -194,7 +207,10 @@ impl Reconciler {
 
     /// When the earliest published certificate expires (Unix seconds).
     pub fn next_expiry(&self) -> Option<i64> {
-        self.published.as_ref().and_then(|b| b.next_expiry)
+        let expiry = self.published.as_ref().and_then(|b| b.next_expiry);
+        // A retained certificate's grace ends like an expiry: on a timer.
+        let retained = self.retention.as_ref().and_then(Retention::next_deadline);
+        expiry.into_iter().chain(retained).min()
     }
 
     /// Whether a complete publish has happened (see [`Report::complete`]).
@@ -217,10 +233,13 @@ impl Reconciler {
         for i in 0..self.sources.len() {
             self.refresh_source(i);
         }
+        let retained = self.retained(now);
+        let retained_origin = PathBuf::from(RETAINED_ORIGIN);
         let custom = self
             .sources
             .iter()
-            .flat_map(|s| s.files.iter().map(|(p, f)| (p, &f.certs[..])));
+            .flat_map(|s| s.files.iter().map(|(p, f)| (p, &f.certs[..])))
+            .chain(std::iter::once((&retained_origin, &retained[..])));
         let bundle = assemble(&self.base_state.certs, custom, self.policy, now);
         self.warn_once(&bundle);
 
@@ -270,6 +289,31 @@ impl Reconciler {
             info!("ready: every source that exists was read and published");
         }
         report
+    }
+
+    /// `--retain-removed`: the certificates that left the sources but are
+    /// still in their grace period; the state is saved when it changed (a
+    /// failure is logged and retried at the next reconcile: the bundle does
+    /// not wait for it).
+    fn retained(&mut self, now: i64) -> Vec<Certificate> {
+        let Some(retention) = &mut self.retention else {
+            return Vec::new();
+        };
+        let present = self
+            .sources
+            .iter()
+            .flat_map(|s| s.files.values().flat_map(|f| f.certs.iter()));
+        let certs = retention.update(present, now);
+        if let Some(bytes) = retention.state_to_write() {
+            match self.publisher.publish_state(STATE_FILE, &bytes) {
+                Ok(()) => retention.mark_written(bytes),
+                Err(e) => {
+                    error!(error = %e, "cannot save the retention state; retrying at the next reconcile")
+                }
+            }
+        }
+        self.metrics.retained.set(certs.len() as i64);
+        certs
     }
 
     /// `--pkcs12`: brings `truststore.p12` in line with `bundle`. Runs after
@@ -581,6 +625,11 @@ impl Reconciler {
                     reason: d.reason.clone(),
                 })
                 .collect(),
+            retained_certificates: self
+                .retention
+                .as_ref()
+                .map(Retention::status)
+                .unwrap_or_default(),
             notifications: Default::default(),
         }
     }

@@ -22,6 +22,9 @@ pub struct Status {
     pub custom_certificates: Vec<CertStatus>,
     /// Certificates left out by the policy (expired).
     pub dropped_certificates: Vec<DroppedStatus>,
+    /// `--retain-removed`: certificates that left the sources and stay until
+    /// `leaves_at` (empty when off).
+    pub retained_certificates: Vec<crate::retain::RetainedStatus>,
     /// The last `--on-change-*` notifications (filled in by the daemon: the
     /// hooks run in their own task, not in the reconciler).
     pub notifications: NotificationsStatus,

@@ -426,42 +426,78 @@ fn idle_daemon_does_not_wake_itself_by_reading_its_sources() {
 
 #[test]
 fn certificate_expiring_while_running_is_dropped_at_that_moment() {
+    // The expiry must come after the first publish, or the test would check
+    // only that an already expired CA is dropped. The certificate's lifetime
+    // is chosen from the measured start-up time of this very machine, and
+    // doubled on the rare run where it still was not enough: every run
+    // checks the real thing, an expiry while running.
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("src");
-    let now = time::OffsetDateTime::now_utc();
     let lasting = pki::root("Lasting CA");
-    let brief = pki::root_valid(
-        "Brief CA",
-        now - time::Duration::days(1),
-        now + time::Duration::seconds(3),
-    );
-    std::fs::create_dir_all(&src).unwrap();
-    common::write_file(
-        &src.join("cas.pem"),
-        format!("{}{}", lasting.pem(), brief.pem()),
-    );
-    // No resync and no file events: only the expiry timer can act.
-    let d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(&src)
-        .start();
-    // One file: in bundle order by SHA-256.
-    let mut both = vec![lasting.sha256(), brief.sha256()];
-    both.sort();
-    if !bundle_is(&out, &both) {
-        // The machine was slow enough that it expired before the first publish.
-        assert!(bundle_is(&out, &[lasting.sha256()]));
+    let mut lifetime = {
+        let out = tmp.path().join("probe-out");
+        std::fs::create_dir(&out).unwrap();
+        let src = tmp.path().join("probe-src");
+        common::write_file(&src.join("ca.pem"), lasting.pem());
+        let started = std::time::Instant::now();
+        let d = Daemon::builder(&out)
+            .args(["--base", "none", "--resync", "0"])
+            .arg("--source")
+            .arg(&src)
+            .start();
+        wait_until(PATIENCE, "probe published", || {
+            bundle_is(&out, &[lasting.sha256()])
+        });
+        drop(d);
+        // Whole seconds: X.509 times have no fractions.
+        Duration::from_secs(started.elapsed().as_secs() * 3 + 2)
+    };
+    for attempt in 0.. {
+        assert!(
+            attempt < 4,
+            "the certificate expired before the first publish every time"
+        );
+        let out = tmp.path().join(format!("out-{attempt}"));
+        std::fs::create_dir(&out).unwrap();
+        let src = tmp.path().join(format!("src-{attempt}"));
+        let now = time::OffsetDateTime::now_utc();
+        let brief = pki::root_valid(
+            "Brief CA",
+            now - time::Duration::days(1),
+            now + time::Duration::try_from(lifetime).unwrap(),
+        );
+        common::write_file(
+            &src.join("cas.pem"),
+            format!("{}{}", lasting.pem(), brief.pem()),
+        );
+        // No resync and no file events: only the expiry timer can act.
+        let d = Daemon::builder(&out)
+            .args(["--base", "none", "--resync", "0"])
+            .arg("--source")
+            .arg(&src)
+            .start();
+        // One file: in bundle order by SHA-256.
+        let mut both = vec![lasting.sha256(), brief.sha256()];
+        both.sort();
+        if !bundle_is(&out, &both) {
+            // Published after it had expired: a slower start than measured.
+            lifetime *= 2;
+            continue;
+        }
+        wait_until(PATIENCE, "the expired CA dropped without an event", || {
+            bundle_is(&out, &[lasting.sha256()])
+        });
+        assert!(
+            d.logs().contains("certificate dropped"),
+            "the drop is logged:\n{}",
+            d.logs()
+        );
+        assert!(
+            time::OffsetDateTime::now_utc()
+                >= (now + time::Duration::try_from(lifetime).unwrap())
+                    .replace_nanosecond(0)
+                    .unwrap(),
+            "dropped at expiry, not before"
+        );
         return;
     }
-    wait_until(PATIENCE, "the expired CA dropped without an event", || {
-        bundle_is(&out, &[lasting.sha256()])
-    });
-    assert!(
-        d.logs().contains("certificate dropped"),
-        "the drop is logged:\n{}",
-        d.logs()
-    );
 }

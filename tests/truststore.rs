@@ -277,3 +277,47 @@ fn truststore_follows_rotation_and_is_rewritten_only_when_it_changed() {
         "no temporary files left: {leftovers:?}"
     );
 }
+
+#[test]
+fn two_processes_write_byte_identical_truststores() {
+    // Within one process the encoder caches per bundle, so only a second
+    // process shows whether the encoding itself is deterministic: a restarted
+    // sidecar must not rewrite (and make every JVM's watcher reload) an
+    // unchanged truststore. With and without a password (the MAC salt).
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (Chain::new("Same A"), Chain::new("Same B"));
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(
+        src.join("ca.crt"),
+        format!("{}{}", a.root.pem(), b.root.pem()),
+    )
+    .unwrap();
+    for password in [None, Some("changeit")] {
+        let stores: Vec<Vec<u8>> = (0..2)
+            .map(|i| {
+                let out = tmp.path().join(format!("out-{}-{i}", password.is_some()));
+                std::fs::create_dir(&out).unwrap();
+                let mut args = vec!["--source", s(&src), "--base", "embedded", "--pkcs12"];
+                if let Some(p) = password {
+                    args.extend(["--pkcs12-password", p]);
+                }
+                args.extend(["--out-dir", s(&out)]);
+                run_once_ok(&args);
+                std::fs::read(out.join(TRUSTSTORE)).unwrap()
+            })
+            .collect();
+        assert!(
+            stores[0] == stores[1],
+            "password {password:?}: two runs wrote different truststores ({} and {} bytes)",
+            stores[0].len(),
+            stores[1].len()
+        );
+        let listing = {
+            let out = tmp.path().join(format!("out-{}-0", password.is_some()));
+            keytool_list(&out.join(TRUSTSTORE), password)
+        };
+        assert!(listing.ok(), "keytool reads it:\n{}", listing.text());
+        assert!(trusted_entries(&listing.stdout) > 100, "{}", listing.stdout);
+    }
+}

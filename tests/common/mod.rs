@@ -8,6 +8,7 @@ pub mod atomic_writer;
 pub mod bundle;
 pub mod daemon;
 pub mod https;
+pub mod leak;
 pub mod long_client;
 pub mod pki;
 pub mod rotation;
