@@ -10,14 +10,18 @@ use serde_json::Value;
 /// Inject, or take out an earlier injection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Add trust-injector (or re-inject, replacing an earlier injection).
     Inject,
+    /// Take out what the status annotation says was added.
     Remove,
 }
 
 /// One input: its name (a path, or `-` for stdin) for messages, and its text.
 #[derive(Debug, Clone)]
 pub struct Input {
+    /// How errors name this input: the path as given, or `-`.
     pub name: String,
+    /// The whole text, kept so untouched documents are written back exactly.
     pub text: String,
 }
 
@@ -37,10 +41,15 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: document {index} (line {line}){}: {reason}", workload.as_ref().map(|w| format!(": {w}")).unwrap_or_default())]
 pub struct ManifestError {
+    /// The input's name, so a user with many files knows which one.
     pub file: String,
+    /// 1-based index of the document in its file (Helm streams have many).
     pub index: usize,
+    /// 1-based line where the document's body starts (or where the parser stopped).
     pub line: usize,
+    /// `Kind/name` of the workload, when the error is about one.
     pub workload: Option<String>,
+    /// What is wrong, naming the container when it is about one.
     pub reason: String,
 }
 
@@ -63,7 +72,9 @@ const WORKLOADS: &[(&str, &str, &[&str])] = &[
 
 /// A failure inside one document, before the file and document are known.
 struct DocError {
+    /// `Kind/name`, when known.
     workload: Option<String>,
+    /// What is wrong.
     reason: String,
 }
 
