@@ -185,10 +185,19 @@ fn process_json(
 }
 
 /// Read YAML the way Kubernetes does (sigs.k8s.io/yaml, YAML 1.1): `0444` is octal,
-/// as in `defaultMode: 0444`; YAML 1.2 would read 444.
+/// as in `defaultMode: 0444`; YAML 1.2 would read 444. The parser's nesting budget (64
+/// by default) is raised: a chart's CRDs nest their schemas deeper than that (two
+/// levels per `properties`). 512 keeps recursion well inside the stack
+/// on `inject`'s worker thread (see `cli::STACK`; a 490-deep document is tested in a
+/// debug build); the other budgets (alias bombs, node counts) stay as they are.
+pub const MAX_DEPTH: usize = 512;
+
 fn yaml_options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.legacy_octal_numbers = true;
+    if let Some(b) = o.budget.as_mut() {
+        b.max_depth = MAX_DEPTH;
+    }
     o
 }
 
