@@ -24,10 +24,17 @@ fuzz_target!(|data: &[u8]| {
     let text = text.to_string();
     on_big_stack(move || {
         let opts = InjectOptions::default();
-        let input = [Input { name: "fuzz".into(), text }];
+        let input = [Input {
+            name: "fuzz".into(),
+            text,
+        }];
         if let Ok((out, _)) = process(&input, &opts, Action::Inject) {
-            let again = [Input { name: "out".into(), text: out.clone() }];
-            let (twice, _) = process(&again, &opts, Action::Inject).expect("inject reads its own output");
+            let again = [Input {
+                name: "out".into(),
+                text: out.clone(),
+            }];
+            let (twice, _) =
+                process(&again, &opts, Action::Inject).expect("inject reads its own output");
             assert_eq!(twice, out, "inject | inject differs from inject");
             let _ = process(&again, &opts, Action::Remove).expect("remove reads inject's output");
         }
