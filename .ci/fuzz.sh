@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded fuzzing of the source parser and the subject-hash canonicalisation
+# Bounded fuzzing of the source parser, the subject-hash canonicalisation and inject
 # (libFuzzer through cargo-fuzz, on the nightly toolchain).
 #   FUZZ_SECONDS   time per target (default 45; the README says how to go longer)
 # New inputs go to a scratch corpus, so the committed seed corpus stays as it is;
@@ -20,7 +20,7 @@ fi
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for target in parse_file subject_hash; do
+for target in parse_file subject_hash inject; do
   mkdir -p "$scratch/$target"
   echo "fuzz: $target for ${FUZZ_SECONDS}s"
   cargo +nightly fuzz run "$target" "$scratch/$target" "fuzz/corpus/$target" -- \

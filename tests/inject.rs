@@ -538,3 +538,46 @@ fn helm4_plugin_runs_inject_on_stdin() {
         read(&fixture("golden/helm-stream.yaml"))
     );
 }
+
+/// A CRD nests its schema two levels per `properties`, deeper than a YAML parser's
+/// default budget: it passes through untouched; a workload nested that deep is still
+/// mutated and written back (no stack overflow); an alias bomb is refused.
+#[test]
+fn deep_crds_pass_and_alias_bombs_are_refused() {
+    let mut crd = String::from("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: deep.example.com\nspec:\n  group: example.com\n  names: {kind: Deep, plural: deeps}\n  scope: Namespaced\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n");
+    let mut indent = 10;
+    for i in 0..120 {
+        let pad = " ".repeat(indent);
+        crd.push_str(&format!(
+            "{pad}type: object\n{pad}properties:\n{pad}  f{i}:\n"
+        ));
+        indent += 4;
+    }
+    crd.push_str(&format!("{}type: string\n", " ".repeat(indent)));
+    assert_eq!(inject_stdin_ok(&[], &crd), crd);
+
+    let mut deep = String::from("apiVersion: v1\nkind: Pod\nmetadata:\n  name: deep\n  annotations:\n    x: y\nspec:\n  containers:\n    - name: app\n      image: registry.example.com/app:1\n  x-deep: ");
+    // 490 levels of block mappings, one space of indentation each.
+    deep.push('\n');
+    for level in 0..490 {
+        deep.push_str(&format!("{}k{level}:\n", " ".repeat(level + 4)));
+    }
+    deep.push_str(&format!("{}leaf: 1\n", " ".repeat(494)));
+    let out = inject_stdin_ok(&[], &deep);
+    assert!(out.contains("copy-gateway-roots"));
+
+    let mut bomb = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lol\ndata:\n  a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n");
+    let mut prev = 'a';
+    for c in 'b'..='j' {
+        bomb.push_str(&format!("  {c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+        prev = c;
+    }
+    let out = inject_stdin(&[], &bomb);
+    assert_eq!(
+        (out.code(), out.stdout.as_str()),
+        (Some(1), ""),
+        "{}",
+        out.text()
+    );
+    assert!(out.stderr.contains("budget"), "{}", out.stderr);
+}

@@ -99,7 +99,7 @@ pub fn run(args: &InjectArgs) -> u8 {
     } else {
         Action::Inject
     };
-    let (out, summary) = match manifest::process(&inputs, &args.options(), action) {
+    let (out, summary) = match process_on_big_stack(inputs, args.options(), action) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("trust-injector inject: {e}");
@@ -114,6 +114,31 @@ pub fn run(args: &InjectArgs) -> u8 {
         return 1;
     }
     0
+}
+
+/// Stack for parsing and mutating: YAML nesting is allowed to [`manifest::MAX_DEPTH`]
+/// levels (CRD schemas are deep), and parsing, cloning and writing a value recurse once
+/// per level. A debug build overflowed the 8 MiB main stack near 490 levels; 64 MiB
+/// leaves about eight times the room. Only the pages used are ever touched.
+const STACK: usize = 64 * 1024 * 1024;
+
+/// Runs [`manifest::process`] on a thread with a [`STACK`]-sized stack.
+fn process_on_big_stack(
+    inputs: Vec<Input>,
+    opts: super::InjectOptions,
+    action: Action,
+) -> Result<(String, manifest::Summary), String> {
+    let worker = std::thread::Builder::new()
+        .name("inject".into())
+        .stack_size(STACK)
+        .spawn(move || manifest::process(&inputs, &opts, action))
+        .map_err(|e| format!("cannot start the worker thread: {e}"))?;
+    match worker.join() {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => {
+            Err("internal error while processing the manifests (a bug: please report it)".into())
+        }
+    }
 }
 
 /// Reads every path (stdin for `-` or for no path at all), directories recursively in

@@ -10,14 +10,18 @@ use serde_json::Value;
 /// Inject, or take out an earlier injection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Add trust-injector (or re-inject, replacing an earlier injection).
     Inject,
+    /// Take out what the status annotation says was added.
     Remove,
 }
 
 /// One input: its name (a path, or `-` for stdin) for messages, and its text.
 #[derive(Debug, Clone)]
 pub struct Input {
+    /// How errors name this input: the path as given, or `-`.
     pub name: String,
+    /// The whole text, kept so untouched documents are written back exactly.
     pub text: String,
 }
 
@@ -37,10 +41,15 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: document {index} (line {line}){}: {reason}", workload.as_ref().map(|w| format!(": {w}")).unwrap_or_default())]
 pub struct ManifestError {
+    /// The input's name, so a user with many files knows which one.
     pub file: String,
+    /// 1-based index of the document in its file (Helm streams have many).
     pub index: usize,
+    /// 1-based line where the document's body starts (or where the parser stopped).
     pub line: usize,
+    /// `Kind/name` of the workload, when the error is about one.
     pub workload: Option<String>,
+    /// What is wrong, naming the container when it is about one.
     pub reason: String,
 }
 
@@ -63,7 +72,9 @@ const WORKLOADS: &[(&str, &str, &[&str])] = &[
 
 /// A failure inside one document, before the file and document are known.
 struct DocError {
+    /// `Kind/name`, when known.
     workload: Option<String>,
+    /// What is wrong.
     reason: String,
 }
 
@@ -174,10 +185,19 @@ fn process_json(
 }
 
 /// Read YAML the way Kubernetes does (sigs.k8s.io/yaml, YAML 1.1): `0444` is octal,
-/// as in `defaultMode: 0444`; YAML 1.2 would read 444.
+/// as in `defaultMode: 0444`; YAML 1.2 would read 444. The parser's nesting budget (64
+/// by default) is raised: a chart's CRDs nest their schemas deeper than that (two
+/// levels per `properties`). 512 keeps recursion well inside the stack
+/// on `inject`'s worker thread (see `cli::STACK`; a 490-deep document is tested in a
+/// debug build); the other budgets (alias bombs, node counts) stay as they are.
+pub const MAX_DEPTH: usize = 512;
+
 fn yaml_options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.legacy_octal_numbers = true;
+    if let Some(b) = o.budget.as_mut() {
+        b.max_depth = MAX_DEPTH;
+    }
     o
 }
 

@@ -185,10 +185,14 @@ pub enum InjectError {
 struct Status {
     /// The trust-injector version that injected (a newer one re-injects).
     version: String,
+    /// The layout, for people reading the annotation.
     mode: Mode,
+    /// Init containers we added, removed by name.
     init_containers: Vec<String>,
+    /// Regular containers we added (the classic sidecar), removed by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     containers: Vec<String>,
+    /// Volumes we added, removed by name.
     volumes: Vec<String>,
     /// Containers that got the env and the mount.
     targets: Vec<String>,
@@ -200,10 +204,13 @@ struct Status {
 /// One entry taken out of a container's list by `force`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Displaced {
+    /// The container it was taken from.
     container: String,
     /// `env` or `volumeMounts`.
     field: String,
+    /// Its position in that list, where removal puts it back.
     index: usize,
+    /// The entry itself, exactly as it was.
     value: Value,
 }
 
@@ -843,5 +850,40 @@ mod tests {
             inject_template(&mut t, &o),
             Err(InjectError::UnknownContainer("nope".into()))
         );
+    }
+
+    #[test]
+    fn names_of_ours_already_taken_and_bad_annotations_are_errors() {
+        let o = InjectOptions::default();
+        let mut t = pod();
+        t["spec"]["volumes"] = json!([{"name": "trust", "emptyDir": {}}]);
+        let before = t.clone();
+        assert_eq!(
+            inject_template(&mut t, &o),
+            Err(InjectError::NameTaken {
+                kind: "volume",
+                name: "trust".into()
+            })
+        );
+        assert_eq!(t, before, "unchanged on error");
+        for (name, value) in [
+            (ANN_MODE, "sidecar"),
+            (ANN_RESOURCES, "[1]"),
+            (ANN_SECRET, " "),
+        ] {
+            let mut t = pod();
+            t["metadata"]["annotations"] = json!({name: value});
+            let err = inject_template(&mut t, &o).unwrap_err();
+            assert!(
+                matches!(err, InjectError::BadAnnotation { name: n, .. } if n == name),
+                "{err}"
+            );
+        }
+        let mut t = pod();
+        t["metadata"]["annotations"] = json!({ANN_STATUS: "{not json"});
+        assert!(matches!(
+            remove_template(&mut t),
+            Err(InjectError::BadStatus(_))
+        ));
     }
 }
