@@ -118,7 +118,7 @@ impl Default for InjectOptions {
 /// The Component's sidecar resources: it idles at a few MiB; the memory-backed `trust`
 /// volume is charged to it.
 pub fn default_resources() -> Value {
-    json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}})
+    json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}})
 }
 
 /// What happened to one template.
@@ -570,7 +570,7 @@ fn copy_init(app_image: &str) -> Value {
         "image": app_image,
         "command": ["cp", "/etc/ssl/certs/ca-certificates.crt", "/var/run/trust-base/ca-certificates.crt"],
         "securityContext": restricted(1001),
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}},
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
         "volumeMounts": [{"name": VOL_BASE, "mountPath": "/var/run/trust-base"}],
     })
 }
