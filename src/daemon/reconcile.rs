@@ -3,22 +3,22 @@
 //! and the only owner of the per-file "last good" state, so there is nothing
 //! to lock: the daemon calls it from one task, `run --once` calls it once.
 
-use crate::base::{embedded_roots, Base, BaseSpec};
-use crate::bundle::{assemble, Bundle};
-use crate::cert::{display_line, hex, rfc3339, Certificate};
 use crate::config::RunConfig;
-use crate::include::Include;
-use crate::metrics::{label_value, CertLabels, Metrics};
-use crate::parse::{parse_bundle_lenient, parse_file};
-use crate::policy::{Concern, Policy};
-use crate::publish::{Outcome, PublishError, Publisher};
-use crate::retain::{Retention, STATE_FILE};
-use crate::source::{read_source_with, ReadError, SkipReason, Skipped, SourceRead};
-use crate::status::{
+use crate::daemon::metrics::{label_value, CertLabels, Metrics};
+use crate::daemon::status::{
     now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SkippedStatus,
     SourceStatus, Status,
 };
-use crate::truststore::Truststore;
+use crate::output::publish::{Outcome, PublishError, Publisher};
+use crate::output::retain::{Retention, STATE_FILE};
+use crate::output::truststore::Truststore;
+use crate::trust::base::{embedded_roots, Base, BaseSpec};
+use crate::trust::bundle::{assemble, Bundle};
+use crate::trust::cert::{display_line, hex, rfc3339, Certificate};
+use crate::trust::include::Include;
+use crate::trust::parse::{parse_bundle_lenient, parse_file};
+use crate::trust::policy::{Concern, Policy};
+use crate::trust::source::{read_source_with, ReadError, SkipReason, Skipped, SourceRead};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -189,7 +189,7 @@ impl Reconciler {
             retention: match config.retain_removed {
                 Some(grace) => Some(Retention::load(grace, &config.out_dir, now_unix())),
                 None => {
-                    crate::retain::forget(&config.out_dir);
+                    crate::output::retain::forget(&config.out_dir);
                     None
                 }
             },
@@ -211,11 +211,6 @@ impl Reconciler {
         // A retained certificate's grace ends like an expiry: on a timer.
         let retained = self.retention.as_ref().and_then(Retention::next_deadline);
         expiry.into_iter().chain(retained).min()
-    }
-
-    /// Whether a complete publish has happened (see [`Report::complete`]).
-    pub fn ready(&self) -> bool {
-        self.ready
     }
 
     /// How long to wait before retrying the failed last publish; `None` when

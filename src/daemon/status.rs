@@ -24,7 +24,7 @@ pub struct Status {
     pub dropped_certificates: Vec<DroppedStatus>,
     /// `--retain-removed`: certificates that left the sources and stay until
     /// `leaves_at` (empty when off).
-    pub retained_certificates: Vec<crate::retain::RetainedStatus>,
+    pub retained_certificates: Vec<crate::output::retain::RetainedStatus>,
     /// The last `--on-change-*` notifications (filled in by the daemon: the
     /// hooks run in their own task, not in the reconciler).
     pub notifications: NotificationsStatus,
