@@ -1,7 +1,7 @@
 //! `inspect`: what is in these files, in plain words, with the same warnings
 //! the publish loop gives (see [`crate::trust::policy`]).
 
-use crate::daemon::status::now_unix;
+use crate::clock::now_unix;
 use crate::trust::cert::{display_line, rfc3339, Certificate};
 use crate::trust::parse::parse_file;
 use crate::trust::policy::{CertFacts, Concern, Policy};

@@ -17,12 +17,13 @@ pub(crate) mod signals;
 pub(crate) mod status;
 pub(crate) mod watch;
 
+use crate::clock::now_unix;
 use crate::config::RunConfig;
 use crate::daemon::hooks::Hooks;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::reconcile::{Reconciler, Report};
 use crate::daemon::server::{serve, Shared};
-use crate::daemon::status::{now_unix, NotificationsStatus, Progress};
+use crate::daemon::status::{NotificationsStatus, Progress};
 use crate::daemon::watch::Watches;
 use std::sync::Arc;
 use std::time::Duration;

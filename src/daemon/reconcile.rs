@@ -3,11 +3,12 @@
 //! and the only owner of the per-file "last good" state, so there is nothing
 //! to lock: the daemon calls it from one task, `run --once` calls it once.
 
+use crate::clock::now_unix;
 use crate::config::RunConfig;
 use crate::daemon::metrics::{label_value, CertLabels, Metrics};
 use crate::daemon::status::{
-    now_unix, BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SkippedStatus,
-    SourceStatus, Status,
+    BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SkippedStatus, SourceStatus,
+    Status,
 };
 use crate::output::publish::{Outcome, PublishError, Publisher};
 use crate::output::retain::{Retention, STATE_FILE};

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// `/status` as JSON.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -136,18 +136,6 @@ pub struct DroppedStatus {
     pub sha256: String,
     pub source: String,
     pub reason: String,
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
-/// Current time, Unix seconds.
-pub fn now_unix() -> i64 {
-    now_millis() / 1000
 }
 
 /// Whether the reconcile loop makes progress, for `/healthz`. The loop marks

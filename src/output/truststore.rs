@@ -217,7 +217,7 @@ mod tests {
             &roots[..n],
             std::iter::empty(),
             crate::trust::policy::Policy { keep_expired: true },
-            crate::daemon::status::now_unix(),
+            crate::clock::now_unix(),
         )
     }
 

@@ -111,7 +111,7 @@ impl Concern {
             Concern::ExpiresSoon => format!(
                 "expires at {} (in {} days); rotate it before then",
                 crate::trust::cert::rfc3339(cert.not_after),
-                (cert.not_after - crate::daemon::status::now_unix()).max(0) / 86_400
+                (cert.not_after - crate::clock::now_unix()).max(0) / 86_400
             ),
             Concern::WeakKey { algorithm, bits } => format!(
                 "weak key ({algorithm} {bits} bits); TLS clients refuse signatures made with it \

@@ -282,7 +282,7 @@ pub fn verify(
         .unwrap_or_else(|| format!("{}:{}", target.host, target.port));
     let handshake = handshake(tcp, Arc::new(config), target.server_name.clone());
     let chain = recorder.take();
-    let now = crate::daemon::status::now_unix();
+    let now = crate::clock::now_unix();
     match (chain, handshake) {
         (None, Err(e)) => {
             let mut cause = connect_failure(&e, &address, options.timeout);
