@@ -10,6 +10,8 @@
 //! serves [`status`] and [`metrics`]; [`hooks`] notifies after a publish.
 
 pub(crate) mod hooks;
+pub(crate) mod inventory;
+pub(crate) mod journal;
 pub(crate) mod metrics;
 pub(crate) mod reconcile;
 pub(crate) mod server;

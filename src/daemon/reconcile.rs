@@ -1,41 +1,31 @@
-//! The reconciler: reads the base and every source, applies the policy,
-//! assembles the bundle and publishes it. It is the only writer of the output
-//! and the only owner of the per-file "last good" state, so there is nothing
-//! to lock: the daemon calls it from one task, `run --once` calls it once.
+//! The reconciler: refreshes the [`Inventory`] (the base and every source),
+//! applies the policy, assembles the bundle and publishes it. It is the only
+//! writer of the output and the only owner of the inventory, so there is
+//! nothing to lock: the daemon calls it from one task, `run --once` calls it
+//! once.
 
 use crate::clock::now_unix;
 use crate::config::RunConfig;
-use crate::daemon::metrics::{label_value, CertLabels, Metrics};
+use crate::daemon::inventory::Inventory;
+use crate::daemon::journal::Journal;
+use crate::daemon::metrics::Metrics;
 use crate::daemon::status::{
-    BaseStatus, BundleStatus, CertStatus, DroppedStatus, FileStatus, SkippedStatus, SourceStatus,
-    Status,
+    BaseStatus, BundleStatus, CertStatus, DroppedStatus, SourceStatus, Status,
 };
 use crate::output::publish::{Outcome, PublishError, Publisher};
 use crate::output::retain::{Retention, STATE_FILE};
 use crate::output::truststore::Truststore;
-use crate::trust::base::{embedded_roots, Base, BaseSpec};
+use crate::trust::base::{Base, BaseSpec};
 use crate::trust::bundle::{assemble, Bundle};
-use crate::trust::cert::{display_line, hex, rfc3339, Certificate};
-use crate::trust::include::Include;
-use crate::trust::parse::{parse_bundle_lenient, parse_file};
-use crate::trust::policy::{Concern, Policy};
-use crate::trust::source::{read_source_with, ReadError, SkipReason, Skipped, SourceRead};
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use crate::trust::cert::{hex, rfc3339, Certificate};
+use crate::trust::policy::Policy;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{error, info, warn};
-
-/// A base bundle file may be larger than a Secret; 16 MiB is ten times the
-/// biggest distro bundle.
-const MAX_BASE_BYTES: u64 = 16 * 1024 * 1024;
+use tracing::{error, info};
 
 /// The origin shown for `--retain-removed` certificates (logs, `/status`).
 const RETAINED_ORIGIN: &str = "(retained after leaving the sources)";
-
-/// Subjects listed by name in a publish log line; the rest are counted.
-const MAX_NAMES_LOGGED: usize = 20;
 
 /// First wait before retrying a failed publish; doubled per failure in a row.
 /// A disk freed or a permission fixed is picked up within about a second.
@@ -43,42 +33,6 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// Longest wait between retries: a disk that stays full costs one attempt
 /// (and one log line) per half minute, not a busy loop.
 const RETRY_MAX: Duration = Duration::from_secs(30);
-
-/// The last known state of one source file.
-#[derive(Debug, Default)]
-struct FileSlot {
-    /// SHA-256 of the bytes last parsed, to skip re-parsing unchanged files.
-    digest: Option<[u8; 32]>,
-    /// The certificates of the last successful parse: what stays published
-    /// while the file is broken.
-    certs: Arc<[Certificate]>,
-    /// The current error, if the file is broken now.
-    error: Option<String>,
-    private_keys: usize,
-    other_blocks: usize,
-}
-
-/// The last known state of one `--source`.
-#[derive(Debug)]
-struct SourceSlot {
-    path: PathBuf,
-    missing: bool,
-    /// An error listing the source itself (its files are kept meanwhile).
-    error: Option<String>,
-    /// Files by the path users see; the map's order is the bundle order.
-    files: BTreeMap<PathBuf, FileSlot>,
-    /// Entries not read, with why: kept to log each only when it first
-    /// appears (a resync must not repeat it) and to show it in `/status`.
-    skipped: BTreeMap<PathBuf, String>,
-}
-
-/// The base roots as last loaded.
-#[derive(Debug, Default)]
-struct BaseState {
-    certs: Arc<[Certificate]>,
-    digest: Option<[u8; 32]>,
-    error: Option<String>,
-}
 
 /// What one reconcile did.
 #[derive(Debug, Default)]
@@ -109,10 +63,9 @@ impl Report {
 /// Owns reading, merging and publishing.
 #[derive(Debug)]
 pub struct Reconciler {
-    sources: Vec<SourceSlot>,
-    base: Base,
+    /// The last good state of the base and of every source file.
+    inventory: Inventory,
     base_requested: String,
-    base_state: BaseState,
     policy: Policy,
     publisher: Publisher,
     /// The bundle last published successfully.
@@ -125,14 +78,11 @@ pub struct Reconciler {
     next_retry: Option<i64>,
     /// Latched by the first [`Report::complete`] reconcile (`/readyz`).
     ready: bool,
-    /// Warnings already logged (by key), so a resync every minute does not
-    /// repeat them.
-    warned: HashSet<String>,
+    /// Which warnings were logged already.
+    journal: Journal,
     metrics: Arc<Metrics>,
     /// `--pkcs12`: the Java truststore published next to the bundle.
     truststore: Option<Truststore>,
-    /// `--include`: which files of a directory source are taken.
-    include: Include,
     /// `--retain-removed`: certificates kept for a while after they left.
     retention: Option<Retention>,
 }
@@ -153,17 +103,12 @@ impl Reconciler {
         }
         info!(base = %base.describe(), "base roots");
         Ok(Reconciler {
-            sources: config
-                .sources
-                .iter()
-                .map(|p| SourceSlot {
-                    path: p.clone(),
-                    missing: false,
-                    error: None,
-                    files: BTreeMap::new(),
-                    skipped: BTreeMap::new(),
-                })
-                .collect(),
+            inventory: Inventory::new(
+                base,
+                &config.sources,
+                config.include.clone(),
+                Arc::clone(&metrics),
+            ),
             base_requested: match &config.base {
                 BaseSpec::System => "system",
                 BaseSpec::Embedded => "embedded",
@@ -171,8 +116,6 @@ impl Reconciler {
                 BaseSpec::Path(_) => "path",
             }
             .to_string(),
-            base,
-            base_state: BaseState::default(),
             policy: Policy {
                 keep_expired: config.keep_expired,
             },
@@ -183,10 +126,9 @@ impl Reconciler {
             publish_failures: 0,
             next_retry: None,
             ready: false,
-            warned: HashSet::new(),
+            journal: Journal::default(),
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
-            include: config.include.clone(),
             retention: match config.retain_removed {
                 Some(grace) => Some(Retention::load(grace, &config.out_dir, now_unix())),
                 None => {
@@ -199,11 +141,7 @@ impl Reconciler {
 
     /// The base file and source paths, for the watcher.
     pub fn watched_paths(&self) -> Vec<PathBuf> {
-        let mut paths: Vec<PathBuf> = self.sources.iter().map(|s| s.path.clone()).collect();
-        if let Base::File(p) = &self.base {
-            paths.push(p.clone());
-        }
-        paths
+        self.inventory.watched_paths()
     }
 
     /// When the earliest published certificate expires (Unix seconds).
@@ -225,22 +163,18 @@ impl Reconciler {
     pub fn reconcile(&mut self) -> Report {
         let now = now_unix();
         self.metrics.reconciles.inc();
-        self.refresh_base();
-        for i in 0..self.sources.len() {
-            self.refresh_source(i);
-        }
+        self.inventory.refresh();
         let retained = self.retained(now);
         let retained_origin = PathBuf::from(RETAINED_ORIGIN);
         let custom = self
-            .sources
-            .iter()
-            .flat_map(|s| s.files.iter().map(|(p, f)| (p, &f.certs[..])))
+            .inventory
+            .custom()
             .chain(std::iter::once((&retained_origin, &retained[..])));
-        let bundle = assemble(&self.base_state.certs, custom, self.policy, now);
-        self.warn_once(&bundle);
+        let bundle = assemble(&self.inventory.base_state.certs, custom, self.policy, now);
+        self.journal.warn_once(&bundle);
 
         let mut report = Report {
-            errors: self.error_count(),
+            errors: self.inventory.error_count(),
             ..Report::default()
         };
         let published = self
@@ -259,14 +193,15 @@ impl Reconciler {
                     self.metrics.publishes.inc();
                     self.last_publish = Some(now);
                     self.metrics.last_publish.set(now as f64);
-                    self.log_publish(&bundle, outcome);
+                    Journal::log_publish(self.published.as_ref(), &bundle, outcome);
                 } else if report.first {
                     info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
                 }
                 self.last_publish_error = None;
                 self.publish_failures = 0;
                 self.next_retry = None;
-                self.update_gauges(&bundle);
+                self.metrics
+                    .record_bundle(&bundle, self.inventory.files_in_error());
                 self.published = Some(bundle);
             }
             Err(e) => {
@@ -295,11 +230,7 @@ impl Reconciler {
         let Some(retention) = &mut self.retention else {
             return Vec::new();
         };
-        let present = self
-            .sources
-            .iter()
-            .flat_map(|s| s.files.values().flat_map(|f| f.certs.iter()));
-        let certs = retention.update(present, now);
+        let certs = retention.update(self.inventory.present(), now);
         if let Some(bytes) = retention.state_to_write() {
             match self.publisher.publish_state(STATE_FILE, &bytes) {
                 Ok(()) => retention.mark_written(bytes),
@@ -331,246 +262,6 @@ impl Reconciler {
         Ok(outcome)
     }
 
-    fn refresh_base(&mut self) {
-        match &self.base {
-            Base::None => {}
-            Base::Embedded => {
-                if self.base_state.digest.is_none() {
-                    let (certs, skipped) = embedded_roots();
-                    if skipped > 0 {
-                        warn!(
-                            skipped,
-                            "embedded roots that could not be parsed were skipped"
-                        );
-                    }
-                    let mut h = Sha256::new();
-                    for c in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-                        h.update(c.as_ref());
-                    }
-                    self.base_state = BaseState {
-                        certs: certs.into(),
-                        digest: Some(h.finalize().into()),
-                        error: None,
-                    };
-                }
-            }
-            Base::File(path) => {
-                let path = path.clone();
-                let result = read_limited(&path, MAX_BASE_BYTES).and_then(|bytes| {
-                    let digest: [u8; 32] = Sha256::digest(&bytes).into();
-                    if self.base_state.digest == Some(digest) {
-                        return Ok(None);
-                    }
-                    parse_bundle_lenient(&bytes)
-                        .map(|parsed| Some((digest, parsed)))
-                        .map_err(|e| e.to_string())
-                });
-                match result {
-                    Ok(None) => self.base_state.error = None,
-                    Ok(Some((digest, (certs, skipped)))) => {
-                        if skipped > 0 {
-                            warn!(path = %path.display(), skipped, "base certificates that could not be parsed were skipped");
-                        }
-                        info!(path = %path.display(), certificates = certs.len(), "read base bundle");
-                        self.base_state = BaseState {
-                            certs: certs.into(),
-                            digest: Some(digest),
-                            error: None,
-                        };
-                    }
-                    Err(e) => {
-                        if self.base_state.error.as_deref() != Some(e.as_str()) {
-                            match self.base_state.certs.len() {
-                                0 => {
-                                    error!(path = %path.display(), error = %e, "cannot read the base bundle; publishing without base roots until it can be read")
-                                }
-                                n => {
-                                    error!(path = %path.display(), error = %e, kept_certificates = n, "cannot read the base bundle; keeping the last good base")
-                                }
-                            }
-                            self.metrics.source_errors.inc();
-                        }
-                        self.base_state.error = Some(e);
-                    }
-                }
-            }
-        }
-    }
-
-    fn refresh_source(&mut self, index: usize) {
-        let metrics = Arc::clone(&self.metrics);
-        let slot = &mut self.sources[index];
-        match read_source_with(&slot.path, &self.include) {
-            SourceRead::Missing => {
-                if !slot.missing {
-                    warn!(source = %slot.path.display(), "source does not exist (yet); waiting for it, publishing without it meanwhile");
-                    for path in slot.files.keys() {
-                        info!(file = %path.display(), "file disappeared; its certificates are removed");
-                    }
-                }
-                slot.missing = true;
-                slot.error = None;
-                slot.files.clear();
-                slot.skipped.clear();
-            }
-            SourceRead::Failed(e) => {
-                let msg = read_error_message(&slot.path, &e);
-                if slot.error.as_deref() != Some(msg.as_str()) {
-                    error!(source = %slot.path.display(), error = %msg, "cannot read source; keeping its last good certificates");
-                    metrics.source_errors.inc();
-                }
-                slot.missing = false;
-                slot.error = Some(msg);
-            }
-            SourceRead::Files(listing) => {
-                let files = listing.files;
-                note_skipped(slot, listing.skipped);
-                if slot.missing {
-                    info!(source = %slot.path.display(), "source appeared");
-                }
-                slot.missing = false;
-                slot.error = None;
-                let present: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-                slot.files.retain(|path, _| {
-                    let keep = present.contains(path);
-                    if !keep {
-                        info!(file = %path.display(), "file disappeared; its certificates are removed");
-                    }
-                    keep
-                });
-                for file in files {
-                    let entry = slot.files.entry(file.path.clone()).or_default();
-                    refresh_file(&file.path, entry, file.bytes, &metrics);
-                }
-            }
-        }
-    }
-
-    fn error_count(&self) -> usize {
-        let files = self
-            .sources
-            .iter()
-            .map(|s| {
-                usize::from(s.error.is_some())
-                    + s.files.values().filter(|f| f.error.is_some()).count()
-            })
-            .sum::<usize>();
-        files + usize::from(self.base_state.error.is_some())
-    }
-
-    /// Logs drops and concerns the first time each is seen.
-    fn warn_once(&mut self, bundle: &Bundle) {
-        // Expired base roots are the image's curated list ageing, which the
-        // operator cannot act on: one INFO line with a count, not a WARN each.
-        let mut base_dropped = 0;
-        for d in &bundle.dropped {
-            if self.warned.insert(format!("drop:{}", d.cert.sha256)) {
-                if d.origin.is_custom() {
-                    warn!(subject = %display_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
-                } else {
-                    base_dropped += 1;
-                }
-            }
-        }
-        if base_dropped > 0 {
-            info!(
-                dropped = base_dropped,
-                "dropped expired base certificates (listed under dropped_certificates in /status)"
-            );
-        }
-        for e in &bundle.entries {
-            for c in &e.concerns {
-                if self.warned.insert(format!("{c:?}:{}", e.cert.sha256)) {
-                    warn!(subject = %display_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = %c.code(), "{}", c.explain(&e.cert));
-                }
-            }
-        }
-    }
-
-    fn log_publish(&self, bundle: &Bundle, outcome: Outcome) {
-        let old: HashSet<&str> = self
-            .published
-            .iter()
-            .flat_map(|b| b.entries.iter().map(|e| e.cert.sha256.as_str()))
-            .collect();
-        let new: HashSet<&str> = bundle
-            .entries
-            .iter()
-            .map(|e| e.cert.sha256.as_str())
-            .collect();
-        // On the first publish the whole base is "added"; naming the custom
-        // certificates is what an operator wants to see then.
-        let first = self.published.is_none();
-        let added = names(
-            bundle
-                .entries
-                .iter()
-                .filter(|e| !first || e.origin.is_custom())
-                .map(|e| &e.cert)
-                .filter(|c| !old.contains(c.sha256.as_str())),
-        );
-        let removed = names(
-            self.published
-                .iter()
-                .flat_map(|b| b.entries.iter().map(|e| &e.cert))
-                .filter(|c| !new.contains(c.sha256.as_str())),
-        );
-        let what = match (
-            self.published.as_ref().map(|b| b.sha256 == bundle.sha256),
-            outcome.bundle_written,
-        ) {
-            (Some(true), _) => "restored published files that were missing or altered",
-            (_, true) => "published bundle",
-            (_, false) => "rebuilt hashed directory",
-        };
-        info!(
-            certificates = bundle.entries.len(),
-            custom = bundle.custom_count(),
-            added = %added,
-            removed = %removed,
-            sha256 = %bundle.sha256,
-            bundle_written = outcome.bundle_written,
-            certs_dir_written = outcome.certs_written,
-            truststore_written = outcome.truststore_written,
-            "{what}"
-        );
-    }
-
-    fn update_gauges(&self, bundle: &Bundle) {
-        let m = &self.metrics;
-        m.bundle_certificates.set(bundle.entries.len() as i64);
-        m.custom_certificates.set(bundle.custom_count() as i64);
-        let in_error = self
-            .sources
-            .iter()
-            .map(|s| s.files.values().filter(|f| f.error.is_some()).count())
-            .sum::<usize>();
-        m.files_in_error.set(in_error as i64);
-        // Same rule as the warnings (policy::Concern::ExpiresSoon); an expired
-        // certificate kept by --keep-expired needs rotating even more.
-        m.expiring_soon.set(
-            bundle
-                .entries
-                .iter()
-                .filter(|e| {
-                    e.concerns.iter().any(|c| {
-                        matches!(c, Concern::ExpiresSoon)
-                            || (e.origin.is_custom() && matches!(c, Concern::ExpiredKept))
-                    })
-                })
-                .count() as i64,
-        );
-        m.expiry.clear();
-        for e in bundle.entries.iter().filter(|e| e.origin.is_custom()) {
-            m.expiry
-                .get_or_create(&CertLabels {
-                    subject: label_value(&e.cert.subject),
-                    sha256: e.cert.sha256.clone(),
-                })
-                .set(e.cert.not_after);
-        }
-    }
-
     /// A snapshot for `/status`.
     pub fn status(&self) -> Status {
         let bundle = self.published.as_ref();
@@ -589,37 +280,27 @@ impl Reconciler {
             },
             base: BaseStatus {
                 requested: self.base_requested.clone(),
-                source: self.base.describe(),
-                sha256: self.base_state.digest.map(|d| hex(&d)),
-                certificates: self.base_state.certs.len(),
-                last_error: self.base_state.error.clone(),
+                source: self.inventory.base.describe(),
+                sha256: self.inventory.base_state.digest.map(|d| hex(&d)),
+                certificates: self.inventory.base_state.certs.len(),
+                last_error: self.inventory.base_state.error.clone(),
             },
-            sources: self.sources.iter().map(source_status).collect(),
+            sources: self
+                .inventory
+                .sources
+                .iter()
+                .map(SourceStatus::project)
+                .collect(),
             custom_certificates: bundle
                 .iter()
                 .flat_map(|b| b.entries.iter())
                 .filter(|e| e.origin.is_custom())
-                .map(|e| CertStatus {
-                    subject: e.cert.subject.clone(),
-                    issuer: e.cert.issuer.clone(),
-                    not_before: rfc3339(e.cert.not_before),
-                    not_after: rfc3339(e.cert.not_after),
-                    sha256: e.cert.sha256.clone(),
-                    source: e.origin.describe(),
-                    ca: e.cert.is_ca,
-                    self_signed: e.cert.self_signed,
-                    warnings: e.concerns.iter().map(|c| c.explain(&e.cert)).collect(),
-                })
+                .map(CertStatus::project)
                 .collect(),
             dropped_certificates: bundle
                 .iter()
                 .flat_map(|b| b.dropped.iter())
-                .map(|d| DroppedStatus {
-                    subject: d.cert.subject.clone(),
-                    sha256: d.cert.sha256.clone(),
-                    source: d.origin.describe(),
-                    reason: d.reason.clone(),
-                })
+                .map(DroppedStatus::project)
                 .collect(),
             retained_certificates: self
                 .retention
@@ -631,189 +312,10 @@ impl Reconciler {
     }
 }
 
-/// Updates one file's slot from what was just read.
-fn refresh_file(
-    path: &Path,
-    slot: &mut FileSlot,
-    bytes: Result<Vec<u8>, ReadError>,
-    metrics: &Metrics,
-) {
-    let bytes = match bytes {
-        Ok(b) => b,
-        Err(e) => {
-            fail_file(path, slot, read_error_message(path, &e), metrics);
-            // Re-parse once the file reads again, even if its bytes match.
-            slot.digest = None;
-            return;
-        }
-    };
-    let digest: [u8; 32] = Sha256::digest(&bytes).into();
-    if slot.digest == Some(digest) {
-        return;
-    }
-    slot.digest = Some(digest);
-    match parse_file(&bytes) {
-        Ok(parsed) => {
-            if parsed.private_keys > 0 {
-                warn!(file = %path.display(), private_keys = parsed.private_keys, "private key block(s) skipped; keys are never published or logged");
-            }
-            if parsed.certs.is_empty() {
-                warn!(file = %path.display(), other_blocks = parsed.other_blocks, "file holds no certificate");
-            } else {
-                info!(file = %path.display(), certificates = parsed.certs.len(), "read source file");
-            }
-            if slot.error.is_some() {
-                info!(file = %path.display(), "file is valid again");
-            }
-            *slot = FileSlot {
-                digest: Some(digest),
-                certs: parsed.certs.into(),
-                error: None,
-                private_keys: parsed.private_keys,
-                other_blocks: parsed.other_blocks,
-            };
-        }
-        Err(e) => fail_file(path, slot, e.to_string(), metrics),
-    }
-}
-
-/// A read error as users see it. A permission error is the common
-/// misconfiguration of a Secret volume (`defaultMode: 0400`, root-owned,
-/// sidecar running as non-root): say who we are and how to fix it.
-fn read_error_message(path: &Path, e: &ReadError) -> String {
-    let msg = e.to_string();
-    // ReadError keeps io errors as text; EACCES's text ends "(os error 13)".
-    if !msg.contains("(os error 13)") {
-        return msg;
-    }
-    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    format!(
-        "{msg}: {} is not readable by uid {uid} (gid {gid}), the user the sidecar runs as; \
-         make the Secret or ConfigMap volume readable: `defaultMode: 0444` on the volume, \
-         or set the Pod's `securityContext.fsGroup` (the kubelet then gives the files that group)",
-        path.display()
-    )
-}
-
-/// Records that the file at `path` is unusable. Logged and counted once per
-/// kind of failure: a file that keeps being replaced with new bytes failing
-/// the same way (a service-account token refreshed every hour in a projected
-/// volume) is one ongoing problem, not a new one each time; a different
-/// failure, or the same one after the file was valid, is new.
-fn fail_file(path: &Path, slot: &mut FileSlot, msg: String, metrics: &Metrics) {
-    if slot.error.as_deref() != Some(msg.as_str()) {
-        if slot.certs.is_empty() {
-            error!(file = %path.display(), error = %msg, "cannot use source file; it adds no certificate until it is fixed");
-        } else {
-            error!(file = %path.display(), error = %msg, kept_certificates = slot.certs.len(), "cannot use source file; keeping the certificates it last contributed");
-        }
-        metrics.source_errors.inc();
-    } else {
-        tracing::debug!(file = %path.display(), error = %msg, "source file changed and still fails the same way");
-    }
-    slot.error = Some(msg);
-}
-
-/// Replaces the source's skipped entries with `now`, logging those new or
-/// skipped for a new reason. A file left out by `--include` is what the user
-/// asked for (info); a loop, an escaping link or a FIFO is worth a warning.
-fn note_skipped(slot: &mut SourceSlot, now: Vec<Skipped>) {
-    let mut next = BTreeMap::new();
-    for s in now {
-        let reason = s.reason.to_string();
-        if slot.skipped.get(&s.path) != Some(&reason) {
-            // Names and link targets are chosen by whoever writes the volume:
-            // escaped so that none can start a log line of its own.
-            let file = display_line(&s.path.to_string_lossy());
-            if s.reason == SkipReason::Excluded {
-                info!(file = %file, "file skipped: {reason}");
-            } else {
-                warn!(file = %file, reason = %display_line(&reason), "file skipped; it is never read");
-            }
-        }
-        next.insert(s.path, reason);
-    }
-    slot.skipped = next;
-}
-
-fn source_status(s: &SourceSlot) -> SourceStatus {
-    let files: Vec<FileStatus> = s
-        .files
-        .iter()
-        .map(|(path, f)| FileStatus {
-            path: path.display().to_string(),
-            state: if f.error.is_some() {
-                "error"
-            } else if f.certs.is_empty() {
-                "empty"
-            } else {
-                "ok"
-            },
-            certificates: f.certs.len(),
-            private_keys_skipped: f.private_keys,
-            other_blocks_ignored: f.other_blocks,
-            error: f.error.clone(),
-        })
-        .collect();
-    let skipped = s
-        .skipped
-        .iter()
-        .map(|(path, reason)| SkippedStatus {
-            path: path.display().to_string(),
-            reason: reason.clone(),
-        })
-        .collect();
-    let file_error = files.iter().any(|f| f.error.is_some());
-    SourceStatus {
-        path: s.path.display().to_string(),
-        state: if s.missing {
-            "missing"
-        } else if s.error.is_some() || file_error {
-            "error"
-        } else {
-            "ok"
-        },
-        last_error: s.error.clone().or_else(|| {
-            files
-                .iter()
-                .find_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.path)))
-        }),
-        files,
-        skipped,
-    }
-}
-
 /// The wait before retry number `failures` (1-based): 1 s, 2 s, 4 s, ... 30 s.
 fn retry_delay(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     (RETRY_FIRST * 2u32.pow(doublings)).min(RETRY_MAX)
-}
-
-fn names<'a>(certs: impl Iterator<Item = &'a Certificate>) -> String {
-    let all: Vec<String> = certs.map(|c| display_line(&c.subject)).collect();
-    if all.len() > MAX_NAMES_LOGGED {
-        format!(
-            "{}; and {} more",
-            all[..MAX_NAMES_LOGGED].join("; "),
-            all.len() - MAX_NAMES_LOGGED
-        )
-    } else {
-        all.join("; ")
-    }
-}
-
-fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > max {
-        return Err(format!("larger than {max} bytes"));
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]
