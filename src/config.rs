@@ -5,7 +5,7 @@
 //! happens before anything runs and names the flag or path at fault: the
 //! process then exits 2, which `main` maps from [`ConfigError`].
 
-use crate::base::BaseSpec;
+use crate::trust::base::BaseSpec;
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -379,9 +379,9 @@ pub struct RunConfig {
     pub on_change_url: Option<String>,
     pub on_change_signal: Option<SignalTarget>,
     /// `Some` with `--pkcs12`.
-    pub pkcs12: Option<crate::truststore::Pkcs12Config>,
+    pub pkcs12: Option<crate::output::truststore::Pkcs12Config>,
     /// `--include`: which files of a directory source are taken.
-    pub include: crate::include::Include,
+    pub include: crate::trust::include::Include,
     /// `--retain-removed` in seconds; `None` when off (the default).
     pub retain_removed: Option<u64>,
     pub once: bool,
@@ -461,10 +461,10 @@ impl RunArgs {
             .map(parse_signal_target)
             .transpose()?;
         let pkcs12 = self.pkcs12_config()?;
-        let include =
-            crate::include::Include::new(&self.include).map_err(|e| ConfigError(e.to_string()))?;
+        let include = crate::trust::include::Include::new(&self.include)
+            .map_err(|e| ConfigError(e.to_string()))?;
         let retain_removed = match &self.retain_removed {
-            Some(text) => crate::retain::parse_duration(text).map_err(|e| {
+            Some(text) => crate::output::retain::parse_duration(text).map_err(|e| {
                 ConfigError(format!(
                     "--retain-removed (TRUST_INJECTOR_RETAIN_REMOVED) {e}"
                 ))
@@ -490,7 +490,9 @@ impl RunArgs {
     }
 
     /// `--pkcs12` and its password, read now so a bad file fails at start.
-    fn pkcs12_config(&self) -> Result<Option<crate::truststore::Pkcs12Config>, ConfigError> {
+    fn pkcs12_config(
+        &self,
+    ) -> Result<Option<crate::output::truststore::Pkcs12Config>, ConfigError> {
         let password = match (&self.pkcs12_password, &self.pkcs12_password_file) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError(
@@ -524,7 +526,7 @@ impl RunArgs {
             }
             return Ok(None);
         }
-        Ok(Some(crate::truststore::Pkcs12Config { password }))
+        Ok(Some(crate::output::truststore::Pkcs12Config { password }))
     }
 }
 

@@ -3,9 +3,10 @@
 //! configuration.
 
 use std::process::ExitCode;
-use trust_injector::config::{self, Command, ConfigError, RunArgs, RunConfig};
-use trust_injector::daemon::{self, DaemonError};
-use trust_injector::{inject, inspect, logging, verify};
+use trust_injector::cli::config::{self, Command, ConfigError, RunArgs, RunConfig};
+use trust_injector::cli::daemon::{self, DaemonError};
+use trust_injector::cli::{inspect, logging, webhook};
+use trust_injector::{inject, verify};
 
 /// musl's allocator is slow for this program's many small allocations; the
 /// shipped amd64 musl binary uses mimalloc instead (why and numbers: Cargo.toml and
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
             if !print_report(&report, args.json, table) {
                 return ExitCode::from(1);
             }
-            ExitCode::from(u8::from(!report.errors.is_empty()))
+            ExitCode::from(report.exit_code())
         }
         Some(Command::Verify(args)) => {
             let timeout = std::time::Duration::from_secs(args.timeout);
@@ -68,13 +69,13 @@ fn main() -> ExitCode {
             }
             ExitCode::from(report.verdict.exit_code())
         }
-        Some(Command::Webhook(args)) => match trust_injector::webhook::main(args) {
+        Some(Command::Webhook(args)) => match webhook::main(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("trust-injector webhook: {e}");
                 ExitCode::from(match e {
-                    trust_injector::webhook::WebhookError::Config(_) => 2,
-                    trust_injector::webhook::WebhookError::Fatal(_) => 1,
+                    webhook::WebhookError::Config(_) => 2,
+                    webhook::WebhookError::Fatal(_) => 1,
                 })
             }
         },

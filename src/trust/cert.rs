@@ -1,7 +1,7 @@
 //! One parsed certificate: the DER we publish plus the few facts that policy,
 //! status and the hashed directory need, extracted once.
 
-use crate::subject_hash::{canonical_encoding, subject_hash};
+use crate::trust::subject_hash::{canonical_encoding, subject_hash};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use x509_parser::prelude::{FromDer, X509Certificate};

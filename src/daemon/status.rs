@@ -2,9 +2,12 @@
 //! rebuilt after each reconcile (`/status`, `/readyz`) and the loop's
 //! progress (`/healthz`). The server only reads; the loop is the one writer.
 
+use crate::daemon::inventory::SourceSlot;
+use crate::trust::bundle::{Dropped, Entry};
+use crate::trust::cert::rfc3339;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// `/status` as JSON.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -24,7 +27,7 @@ pub struct Status {
     pub dropped_certificates: Vec<DroppedStatus>,
     /// `--retain-removed`: certificates that left the sources and stay until
     /// `leaves_at` (empty when off).
-    pub retained_certificates: Vec<crate::retain::RetainedStatus>,
+    pub retained_certificates: Vec<crate::output::retain::RetainedStatus>,
     /// The last `--on-change-*` notifications (filled in by the daemon: the
     /// hooks run in their own task, not in the reconciler).
     pub notifications: NotificationsStatus,
@@ -138,16 +141,83 @@ pub struct DroppedStatus {
     pub reason: String,
 }
 
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+impl SourceStatus {
+    /// One source as `/status` shows it, from its last good state.
+    pub fn project(s: &SourceSlot) -> Self {
+        let files: Vec<FileStatus> = s
+            .files
+            .iter()
+            .map(|(path, f)| FileStatus {
+                path: path.display().to_string(),
+                state: if f.error.is_some() {
+                    "error"
+                } else if f.certs.is_empty() {
+                    "empty"
+                } else {
+                    "ok"
+                },
+                certificates: f.certs.len(),
+                private_keys_skipped: f.private_keys,
+                other_blocks_ignored: f.other_blocks,
+                error: f.error.clone(),
+            })
+            .collect();
+        let skipped = s
+            .skipped
+            .iter()
+            .map(|(path, reason)| SkippedStatus {
+                path: path.display().to_string(),
+                reason: reason.clone(),
+            })
+            .collect();
+        let file_error = files.iter().any(|f| f.error.is_some());
+        SourceStatus {
+            path: s.path.display().to_string(),
+            state: if s.missing {
+                "missing"
+            } else if s.error.is_some() || file_error {
+                "error"
+            } else {
+                "ok"
+            },
+            last_error: s.error.clone().or_else(|| {
+                files
+                    .iter()
+                    .find_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.path)))
+            }),
+            files,
+            skipped,
+        }
+    }
 }
 
-/// Current time, Unix seconds.
-pub fn now_unix() -> i64 {
-    now_millis() / 1000
+impl CertStatus {
+    /// A published custom certificate as `/status` shows it.
+    pub fn project(e: &Entry) -> Self {
+        CertStatus {
+            subject: e.cert.subject.clone(),
+            issuer: e.cert.issuer.clone(),
+            not_before: rfc3339(e.cert.not_before),
+            not_after: rfc3339(e.cert.not_after),
+            sha256: e.cert.sha256.clone(),
+            source: e.origin.describe(),
+            ca: e.cert.is_ca,
+            self_signed: e.cert.self_signed,
+            warnings: e.concerns.iter().map(|c| c.explain(&e.cert)).collect(),
+        }
+    }
+}
+
+impl DroppedStatus {
+    /// A certificate the policy left out, as `/status` shows it.
+    pub fn project(d: &Dropped) -> Self {
+        DroppedStatus {
+            subject: d.cert.subject.clone(),
+            sha256: d.cert.sha256.clone(),
+            source: d.origin.describe(),
+            reason: d.reason.clone(),
+        }
+    }
 }
 
 /// Whether the reconcile loop makes progress, for `/healthz`. The loop marks

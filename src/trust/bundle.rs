@@ -8,8 +8,8 @@
 //! whose certificates only moved must not republish (a new bundle would wake
 //! every `--on-change-*` hook and make .NET reload for nothing).
 
-use crate::cert::{escape_line, Certificate};
-use crate::policy::{Concern, Policy};
+use crate::trust::cert::{escape_line, Certificate};
+use crate::trust::policy::{Concern, Policy};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -136,7 +136,7 @@ pub fn assemble<'a>(
             dropped.push(Dropped {
                 cert: cert.clone(),
                 origin,
-                reason: format!("expired at {}", crate::cert::rfc3339(cert.not_after)),
+                reason: format!("expired at {}", crate::trust::cert::rfc3339(cert.not_after)),
             });
         }
     }
@@ -157,7 +157,7 @@ pub fn assemble<'a>(
         entries.iter().map(|e| e.cert.not_after).min()
     };
     Bundle {
-        sha256: crate::cert::hex(&Sha256::digest(&pem)),
+        sha256: crate::trust::cert::hex(&Sha256::digest(&pem)),
         entries,
         dropped,
         pem,

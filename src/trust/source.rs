@@ -17,7 +17,7 @@
 //! once (by device and inode), so a loop cannot multiply files, and a FIFO is
 //! never opened, so it cannot block the loop.
 
-use crate::include::Include;
+use crate::trust::include::Include;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};

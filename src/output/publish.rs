@@ -12,7 +12,7 @@
 //! unchanged bundle is never rewritten and a deleted or altered file is put
 //! back on the next reconcile.
 
-use crate::bundle::Bundle;
+use crate::trust::bundle::Bundle;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -163,7 +163,8 @@ impl Publisher {
 
     /// The Java truststore's path.
     pub fn truststore_path(&self) -> PathBuf {
-        self.out_dir.join(crate::truststore::TRUSTSTORE_FILE)
+        self.out_dir
+            .join(crate::output::truststore::TRUSTSTORE_FILE)
     }
 
     /// Makes `truststore.p12` hold `bytes` (a deterministic encoding, so equal

@@ -5,7 +5,7 @@
 //! metric and `inspect`: a certificate must not be judged differently by two
 //! of them.
 
-use crate::cert::Certificate;
+use crate::trust::cert::Certificate;
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 
@@ -84,7 +84,7 @@ impl Concern {
         match self {
             Concern::NotYetValid => format!(
                 "not valid before {}; clients will refuse it until then",
-                crate::cert::rfc3339(cert.not_before)
+                crate::trust::cert::rfc3339(cert.not_before)
             ),
             Concern::NotCa => {
                 "not a CA certificate (no basicConstraints CA:TRUE); it cannot issue anything"
@@ -96,22 +96,22 @@ impl Concern {
                  spaces): OpenSSL calls it self-signed, but .NET compares the two as text, does \
                  not take it as a root and fails with UntrustedRoot; re-issue it with the issuer \
                  written exactly as the subject",
-                crate::cert::display_line(&cert.issuer),
-                crate::cert::display_line(&cert.subject)
+                crate::trust::cert::display_line(&cert.issuer),
+                crate::trust::cert::display_line(&cert.subject)
             ),
             Concern::MissingRoot => format!(
                 "intermediate whose root ({}) is not in the bundle; .NET anchors only \
                  self-signed certificates, so add the root to the Secret",
-                crate::cert::display_line(&cert.issuer)
+                crate::trust::cert::display_line(&cert.issuer)
             ),
             Concern::ExpiredKept => format!(
                 "expired at {} (kept because of --keep-expired)",
-                crate::cert::rfc3339(cert.not_after)
+                crate::trust::cert::rfc3339(cert.not_after)
             ),
             Concern::ExpiresSoon => format!(
                 "expires at {} (in {} days); rotate it before then",
-                crate::cert::rfc3339(cert.not_after),
-                (cert.not_after - crate::status::now_unix()).max(0) / 86_400
+                crate::trust::cert::rfc3339(cert.not_after),
+                (cert.not_after - crate::clock::now_unix()).max(0) / 86_400
             ),
             Concern::WeakKey { algorithm, bits } => format!(
                 "weak key ({algorithm} {bits} bits); TLS clients refuse signatures made with it \
@@ -427,7 +427,7 @@ fn ip_string(bytes: &[u8]) -> String {
             a.copy_from_slice(bytes);
             std::net::Ipv6Addr::from(a).to_string()
         }
-        _ => crate::cert::hex(bytes),
+        _ => crate::trust::cert::hex(bytes),
     }
 }
 
@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn every_embedded_root_is_a_dotnet_anchor() {
-        let (roots, _) = crate::base::embedded_roots();
+        let (roots, _) = crate::trust::base::embedded_roots();
         for c in roots {
             assert!(dotnet_anchor(&c), "{}", c.subject);
         }
@@ -499,7 +499,7 @@ mod tests {
 
     #[test]
     fn embedded_roots_are_not_weak() {
-        let (roots, _) = crate::base::embedded_roots();
+        let (roots, _) = crate::trust::base::embedded_roots();
         for c in roots {
             let facts = CertFacts::of(&c).unwrap();
             assert!(!facts.weak_key(), "{}: {facts:?}", c.subject);

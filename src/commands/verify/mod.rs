@@ -26,8 +26,8 @@ pub use diagnose::diagnose;
 use diagnose::*;
 pub use render::render_text;
 
-use crate::cert::Certificate;
-use crate::parse::parse_file;
+use crate::trust::cert::Certificate;
+use crate::trust::parse::parse_file;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use serde::Serialize;
@@ -124,7 +124,7 @@ pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
         path: p.display().to_string(),
         why,
     };
-    let files = crate::inspect::read_path(path).map_err(|why| bad(path, why))?;
+    let files = crate::commands::inspect::read_path(path).map_err(|why| bad(path, why))?;
     let mut certs: Vec<Certificate> = Vec::new();
     for f in files {
         let bytes = f.bytes.map_err(|e| bad(&f.path, e.to_string()))?;
@@ -282,7 +282,7 @@ pub fn verify(
         .unwrap_or_else(|| format!("{}:{}", target.host, target.port));
     let handshake = handshake(tcp, Arc::new(config), target.server_name.clone());
     let chain = recorder.take();
-    let now = crate::status::now_unix();
+    let now = crate::clock::now_unix();
     match (chain, handshake) {
         (None, Err(e)) => {
             let mut cause = connect_failure(&e, &address, options.timeout);

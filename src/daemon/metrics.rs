@@ -1,5 +1,7 @@
 //! Prometheus metrics. Names are part of the user contract.
 
+use crate::trust::bundle::Bundle;
+use crate::trust::policy::Concern;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -141,6 +143,40 @@ impl Metrics {
             )]),
         );
         Metrics { registry, ..m }
+    }
+
+    /// Records what a successful publish put in the bundle: its sizes, the
+    /// source files in error, what expires soon and each custom
+    /// certificate's expiry. Called once per publish, so the gauges always
+    /// describe the bundle on disk.
+    pub fn record_bundle(&self, bundle: &Bundle, files_in_error: usize) {
+        let m = self;
+        m.bundle_certificates.set(bundle.entries.len() as i64);
+        m.custom_certificates.set(bundle.custom_count() as i64);
+        m.files_in_error.set(files_in_error as i64);
+        // Same rule as the warnings (policy::Concern::ExpiresSoon); an expired
+        // certificate kept by --keep-expired needs rotating even more.
+        m.expiring_soon.set(
+            bundle
+                .entries
+                .iter()
+                .filter(|e| {
+                    e.concerns.iter().any(|c| {
+                        matches!(c, Concern::ExpiresSoon)
+                            || (e.origin.is_custom() && matches!(c, Concern::ExpiredKept))
+                    })
+                })
+                .count() as i64,
+        );
+        m.expiry.clear();
+        for e in bundle.entries.iter().filter(|e| e.origin.is_custom()) {
+            m.expiry
+                .get_or_create(&CertLabels {
+                    subject: label_value(&e.cert.subject),
+                    sha256: e.cert.sha256.clone(),
+                })
+                .set(e.cert.not_after);
+        }
     }
 
     /// The exposition in `format`.

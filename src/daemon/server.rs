@@ -5,8 +5,8 @@
 //! loop, and the loop cannot delay it: reconciles run on a blocking thread,
 //! so this server keeps answering while one runs (or hangs).
 
-use crate::metrics::{Format, Metrics};
-use crate::status::{Progress, Status};
+use crate::daemon::metrics::{Format, Metrics};
+use crate::daemon::status::{Progress, Status};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};

@@ -17,7 +17,7 @@
 //! nothing in it can extend a deadline beyond `removed_at + grace`, nor put a
 //! removal in the future.
 
-use crate::cert::{display_line, rfc3339, Certificate};
+use crate::trust::cert::{display_line, rfc3339, Certificate};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -166,11 +166,12 @@ impl Retention {
     /// trust that is still published, it never brings back a certificate
     /// (say one removed while retention was off, or by a run without it).
     fn keep_only_published(&mut self, out_dir: &Path) {
-        let on_disk: HashSet<String> = std::fs::read(out_dir.join(crate::publish::BUNDLE_FILE))
-            .ok()
-            .and_then(|b| crate::parse::parse_bundle_lenient(&b).ok())
-            .map(|(certs, _)| certs.into_iter().map(|c| c.sha256).collect())
-            .unwrap_or_default();
+        let on_disk: HashSet<String> =
+            std::fs::read(out_dir.join(crate::output::publish::BUNDLE_FILE))
+                .ok()
+                .and_then(|b| crate::trust::parse::parse_bundle_lenient(&b).ok())
+                .map(|(certs, _)| certs.into_iter().map(|c| c.sha256).collect())
+                .unwrap_or_default();
         self.known.retain(|sha, _| on_disk.contains(sha));
     }
 
@@ -346,7 +347,7 @@ mod tests {
     /// What the previous run published: the bundle on disk.
     fn published(dir: &Path, certs: &[&Certificate]) {
         let pem: String = certs.iter().map(|c| c.to_pem()).collect();
-        std::fs::write(dir.join(crate::publish::BUNDLE_FILE), pem).unwrap();
+        std::fs::write(dir.join(crate::output::publish::BUNDLE_FILE), pem).unwrap();
     }
 
     const NOW: i64 = 1_800_000_000;

@@ -1,6 +1,6 @@
 //! The base bundle of public roots that custom CAs are merged into.
 
-use crate::cert::Certificate;
+use crate::trust::cert::Certificate;
 use std::path::{Path, PathBuf};
 
 /// Where distributions keep their bundle, in the order we look. Mirrors the

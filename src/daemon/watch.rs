@@ -92,11 +92,6 @@ impl Watches {
         }
         added
     }
-
-    /// The directories currently watched (for tests and status).
-    pub fn watched(&self) -> Vec<PathBuf> {
-        self.watched.keys().cloned().collect()
-    }
 }
 
 /// Whether an event only says that something was opened or read.

@@ -16,7 +16,7 @@
 //! bundle: nothing is rewritten when nothing changed, and a deleted or altered
 //! truststore is put back. The salt still differs whenever the content does.
 
-use crate::bundle::Bundle;
+use crate::trust::bundle::Bundle;
 use cms::content_info::ContentInfo;
 use der::asn1::{Any, BmpString, ObjectIdentifier, OctetString, SetOfVec};
 use der::{Decode, Encode};
@@ -175,7 +175,7 @@ fn cert_bag(der: &[u8], alias: &str) -> Result<SafeBag, TruststoreError> {
 /// (Java lower-cases aliases, and two CAs may share a subject). A friendlyName
 /// is a BMPString, so characters beyond the BMP are replaced.
 fn alias(subject: &str, sha256: &str) -> String {
-    let subject: String = crate::cert::escape_line(subject)
+    let subject: String = crate::trust::cert::escape_line(subject)
         .chars()
         .map(|c| if u32::from(c) > 0xFFFF { '?' } else { c })
         .collect();
@@ -212,12 +212,12 @@ mod tests {
     use super::*;
 
     fn bundle(n: usize) -> Bundle {
-        let (roots, _) = crate::base::embedded_roots();
-        crate::bundle::assemble(
+        let (roots, _) = crate::trust::base::embedded_roots();
+        crate::trust::bundle::assemble(
             &roots[..n],
             std::iter::empty(),
-            crate::policy::Policy { keep_expired: true },
-            crate::status::now_unix(),
+            crate::trust::policy::Policy { keep_expired: true },
+            crate::clock::now_unix(),
         )
     }
 

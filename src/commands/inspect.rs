@@ -1,11 +1,11 @@
 //! `inspect`: what is in these files, in plain words, with the same warnings
-//! the publish loop gives (see [`crate::policy`]).
+//! the publish loop gives (see [`crate::trust::policy`]).
 
-use crate::cert::{display_line, rfc3339, Certificate};
-use crate::parse::parse_file;
-use crate::policy::{CertFacts, Concern, Policy};
-use crate::source::{read_source, FileRead, ReadError, SourceRead};
-use crate::status::now_unix;
+use crate::clock::now_unix;
+use crate::trust::cert::{display_line, rfc3339, Certificate};
+use crate::trust::parse::parse_file;
+use crate::trust::policy::{CertFacts, Concern, Policy};
+use crate::trust::source::{read_source, FileRead, ReadError, SourceRead};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::io::Read;

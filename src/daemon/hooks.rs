@@ -10,10 +10,11 @@
 //! and kept as the last one of its kind in a watch channel, which the daemon
 //! merges into the `/status` snapshot (it stays the only writer of that).
 
-use crate::cert::rfc3339;
+use crate::clock::now_unix;
 use crate::config::SignalTarget;
-use crate::metrics::{Metrics, NotifyLabels};
-use crate::status::{now_unix, NotificationStatus, NotificationsStatus};
+use crate::daemon::metrics::{Metrics, NotifyLabels};
+use crate::daemon::status::{NotificationStatus, NotificationsStatus};
+use crate::trust::cert::rfc3339;
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper::Request;

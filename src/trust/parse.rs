@@ -6,7 +6,7 @@
 //! file the operator edited would be a surprise. The caller keeps the file's
 //! previous certificates in that case.
 
-use crate::cert::{CertError, Certificate};
+use crate::trust::cert::{CertError, Certificate};
 use rustls_pki_types::pem::{self, PemObject, SectionKind};
 
 /// At most this many certificates are taken from one file. A 1 MiB Secret holds

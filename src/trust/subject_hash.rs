@@ -11,7 +11,7 @@
 //! using `SSL_CERT_DIR` silently cannot find the CA, hence the care here and
 //! the tests against the `openssl` CLI.
 
-use crate::der::{self, DerError, Tlv};
+use crate::trust::der::{self, DerError, Tlv};
 use sha1::{Digest, Sha1};
 
 /// Why a name could not be canonicalised.

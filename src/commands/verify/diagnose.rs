@@ -2,8 +2,8 @@
 //! building under both anchor rules, then the most specific explanation.
 
 use super::*;
-use crate::cert::{display_line, rfc3339, Certificate};
-use crate::policy::{dotnet_anchor, CertFacts, Concern, Policy};
+use crate::trust::cert::{display_line, rfc3339, Certificate};
+use crate::trust::policy::{dotnet_anchor, CertFacts, Concern, Policy};
 use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use std::time::Duration;
 use webpki::{EndEntityCert, KeyUsage};

@@ -4,17 +4,32 @@
 //! handlers only wake it, and the HTTP server only reads the snapshot it
 //! publishes. Shutdown is a watch flag checked between reconciles, so a stop
 //! never interrupts a publish half-way (and a publish is short).
+//!
+//! [`reconcile`] is the single writer that runs the trust pipeline and the
+//! outputs; [`watch`], [`signals`] and the timers here wake it; [`server`]
+//! serves [`status`] and [`metrics`]; [`hooks`] notifies after a publish.
 
+pub(crate) mod hooks;
+pub(crate) mod inventory;
+pub(crate) mod journal;
+pub(crate) mod metrics;
+pub(crate) mod reconcile;
+pub(crate) mod server;
+pub(crate) mod signals;
+pub(crate) mod status;
+pub(crate) mod watch;
+
+use crate::clock::now_unix;
 use crate::config::RunConfig;
-use crate::hooks::Hooks;
-use crate::metrics::Metrics;
-use crate::reconcile::{Reconciler, Report};
-use crate::server::{serve, Shared};
-use crate::status::{now_unix, NotificationsStatus, Progress};
-use crate::watch::Watches;
+use crate::daemon::hooks::Hooks;
+use crate::daemon::metrics::Metrics;
+use crate::daemon::reconcile::{Reconciler, Report};
+use crate::daemon::server::{serve, Shared};
+use crate::daemon::status::{NotificationsStatus, Progress};
+use crate::daemon::watch::Watches;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{self, Notify};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info};
 
@@ -95,13 +110,13 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
     let reconciler = Reconciler::new(&config, Arc::clone(&metrics))
         .map_err(|e| DaemonError::Config(format!("--out-dir: {e}")))?;
 
-    let (shutdown_tx, mut shutdown) = watch::channel(false);
+    let (shutdown_tx, mut shutdown) = sync::watch::channel(false);
     let reread = Arc::new(Notify::new());
-    crate::signals::install(shutdown_tx, Arc::clone(&reread))
+    crate::daemon::signals::install(shutdown_tx, Arc::clone(&reread))
         .map_err(|e| DaemonError::Fatal(format!("cannot install signal handlers: {e}")))?;
 
     let progress = Arc::new(Progress::default());
-    let (status_tx, status_rx) = watch::channel(Arc::new(reconciler.status()));
+    let (status_tx, status_rx) = sync::watch::channel(Arc::new(reconciler.status()));
     if let Some(addr) = config.listen {
         let shared = Shared {
             progress: Arc::clone(&progress),
@@ -207,8 +222,8 @@ fn log_start(config: &RunConfig) {
 /// The `/status` snapshot: the reconciler's state plus the hooks' outcomes.
 fn snapshot(
     reconciler: &Reconciler,
-    notifications: &mut watch::Receiver<NotificationsStatus>,
-) -> Arc<crate::status::Status> {
+    notifications: &mut sync::watch::Receiver<NotificationsStatus>,
+) -> Arc<crate::daemon::status::Status> {
     let mut status = reconciler.status();
     // Marked as seen, or `changed()` would fire again at once.
     status.notifications = notifications.borrow_and_update().clone();
@@ -217,7 +232,11 @@ fn snapshot(
 
 /// Waits until no event arrived for `quiet` (at most [`MAX_DEBOUNCE_DELAY`]
 /// in all). Returns false if shutdown was requested meanwhile.
-async fn debounce(events: &Notify, quiet: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+async fn debounce(
+    events: &Notify,
+    quiet: Duration,
+    shutdown: &mut sync::watch::Receiver<bool>,
+) -> bool {
     if quiet.is_zero() {
         return true;
     }

@@ -2,7 +2,7 @@
 //! sends before rustls's own verifier judges it.
 
 use super::*;
-use crate::cert::Certificate;
+use crate::trust::cert::Certificate;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;

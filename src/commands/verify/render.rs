@@ -1,7 +1,7 @@
 //! The human-readable report.
 
 use super::*;
-use crate::cert::display_line;
+use crate::trust::cert::display_line;
 
 /// The human report.
 pub fn render_text(r: &Report) -> String {

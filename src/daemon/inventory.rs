@@ -1,0 +1,441 @@
+//! The last-good inventory: what every source file and the base contributed
+//! the last time each could be read. A file that breaks keeps its last good
+//! certificates here (and its error beside them), so publishing never loses
+//! what was already trusted. The reconciler reads it to assemble the bundle
+//! and `/status`; nothing here publishes.
+
+use crate::daemon::metrics::Metrics;
+use crate::trust::base::{embedded_roots, Base};
+use crate::trust::cert::{display_line, Certificate};
+use crate::trust::include::Include;
+use crate::trust::parse::{parse_bundle_lenient, parse_file};
+use crate::trust::source::{read_source_with, ReadError, SkipReason, Skipped, SourceRead};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// A base bundle file may be larger than a Secret; 16 MiB is ten times the
+/// biggest distro bundle.
+const MAX_BASE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The last known state of one source file.
+#[derive(Debug, Default)]
+pub struct FileSlot {
+    /// SHA-256 of the bytes last parsed, to skip re-parsing unchanged files.
+    pub digest: Option<[u8; 32]>,
+    /// The certificates of the last successful parse: what stays published
+    /// while the file is broken.
+    pub certs: Arc<[Certificate]>,
+    /// The current error, if the file is broken now.
+    pub error: Option<String>,
+    pub private_keys: usize,
+    pub other_blocks: usize,
+}
+
+/// The last known state of one `--source`.
+#[derive(Debug)]
+pub struct SourceSlot {
+    pub path: PathBuf,
+    pub missing: bool,
+    /// An error listing the source itself (its files are kept meanwhile).
+    pub error: Option<String>,
+    /// Files by the path users see; the map's order is the bundle order.
+    pub files: BTreeMap<PathBuf, FileSlot>,
+    /// Entries not read, with why: kept to log each only when it first
+    /// appears (a resync must not repeat it) and to show it in `/status`.
+    pub skipped: BTreeMap<PathBuf, String>,
+}
+
+/// The base roots as last loaded: kept while a base file is broken.
+#[derive(Debug, Default)]
+pub struct BaseState {
+    pub certs: Arc<[Certificate]>,
+    pub digest: Option<[u8; 32]>,
+    pub error: Option<String>,
+}
+
+/// Every source's and the base's last good state, refreshed by reading.
+#[derive(Debug)]
+pub struct Inventory {
+    /// Which base roots, resolved once at start (`--base`).
+    pub base: Base,
+    /// The base roots as last loaded.
+    pub base_state: BaseState,
+    /// One slot per `--source`, in command-line order (the bundle order).
+    pub sources: Vec<SourceSlot>,
+    /// `--include`: which files of a directory source are taken.
+    include: Include,
+    /// Read errors are counted here (`trust_injector_source_errors_total`).
+    metrics: Arc<Metrics>,
+}
+
+impl Inventory {
+    /// An empty inventory: nothing read yet, every source waiting.
+    pub fn new(base: Base, sources: &[PathBuf], include: Include, metrics: Arc<Metrics>) -> Self {
+        Inventory {
+            base,
+            base_state: BaseState::default(),
+            sources: sources
+                .iter()
+                .map(|p| SourceSlot {
+                    path: p.clone(),
+                    missing: false,
+                    error: None,
+                    files: BTreeMap::new(),
+                    skipped: BTreeMap::new(),
+                })
+                .collect(),
+            include,
+            metrics,
+        }
+    }
+
+    /// Reads the base and every source again; unchanged files are not re-parsed.
+    pub fn refresh(&mut self) {
+        self.refresh_base();
+        for i in 0..self.sources.len() {
+            self.refresh_source(i);
+        }
+    }
+
+    /// The base file and source paths, for the watcher.
+    pub fn watched_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = self.sources.iter().map(|s| s.path.clone()).collect();
+        if let Base::File(p) = &self.base {
+            paths.push(p.clone());
+        }
+        paths
+    }
+
+    /// Each source file with its last good certificates, in bundle order.
+    pub fn custom(&self) -> impl Iterator<Item = (&PathBuf, &[Certificate])> {
+        self.sources
+            .iter()
+            .flat_map(|s| s.files.iter().map(|(p, f)| (p, &f.certs[..])))
+    }
+
+    /// Every certificate the sources contribute now (for `--retain-removed`).
+    pub fn present(&self) -> impl Iterator<Item = &Certificate> {
+        self.sources
+            .iter()
+            .flat_map(|s| s.files.values().flat_map(|f| f.certs.iter()))
+    }
+
+    /// Source files in error now (`trust_injector_files_in_error`).
+    pub fn files_in_error(&self) -> usize {
+        self.sources
+            .iter()
+            .map(|s| s.files.values().filter(|f| f.error.is_some()).count())
+            .sum()
+    }
+
+    fn refresh_base(&mut self) {
+        match &self.base {
+            Base::None => {}
+            Base::Embedded => {
+                if self.base_state.digest.is_none() {
+                    let (certs, skipped) = embedded_roots();
+                    if skipped > 0 {
+                        warn!(
+                            skipped,
+                            "embedded roots that could not be parsed were skipped"
+                        );
+                    }
+                    let mut h = Sha256::new();
+                    for c in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+                        h.update(c.as_ref());
+                    }
+                    self.base_state = BaseState {
+                        certs: certs.into(),
+                        digest: Some(h.finalize().into()),
+                        error: None,
+                    };
+                }
+            }
+            Base::File(path) => {
+                let path = path.clone();
+                let result = read_limited(&path, MAX_BASE_BYTES).and_then(|bytes| {
+                    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+                    if self.base_state.digest == Some(digest) {
+                        return Ok(None);
+                    }
+                    parse_bundle_lenient(&bytes)
+                        .map(|parsed| Some((digest, parsed)))
+                        .map_err(|e| e.to_string())
+                });
+                match result {
+                    Ok(None) => self.base_state.error = None,
+                    Ok(Some((digest, (certs, skipped)))) => {
+                        if skipped > 0 {
+                            warn!(path = %path.display(), skipped, "base certificates that could not be parsed were skipped");
+                        }
+                        info!(path = %path.display(), certificates = certs.len(), "read base bundle");
+                        self.base_state = BaseState {
+                            certs: certs.into(),
+                            digest: Some(digest),
+                            error: None,
+                        };
+                    }
+                    Err(e) => {
+                        if self.base_state.error.as_deref() != Some(e.as_str()) {
+                            match self.base_state.certs.len() {
+                                0 => {
+                                    error!(path = %path.display(), error = %e, "cannot read the base bundle; publishing without base roots until it can be read")
+                                }
+                                n => {
+                                    error!(path = %path.display(), error = %e, kept_certificates = n, "cannot read the base bundle; keeping the last good base")
+                                }
+                            }
+                            self.metrics.source_errors.inc();
+                        }
+                        self.base_state.error = Some(e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn refresh_source(&mut self, index: usize) {
+        let metrics = Arc::clone(&self.metrics);
+        let slot = &mut self.sources[index];
+        match read_source_with(&slot.path, &self.include) {
+            SourceRead::Missing => {
+                if !slot.missing {
+                    warn!(source = %slot.path.display(), "source does not exist (yet); waiting for it, publishing without it meanwhile");
+                    for path in slot.files.keys() {
+                        info!(file = %path.display(), "file disappeared; its certificates are removed");
+                    }
+                }
+                slot.missing = true;
+                slot.error = None;
+                slot.files.clear();
+                slot.skipped.clear();
+            }
+            SourceRead::Failed(e) => {
+                let msg = read_error_message(&slot.path, &e);
+                if slot.error.as_deref() != Some(msg.as_str()) {
+                    error!(source = %slot.path.display(), error = %msg, "cannot read source; keeping its last good certificates");
+                    metrics.source_errors.inc();
+                }
+                slot.missing = false;
+                slot.error = Some(msg);
+            }
+            SourceRead::Files(listing) => {
+                let files = listing.files;
+                note_skipped(slot, listing.skipped);
+                if slot.missing {
+                    info!(source = %slot.path.display(), "source appeared");
+                }
+                slot.missing = false;
+                slot.error = None;
+                let present: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+                slot.files.retain(|path, _| {
+                    let keep = present.contains(path);
+                    if !keep {
+                        info!(file = %path.display(), "file disappeared; its certificates are removed");
+                    }
+                    keep
+                });
+                for file in files {
+                    let entry = slot.files.entry(file.path.clone()).or_default();
+                    refresh_file(&file.path, entry, file.bytes, &metrics);
+                }
+            }
+        }
+    }
+
+    /// The base, sources and files in error now ([`super::reconcile::Report::errors`]).
+    pub fn error_count(&self) -> usize {
+        let files = self
+            .sources
+            .iter()
+            .map(|s| {
+                usize::from(s.error.is_some())
+                    + s.files.values().filter(|f| f.error.is_some()).count()
+            })
+            .sum::<usize>();
+        files + usize::from(self.base_state.error.is_some())
+    }
+}
+
+/// Updates one file's slot from what was just read.
+fn refresh_file(
+    path: &Path,
+    slot: &mut FileSlot,
+    bytes: Result<Vec<u8>, ReadError>,
+    metrics: &Metrics,
+) {
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(e) => {
+            fail_file(path, slot, read_error_message(path, &e), metrics);
+            // Re-parse once the file reads again, even if its bytes match.
+            slot.digest = None;
+            return;
+        }
+    };
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    if slot.digest == Some(digest) {
+        return;
+    }
+    slot.digest = Some(digest);
+    match parse_file(&bytes) {
+        Ok(parsed) => {
+            if parsed.private_keys > 0 {
+                warn!(file = %path.display(), private_keys = parsed.private_keys, "private key block(s) skipped; keys are never published or logged");
+            }
+            if parsed.certs.is_empty() {
+                warn!(file = %path.display(), other_blocks = parsed.other_blocks, "file holds no certificate");
+            } else {
+                info!(file = %path.display(), certificates = parsed.certs.len(), "read source file");
+            }
+            if slot.error.is_some() {
+                info!(file = %path.display(), "file is valid again");
+            }
+            *slot = FileSlot {
+                digest: Some(digest),
+                certs: parsed.certs.into(),
+                error: None,
+                private_keys: parsed.private_keys,
+                other_blocks: parsed.other_blocks,
+            };
+        }
+        Err(e) => fail_file(path, slot, e.to_string(), metrics),
+    }
+}
+
+/// A read error as users see it. A permission error is the common
+/// misconfiguration of a Secret volume (`defaultMode: 0400`, root-owned,
+/// sidecar running as non-root): say who we are and how to fix it.
+fn read_error_message(path: &Path, e: &ReadError) -> String {
+    let msg = e.to_string();
+    // ReadError keeps io errors as text; EACCES's text ends "(os error 13)".
+    if !msg.contains("(os error 13)") {
+        return msg;
+    }
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    format!(
+        "{msg}: {} is not readable by uid {uid} (gid {gid}), the user the sidecar runs as; \
+         make the Secret or ConfigMap volume readable: `defaultMode: 0444` on the volume, \
+         or set the Pod's `securityContext.fsGroup` (the kubelet then gives the files that group)",
+        path.display()
+    )
+}
+
+/// Records that the file at `path` is unusable. Logged and counted once per
+/// kind of failure: a file that keeps being replaced with new bytes failing
+/// the same way (a service-account token refreshed every hour in a projected
+/// volume) is one ongoing problem, not a new one each time; a different
+/// failure, or the same one after the file was valid, is new.
+fn fail_file(path: &Path, slot: &mut FileSlot, msg: String, metrics: &Metrics) {
+    if slot.error.as_deref() != Some(msg.as_str()) {
+        if slot.certs.is_empty() {
+            error!(file = %path.display(), error = %msg, "cannot use source file; it adds no certificate until it is fixed");
+        } else {
+            error!(file = %path.display(), error = %msg, kept_certificates = slot.certs.len(), "cannot use source file; keeping the certificates it last contributed");
+        }
+        metrics.source_errors.inc();
+    } else {
+        tracing::debug!(file = %path.display(), error = %msg, "source file changed and still fails the same way");
+    }
+    slot.error = Some(msg);
+}
+
+/// Replaces the source's skipped entries with `now`, logging those new or
+/// skipped for a new reason. A file left out by `--include` is what the user
+/// asked for (info); a loop, an escaping link or a FIFO is worth a warning.
+fn note_skipped(slot: &mut SourceSlot, now: Vec<Skipped>) {
+    let mut next = BTreeMap::new();
+    for s in now {
+        let reason = s.reason.to_string();
+        if slot.skipped.get(&s.path) != Some(&reason) {
+            // Names and link targets are chosen by whoever writes the volume:
+            // escaped so that none can start a log line of its own.
+            let file = display_line(&s.path.to_string_lossy());
+            if s.reason == SkipReason::Excluded {
+                info!(file = %file, "file skipped: {reason}");
+            } else {
+                warn!(file = %file, reason = %display_line(&reason), "file skipped; it is never read");
+            }
+        }
+        next.insert(s.path, reason);
+    }
+    slot.skipped = next;
+}
+
+fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One directory source, no base, no publisher: the inventory alone.
+    fn inventory_of(dir: &Path) -> Inventory {
+        Inventory::new(
+            Base::None,
+            &[dir.to_path_buf()],
+            Include::all(),
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    fn certificates(inventory: &Inventory) -> usize {
+        inventory.custom().map(|(_, certs)| certs.len()).sum()
+    }
+
+    #[test]
+    fn a_broken_file_keeps_its_last_good_certificates_until_it_disappears() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.crt");
+        std::fs::write(&file, webpki_root_certs::TLS_SERVER_ROOT_CERTS[0].as_ref()).unwrap();
+        let mut inventory = inventory_of(dir.path());
+        inventory.refresh();
+        assert_eq!(certificates(&inventory), 1);
+        assert_eq!(inventory.error_count(), 0);
+
+        std::fs::write(&file, b"not a certificate").unwrap();
+        inventory.refresh();
+        assert_eq!(
+            certificates(&inventory),
+            1,
+            "the last good certificate stays"
+        );
+        assert_eq!(
+            (inventory.error_count(), inventory.files_in_error()),
+            (1, 1)
+        );
+
+        std::fs::remove_file(&file).unwrap();
+        inventory.refresh();
+        assert_eq!(
+            inventory.custom().count(),
+            0,
+            "a file that left adds nothing"
+        );
+        assert_eq!(inventory.error_count(), 0);
+    }
+
+    #[test]
+    fn a_missing_source_is_waited_for_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inventory = inventory_of(&dir.path().join("not-yet"));
+        inventory.refresh();
+        assert!(inventory.sources[0].missing);
+        assert_eq!(inventory.error_count(), 0);
+        assert_eq!(inventory.watched_paths(), [dir.path().join("not-yet")]);
+    }
+}

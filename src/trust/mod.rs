@@ -1,0 +1,20 @@
+//! The trust pipeline: from the bytes of mounted files to the set of
+//! certificates to publish. Pure data in, data out: nothing here writes to
+//! the out-dir or knows about the daemon, so `inspect`, `verify`, the daemon
+//! and the fuzz targets all run the same code.
+//!
+//! [`source`] reads the Secret files (what [`include`] selects) and [`base`]
+//! picks the public roots; [`parse`] and [`cert`] turn bytes into
+//! certificates ([`der`] and [`subject_hash`] are the encoding details
+//! OpenSSL's hashed directory needs); [`policy`] decides which certificates
+//! may be published and [`bundle`] assembles them in their published order.
+
+pub(crate) mod base;
+pub(crate) mod bundle;
+pub(crate) mod cert;
+pub(crate) mod der;
+pub(crate) mod include;
+pub(crate) mod parse;
+pub(crate) mod policy;
+pub(crate) mod source;
+pub(crate) mod subject_hash;
