@@ -12,30 +12,28 @@
 pub(crate) mod hooks;
 pub(crate) mod inventory;
 pub(crate) mod journal;
+pub(crate) mod ledger;
 pub(crate) mod metrics;
 pub(crate) mod reconcile;
 pub(crate) mod server;
 pub(crate) mod signals;
 pub(crate) mod status;
+pub(crate) mod triggers;
 pub(crate) mod watch;
 
-use crate::clock::now_unix;
 use crate::config::RunConfig;
 use crate::daemon::hooks::Hooks;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::reconcile::{Reconciler, Report};
 use crate::daemon::server::{serve, Shared};
 use crate::daemon::status::{NotificationsStatus, Progress};
+use crate::daemon::triggers::{debounce, expiry_deadline, far_future};
 use crate::daemon::watch::Watches;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{self, Notify};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info};
 
-/// A storm of events delays the re-read by at most this much past the first
-/// event, so a busy volume cannot starve publishing.
-const MAX_DEBOUNCE_DELAY: Duration = Duration::from_secs(1);
 /// Re-reads allowed in a row while new watches are being added (a source
 /// appearing level by level); the resync covers anything deeper.
 const MAX_WATCH_SETTLE: usize = 4;
@@ -228,42 +226,4 @@ fn snapshot(
     // Marked as seen, or `changed()` would fire again at once.
     status.notifications = notifications.borrow_and_update().clone();
     Arc::new(status)
-}
-
-/// Waits until no event arrived for `quiet` (at most [`MAX_DEBOUNCE_DELAY`]
-/// in all). Returns false if shutdown was requested meanwhile.
-async fn debounce(
-    events: &Notify,
-    quiet: Duration,
-    shutdown: &mut sync::watch::Receiver<bool>,
-) -> bool {
-    if quiet.is_zero() {
-        return true;
-    }
-    let give_up = Instant::now() + MAX_DEBOUNCE_DELAY.max(quiet);
-    loop {
-        let until = (Instant::now() + quiet).min(give_up);
-        tokio::select! {
-            _ = sleep_until(until) => return true,
-            _ = events.notified() => {
-                if Instant::now() >= give_up {
-                    return true;
-                }
-            }
-            _ = shutdown.changed() => return false,
-        }
-    }
-}
-
-/// The instant just after the next certificate expires, if one does.
-fn expiry_deadline(next_expiry: Option<i64>) -> Option<Instant> {
-    let secs = next_expiry?.checked_sub(now_unix())?.checked_add(1)?;
-    let secs = u64::try_from(secs).unwrap_or(0);
-    // Timers far in the future are pointless: the resync or the next event
-    // comes first, and a week bounds the arithmetic.
-    Some(Instant::now() + Duration::from_secs(secs.min(7 * 24 * 3600)))
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(365 * 24 * 3600)
 }
