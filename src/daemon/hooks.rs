@@ -12,7 +12,7 @@
 
 use crate::clock::now_unix;
 use crate::config::SignalTarget;
-use crate::daemon::metrics::{Metrics, NotifyLabels};
+use crate::daemon::metrics::Metrics;
 use crate::daemon::status::{NotificationStatus, NotificationsStatus};
 use crate::trust::cert::rfc3339;
 use http_body_util::Empty;
@@ -122,13 +122,7 @@ fn last(ok: bool, detail: String, bundle_sha256: String) -> NotificationStatus {
 }
 
 fn record(metrics: &Metrics, kind: &str, ok: bool) {
-    metrics
-        .notifications
-        .get_or_create(&NotifyLabels {
-            kind: kind.to_string(),
-            outcome: if ok { "ok" } else { "error" }.to_string(),
-        })
-        .inc();
+    metrics.record_notification(kind, if ok { "ok" } else { "error" });
 }
 
 /// The HTTP status and the attempt that succeeded, or the last error.

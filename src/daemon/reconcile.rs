@@ -8,7 +8,7 @@ use crate::clock::now_unix;
 use crate::config::RunConfig;
 use crate::daemon::inventory::Inventory;
 use crate::daemon::journal::Journal;
-use crate::daemon::ledger::retry_delay;
+use crate::daemon::ledger::PublishLedger;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::status::{
     BaseStatus, BundleStatus, CertStatus, DroppedStatus, SourceStatus, Status,
@@ -64,14 +64,9 @@ pub struct Reconciler {
     publisher: Publisher,
     /// The bundle last published successfully.
     published: Option<Bundle>,
-    last_publish: Option<i64>,
-    last_publish_error: Option<String>,
-    /// Failed publishes in a row (0 after a success): the retry backoff.
-    publish_failures: u32,
-    /// Unix time of the next retry, for `/status`.
-    next_retry: Option<i64>,
-    /// Latched by the first [`Report::complete`] reconcile (`/readyz`).
-    ready: bool,
+    /// When publishes wrote or failed, the retry backoff and the `/readyz`
+    /// latch (set by the first [`Report::complete`] reconcile).
+    ledger: PublishLedger,
     /// Which warnings were logged already.
     journal: Journal,
     metrics: Arc<Metrics>,
@@ -115,11 +110,7 @@ impl Reconciler {
             },
             publisher,
             published: None,
-            last_publish: None,
-            last_publish_error: None,
-            publish_failures: 0,
-            next_retry: None,
-            ready: false,
+            ledger: PublishLedger::default(),
             journal: Journal::default(),
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
@@ -150,13 +141,13 @@ impl Reconciler {
     /// it succeeded. The daemon's own timer, so recovery never waits for an
     /// event or `--resync` (which may be off).
     pub fn retry_after(&self) -> Option<Duration> {
-        (self.publish_failures > 0).then(|| retry_delay(self.publish_failures))
+        self.ledger.retry_after()
     }
 
     /// Reads everything, publishes what differs from the disk, and reports.
     pub fn reconcile(&mut self) -> Report {
         let now = now_unix();
-        self.metrics.reconciles.inc();
+        self.metrics.record_reconcile();
         self.inventory.refresh();
         let retained = self.retained(now);
         let retained_origin = PathBuf::from(RETAINED_ORIGIN);
@@ -176,44 +167,40 @@ impl Reconciler {
             .publish(&bundle)
             .and_then(|outcome| self.publish_truststore(&bundle, outcome));
         match published {
-            Ok(outcome) => {
-                report.outcome = outcome;
-                report.first = self.published.is_none();
-                report.changed = self
-                    .published
-                    .as_ref()
-                    .is_some_and(|old| old.sha256 != bundle.sha256);
-                if outcome.wrote() {
-                    self.metrics.publishes.inc();
-                    self.last_publish = Some(now);
-                    self.metrics.last_publish.set(now as f64);
-                    Journal::log_publish(self.published.as_ref(), &bundle, outcome);
-                } else if report.first {
-                    info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
-                }
-                self.last_publish_error = None;
-                self.publish_failures = 0;
-                self.next_retry = None;
-                self.metrics
-                    .record_bundle(&bundle, self.inventory.files_in_error());
-                self.published = Some(bundle);
-            }
+            Ok(outcome) => self.published(bundle, outcome, now, &mut report),
             Err(e) => {
-                self.publish_failures = self.publish_failures.saturating_add(1);
-                let retry = retry_delay(self.publish_failures);
-                self.next_retry = Some(now.saturating_add(retry.as_secs() as i64));
-                error!(error = %e, retry_in_seconds = retry.as_secs(), "publishing failed; the previous bundle stays in place");
-                self.metrics.publish_errors.inc();
                 let msg = e.to_string();
-                report.publish_error = Some(msg.clone());
-                self.last_publish_error = Some(msg);
+                let retry = self.ledger.failed(now, msg.clone());
+                error!(error = %e, retry_in_seconds = retry.as_secs(), "publishing failed; the previous bundle stays in place");
+                self.metrics.record_publish_failure();
+                report.publish_error = Some(msg);
             }
         }
-        if report.complete() && !self.ready {
-            self.ready = true;
+        if report.complete() && self.ledger.become_ready() {
             info!("ready: every source that exists was read and published");
         }
         report
+    }
+
+    /// Books a successful publish of `bundle`: logs and counts what it
+    /// wrote, and keeps `bundle` as the one on disk.
+    fn published(&mut self, bundle: Bundle, outcome: Outcome, now: i64, report: &mut Report) {
+        report.outcome = outcome;
+        report.first = self.published.is_none();
+        report.changed = self
+            .published
+            .as_ref()
+            .is_some_and(|old| old.sha256 != bundle.sha256);
+        if outcome.wrote() {
+            self.metrics.record_publish(now);
+            Journal::log_publish(self.published.as_ref(), &bundle, outcome);
+        } else if report.first {
+            info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
+        }
+        self.ledger.succeeded(now, outcome.wrote());
+        self.metrics
+            .record_bundle(&bundle, self.inventory.files_in_error());
+        self.published = Some(bundle);
     }
 
     /// `--retain-removed`: the certificates that left the sources but are
@@ -233,7 +220,7 @@ impl Reconciler {
                 }
             }
         }
-        self.metrics.retained.set(certs.len() as i64);
+        self.metrics.record_retained(certs.len());
         certs
     }
 
@@ -261,16 +248,16 @@ impl Reconciler {
         let bundle = self.published.as_ref();
         Status {
             version: env!("CARGO_PKG_VERSION"),
-            ready: self.ready,
+            ready: self.ledger.ready(),
             bundle: BundleStatus {
                 path: self.publisher.bundle_path().display().to_string(),
                 certs_dir: self.publisher.certs_path().display().to_string(),
                 sha256: bundle.map(|b| b.sha256.clone()),
                 certificates: bundle.map_or(0, |b| b.entries.len()),
                 custom_certificates: bundle.map_or(0, Bundle::custom_count),
-                last_publish: self.last_publish.map(rfc3339),
-                last_error: self.last_publish_error.clone(),
-                next_retry: self.next_retry.map(rfc3339),
+                last_publish: self.ledger.last_publish().map(rfc3339),
+                last_error: self.ledger.last_error().map(str::to_string),
+                next_retry: self.ledger.next_retry().map(rfc3339),
             },
             base: BaseStatus {
                 requested: self.base_requested.clone(),
