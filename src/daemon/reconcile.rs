@@ -10,15 +10,13 @@ use crate::daemon::inventory::Inventory;
 use crate::daemon::journal::Journal;
 use crate::daemon::ledger::PublishLedger;
 use crate::daemon::metrics::Metrics;
-use crate::daemon::status::{
-    BaseStatus, BundleStatus, CertStatus, DroppedStatus, SourceStatus, Status,
-};
+use crate::daemon::status::{Status, StatusInputs};
 use crate::output::publish::{Outcome, PublishError, Publisher};
 use crate::output::retain::{Retention, STATE_FILE};
 use crate::output::truststore::Truststore;
 use crate::trust::base::{Base, BaseSpec};
 use crate::trust::bundle::{assemble, Bundle};
-use crate::trust::cert::{hex, rfc3339, Certificate};
+use crate::trust::cert::Certificate;
 use crate::trust::policy::Policy;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -245,50 +243,13 @@ impl Reconciler {
 
     /// A snapshot for `/status`.
     pub fn status(&self) -> Status {
-        let bundle = self.published.as_ref();
-        Status {
-            version: env!("CARGO_PKG_VERSION"),
-            ready: self.ledger.ready(),
-            bundle: BundleStatus {
-                path: self.publisher.bundle_path().display().to_string(),
-                certs_dir: self.publisher.certs_path().display().to_string(),
-                sha256: bundle.map(|b| b.sha256.clone()),
-                certificates: bundle.map_or(0, |b| b.entries.len()),
-                custom_certificates: bundle.map_or(0, Bundle::custom_count),
-                last_publish: self.ledger.last_publish().map(rfc3339),
-                last_error: self.ledger.last_error().map(str::to_string),
-                next_retry: self.ledger.next_retry().map(rfc3339),
-            },
-            base: BaseStatus {
-                requested: self.base_requested.clone(),
-                source: self.inventory.base.describe(),
-                sha256: self.inventory.base_state.digest.map(|d| hex(&d)),
-                certificates: self.inventory.base_state.certs.len(),
-                last_error: self.inventory.base_state.error.clone(),
-            },
-            sources: self
-                .inventory
-                .sources
-                .iter()
-                .map(SourceStatus::project)
-                .collect(),
-            custom_certificates: bundle
-                .iter()
-                .flat_map(|b| b.entries.iter())
-                .filter(|e| e.origin.is_custom())
-                .map(CertStatus::project)
-                .collect(),
-            dropped_certificates: bundle
-                .iter()
-                .flat_map(|b| b.dropped.iter())
-                .map(DroppedStatus::project)
-                .collect(),
-            retained_certificates: self
-                .retention
-                .as_ref()
-                .map(Retention::status)
-                .unwrap_or_default(),
-            notifications: Default::default(),
-        }
+        Status::project(StatusInputs {
+            publisher: &self.publisher,
+            published: self.published.as_ref(),
+            ledger: &self.ledger,
+            base_requested: &self.base_requested,
+            inventory: &self.inventory,
+            retention: self.retention.as_ref(),
+        })
     }
 }

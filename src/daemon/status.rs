@@ -2,9 +2,12 @@
 //! rebuilt after each reconcile (`/status`, `/readyz`) and the loop's
 //! progress (`/healthz`). The server only reads; the loop is the one writer.
 
-use crate::daemon::inventory::SourceSlot;
-use crate::trust::bundle::{Dropped, Entry};
-use crate::trust::cert::rfc3339;
+use crate::daemon::inventory::{Inventory, SourceSlot};
+use crate::daemon::ledger::PublishLedger;
+use crate::output::publish::Publisher;
+use crate::output::retain::Retention;
+use crate::trust::bundle::{Bundle, Dropped, Entry};
+use crate::trust::cert::{hex, rfc3339};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -139,6 +142,71 @@ pub struct DroppedStatus {
     pub sha256: String,
     pub source: String,
     pub reason: String,
+}
+
+/// What the `/status` projection reads: the reconciler's state, borrowed
+/// piece by piece so that this module needs nothing of the reconciler.
+pub(crate) struct StatusInputs<'a> {
+    /// Where the bundle and the hashed directory are published.
+    pub publisher: &'a Publisher,
+    /// The bundle last published successfully.
+    pub published: Option<&'a Bundle>,
+    /// When publishes wrote or failed, and readiness.
+    pub ledger: &'a PublishLedger,
+    /// `--base` as configured.
+    pub base_requested: &'a String,
+    /// The last good base and sources.
+    pub inventory: &'a Inventory,
+    /// `--retain-removed`, when on.
+    pub retention: Option<&'a Retention>,
+}
+
+impl Status {
+    /// The `/status` snapshot of what the reconciler holds (the hooks'
+    /// outcomes are added by the daemon).
+    pub(crate) fn project(inputs: StatusInputs<'_>) -> Status {
+        let bundle = inputs.published;
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            ready: inputs.ledger.ready(),
+            bundle: BundleStatus {
+                path: inputs.publisher.bundle_path().display().to_string(),
+                certs_dir: inputs.publisher.certs_path().display().to_string(),
+                sha256: bundle.map(|b| b.sha256.clone()),
+                certificates: bundle.map_or(0, |b| b.entries.len()),
+                custom_certificates: bundle.map_or(0, Bundle::custom_count),
+                last_publish: inputs.ledger.last_publish().map(rfc3339),
+                last_error: inputs.ledger.last_error().map(str::to_string),
+                next_retry: inputs.ledger.next_retry().map(rfc3339),
+            },
+            base: BaseStatus {
+                requested: inputs.base_requested.clone(),
+                source: inputs.inventory.base.describe(),
+                sha256: inputs.inventory.base_state.digest.map(|d| hex(&d)),
+                certificates: inputs.inventory.base_state.certs.len(),
+                last_error: inputs.inventory.base_state.error.clone(),
+            },
+            sources: inputs
+                .inventory
+                .sources
+                .iter()
+                .map(SourceStatus::project)
+                .collect(),
+            custom_certificates: bundle
+                .iter()
+                .flat_map(|b| b.entries.iter())
+                .filter(|e| e.origin.is_custom())
+                .map(CertStatus::project)
+                .collect(),
+            dropped_certificates: bundle
+                .iter()
+                .flat_map(|b| b.dropped.iter())
+                .map(DroppedStatus::project)
+                .collect(),
+            retained_certificates: inputs.retention.map(Retention::status).unwrap_or_default(),
+            notifications: Default::default(),
+        }
+    }
 }
 
 impl SourceStatus {
