@@ -168,7 +168,11 @@ impl Metrics {
     }
 
     /// A change notification of `kind` (`url` or `signal`) ended with
-    /// `outcome` (`ok` or `error`).
+    /// `outcome` (`ok` or `error`: [`NotificationOutcome::as_str`], taken as
+    /// text so that metrics import nothing of the daemon, which counts
+    /// through them).
+    ///
+    /// [`NotificationOutcome::as_str`]: crate::daemon::status::NotificationOutcome::as_str
     pub(crate) fn record_notification(&self, kind: &str, outcome: &str) {
         self.notifications
             .get_or_create(&NotifyLabels {

@@ -10,7 +10,7 @@ use crate::daemon::inventory::Inventory;
 use crate::daemon::journal::Journal;
 use crate::daemon::ledger::PublishLedger;
 use crate::daemon::metrics::Metrics;
-use crate::daemon::status::{Status, StatusInputs};
+use crate::daemon::status::{BaseRequested, Status, StatusInputs};
 use crate::output::publish::{Outcome, PublishError, Publisher};
 use crate::output::retain::{Retention, STATE_FILE};
 use crate::output::truststore::Truststore;
@@ -57,7 +57,8 @@ impl Report {
 pub struct Reconciler {
     /// The last good state of the base and of every source file.
     inventory: Inventory,
-    base_requested: String,
+    /// `--base` as configured, for `/status`.
+    base_requested: BaseRequested,
     policy: Policy,
     publisher: Publisher,
     /// The bundle last published successfully.
@@ -96,13 +97,7 @@ impl Reconciler {
                 config.include.clone(),
                 Arc::clone(&metrics),
             ),
-            base_requested: match &config.base {
-                BaseSpec::System => "system",
-                BaseSpec::Embedded => "embedded",
-                BaseSpec::None => "none",
-                BaseSpec::Path(_) => "path",
-            }
-            .to_string(),
+            base_requested: BaseRequested::from(&config.base),
             policy: Policy {
                 keep_expired: config.keep_expired,
             },
@@ -247,7 +242,7 @@ impl Reconciler {
             publisher: &self.publisher,
             published: self.published.as_ref(),
             ledger: &self.ledger,
-            base_requested: &self.base_requested,
+            base_requested: self.base_requested,
             inventory: &self.inventory,
             retention: self.retention.as_ref(),
         })
