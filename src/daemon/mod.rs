@@ -275,3 +275,84 @@ fn snapshot(reconciler: &Reconciler, triggers: &mut Triggers) -> Arc<Status> {
     status.notifications = triggers.notifications();
     Arc::new(status)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io;
+    use std::path::Path;
+
+    /// `run --base none --source SOURCE --out-dir OUT`, checked as the
+    /// command line would be.
+    pub(crate) fn run_config(source: &Path, out: &Path) -> RunConfig {
+        let argv = ["trust-injector", "run", "--base", "none", "--source"];
+        let argv = argv.iter().map(Into::into).chain([
+            source.as_os_str().to_owned(),
+            "--out-dir".into(),
+            out.as_os_str().to_owned(),
+        ]);
+        match crate::config::parse_from(argv).unwrap().command {
+            Some(crate::config::Command::Run(args)) => args.validate().unwrap(),
+            other => panic!("not a run command: {other:?}"),
+        }
+    }
+
+    fn io_error() -> io::Error {
+        io::Error::from_raw_os_error(libc::EADDRINUSE)
+    }
+
+    #[test]
+    fn errors_read_as_before_and_configuration_ones_exit_2() {
+        let out_dir = DaemonError::from(PublishError {
+            action: "create",
+            path: "/out/.trust-injector-probe".into(),
+            source: io::Error::from_raw_os_error(libc::EROFS),
+        });
+        let listen = DaemonError::Listen {
+            addr: "127.0.0.1:9090".parse().unwrap(),
+            source: io_error(),
+        };
+        let signals = DaemonError::Signals(io_error());
+        let watcher = DaemonError::Watcher(notify::Error::generic("out of watches"));
+        let io = io_error().to_string();
+        assert!(out_dir.to_string().starts_with("--out-dir: "), "{out_dir}");
+        assert_eq!(listen.to_string(), format!("--listen 127.0.0.1:9090: {io}"));
+        assert_eq!(
+            signals.to_string(),
+            format!("cannot install signal handlers: {io}")
+        );
+        assert_eq!(
+            watcher.to_string(),
+            "cannot start file watcher: out of watches"
+        );
+        let codes = [&out_dir, &listen, &signals, &watcher].map(DaemonError::exit_code);
+        assert_eq!(codes, [2, 2, 1, 1]);
+    }
+
+    #[test]
+    fn a_worker_that_died_is_a_fatal_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let join = runtime.block_on(async {
+            let task = tokio::spawn(std::future::pending::<()>());
+            task.abort();
+            task.await.unwrap_err()
+        });
+        let e = DaemonError::Worker(join);
+        assert!(e.to_string().starts_with("reconcile failed: "), "{e}");
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn run_once_on_an_unwritable_out_dir_is_a_configuration_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        // A file, not a directory: no write can succeed, even as root.
+        std::fs::write(&out, b"").unwrap();
+        let e = run_once(&run_config(&tmp.path().join("secret"), &out)).unwrap_err();
+        assert!(matches!(e, DaemonError::OutDir(_)), "{e:?}");
+        assert!(e.to_string().starts_with("--out-dir: "), "{e}");
+        assert_eq!(e.exit_code(), 2);
+    }
+}

@@ -248,3 +248,6 @@ impl Reconciler {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
