@@ -3,6 +3,7 @@
 //! nothing is read or written), so the reconciler's rules for retrying and
 //! for readiness are tested without a publisher.
 
+use crate::output::publish::Outcome;
 use std::time::Duration;
 
 /// First wait before retrying a failed publish; doubled per failure in a row.
@@ -11,6 +12,32 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// Longest wait between retries: a disk that stays full costs one attempt
 /// (and one log line) per half minute, not a busy loop.
 const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// What one reconcile did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What was written.
+    pub outcome: Outcome,
+    /// The bundle's bytes differ from the previously published bundle (false
+    /// for the first publish and for a restore of deleted files).
+    pub changed: bool,
+    /// Whether this was the first successful publish.
+    pub first: bool,
+    /// Base, sources or files currently in error.
+    pub errors: usize,
+    /// Set when publishing failed; the previous output is intact.
+    pub publish_error: Option<String>,
+}
+
+impl Report {
+    /// A publish succeeded and every source that exists (and the base) read
+    /// without error: `run --once` exits 0, and the daemon becomes ready.
+    /// One rule for both, so the init-container and native-sidecar variants
+    /// hold the gateway back in the same cases.
+    pub fn complete(&self) -> bool {
+        self.publish_error.is_none() && self.errors == 0
+    }
+}
 
 /// What the publishes so far have done. Owned by the reconciler, read by the
 /// `/status` projection.

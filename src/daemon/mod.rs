@@ -23,8 +23,9 @@ pub(crate) mod watch;
 
 use crate::config::RunConfig;
 use crate::daemon::hooks::Hooks;
+use crate::daemon::ledger::Report;
 use crate::daemon::metrics::Metrics;
-use crate::daemon::reconcile::{Reconciler, Report};
+use crate::daemon::reconcile::Reconciler;
 use crate::daemon::server::{serve, Shared};
 use crate::daemon::status::{Progress, Status};
 use crate::daemon::triggers::{expiry_deadline, Reason, Trigger, Triggers, Wakers};

@@ -8,7 +8,7 @@ use crate::clock::now_unix;
 use crate::config::RunConfig;
 use crate::daemon::inventory::Inventory;
 use crate::daemon::journal::Journal;
-use crate::daemon::ledger::PublishLedger;
+use crate::daemon::ledger::{PublishLedger, Report};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::status::{BaseRequested, Status, StatusInputs};
 use crate::output::publish::{Outcome, PublishError, Publisher};
@@ -25,32 +25,6 @@ use tracing::{error, info};
 
 /// The origin shown for `--retain-removed` certificates (logs, `/status`).
 const RETAINED_ORIGIN: &str = "(retained after leaving the sources)";
-
-/// What one reconcile did.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// What was written.
-    pub outcome: Outcome,
-    /// The bundle's bytes differ from the previously published bundle (false
-    /// for the first publish and for a restore of deleted files).
-    pub changed: bool,
-    /// Whether this was the first successful publish.
-    pub first: bool,
-    /// Base, sources or files currently in error.
-    pub errors: usize,
-    /// Set when publishing failed; the previous output is intact.
-    pub publish_error: Option<String>,
-}
-
-impl Report {
-    /// A publish succeeded and every source that exists (and the base) read
-    /// without error: `run --once` exits 0, and the daemon becomes ready.
-    /// One rule for both, so the init-container and native-sidecar variants
-    /// hold the gateway back in the same cases.
-    pub fn complete(&self) -> bool {
-        self.publish_error.is_none() && self.errors == 0
-    }
-}
 
 /// Owns reading, merging and publishing.
 #[derive(Debug)]
