@@ -1,6 +1,7 @@
-//! The publish ledger: what the publishes so far have done, for the retry
-//! timer, `/status` and `/readyz`. Pure bookkeeping (times are passed in,
-//! nothing is read or written), so the reconciler's rules for retrying and
+//! The publish ledger: what one reconcile did ([`Report`]) and what the
+//! publishes so far have done ([`PublishLedger`]), for the retry timer,
+//! `/status`, `/readyz` and `run --once`'s exit code. Pure bookkeeping (times
+//! are passed in, nothing is read or written), so the rules for retrying and
 //! for readiness are tested without a publisher.
 
 use crate::output::publish::Outcome;

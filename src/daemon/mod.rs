@@ -6,8 +6,9 @@
 //! never interrupts a publish half-way (and a publish is short).
 //!
 //! [`reconcile`] is the single writer that runs the trust pipeline and the
-//! outputs; [`watch`], [`signals`] and the timers here wake it; [`server`]
-//! serves [`status`] and [`metrics`]; [`hooks`] notifies after a publish.
+//! outputs, keeping its books in [`ledger`]; [`watch`], [`signals`] and the
+//! timers wake it, all waited on by [`triggers`]; [`server`] serves
+//! [`status`] and [`metrics`]; [`hooks`] notifies after a publish.
 
 pub(crate) mod hooks;
 pub(crate) mod inventory;
