@@ -124,9 +124,13 @@ pub struct BaseStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum BaseRequested {
+    /// The distro bundle, else the embedded roots (`source` says which).
     System,
+    /// The roots compiled into the binary.
     Embedded,
+    /// No base: the custom CAs alone.
     None,
+    /// A bundle file (its path is in `source`).
     Path,
 }
 
