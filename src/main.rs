@@ -170,14 +170,11 @@ fn out_dir_exists(args: &RunArgs, config: RunConfig) -> Result<RunConfig, Config
 /// doubled it.
 fn exit_for(e: DaemonError, args: &RunArgs) -> ExitCode {
     let mut message = args.name_variables(&e.to_string());
-    if matches!(e, DaemonError::Config(_)) && message.contains("Address already in use") {
+    if e.is_config() && message.contains("Address already in use") {
         message.push_str(
             "; another process listens there: choose another --listen address, or --listen off",
         );
     }
     tracing::error!("{message}");
-    match e {
-        DaemonError::Config(_) => ExitCode::from(2),
-        DaemonError::Fatal(_) => ExitCode::from(1),
-    }
+    ExitCode::from(e.exit_code())
 }

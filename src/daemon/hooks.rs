@@ -12,8 +12,8 @@
 
 use crate::clock::now_unix;
 use crate::config::SignalTarget;
-use crate::daemon::metrics::{Metrics, NotifyLabels};
-use crate::daemon::status::{NotificationStatus, NotificationsStatus};
+use crate::daemon::metrics::Metrics;
+use crate::daemon::status::{NotificationOutcome, NotificationStatus, NotificationsStatus};
 use crate::trust::cert::rfc3339;
 use http_body_util::Empty;
 use hyper::body::Bytes;
@@ -115,20 +115,14 @@ impl Hooks {
 fn last(ok: bool, detail: String, bundle_sha256: String) -> NotificationStatus {
     NotificationStatus {
         time: rfc3339(now_unix()),
-        outcome: if ok { "ok" } else { "error" },
+        outcome: NotificationOutcome::of(ok),
         detail,
         bundle_sha256,
     }
 }
 
 fn record(metrics: &Metrics, kind: &str, ok: bool) {
-    metrics
-        .notifications
-        .get_or_create(&NotifyLabels {
-            kind: kind.to_string(),
-            outcome: if ok { "ok" } else { "error" }.to_string(),
-        })
-        .inc();
+    metrics.record_notification(kind, NotificationOutcome::of(ok).as_str());
 }
 
 /// The HTTP status and the attempt that succeeded, or the last error.

@@ -246,7 +246,7 @@ impl Inventory {
         }
     }
 
-    /// The base, sources and files in error now ([`super::reconcile::Report::errors`]).
+    /// The base, sources and files in error now ([`super::ledger::Report::errors`]).
     pub fn error_count(&self) -> usize {
         let files = self
             .sources

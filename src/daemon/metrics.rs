@@ -30,21 +30,22 @@ pub struct NotifyLabels {
 /// read by the HTTP server when scraped.
 #[derive(Debug)]
 pub struct Metrics {
-    pub registry: Registry,
-    pub bundle_certificates: Gauge,
-    pub custom_certificates: Gauge,
-    pub publishes: Counter,
-    pub reconciles: Counter,
+    registry: Registry,
+    bundle_certificates: Gauge,
+    custom_certificates: Gauge,
+    publishes: Counter,
+    reconciles: Counter,
+    /// Counted by the inventory where a read fails (once per new failure).
     pub source_errors: Counter,
-    pub publish_errors: Counter,
-    pub files_in_error: Gauge,
-    pub last_publish: Gauge<f64, AtomicU64>,
-    pub expiry: Family<CertLabels, Gauge>,
+    publish_errors: Counter,
+    files_in_error: Gauge,
+    last_publish: Gauge<f64, AtomicU64>,
+    expiry: Family<CertLabels, Gauge>,
     /// Custom certificates expiring within `policy::EXPIRY_WARNING_DAYS`.
-    pub expiring_soon: Gauge,
-    pub notifications: Family<NotifyLabels, Counter>,
+    expiring_soon: Gauge,
+    notifications: Family<NotifyLabels, Counter>,
     /// `--retain-removed`: certificates kept in their grace period.
-    pub retained: Gauge,
+    retained: Gauge,
 }
 
 impl Default for Metrics {
@@ -143,6 +144,42 @@ impl Metrics {
             )]),
         );
         Metrics { registry, ..m }
+    }
+
+    /// A reconcile began: the base and the sources are read again.
+    pub(crate) fn record_reconcile(&self) {
+        self.reconciles.inc();
+    }
+
+    /// A publish wrote something at `now` (Unix seconds).
+    pub(crate) fn record_publish(&self, now: i64) {
+        self.publishes.inc();
+        self.last_publish.set(now as f64);
+    }
+
+    /// A publish failed; the previous bundle stayed in place.
+    pub(crate) fn record_publish_failure(&self) {
+        self.publish_errors.inc();
+    }
+
+    /// `--retain-removed`: how many certificates are in their grace period.
+    pub(crate) fn record_retained(&self, count: usize) {
+        self.retained.set(count as i64);
+    }
+
+    /// A change notification of `kind` (`url` or `signal`) ended with
+    /// `outcome` (`ok` or `error`: [`NotificationOutcome::as_str`], taken as
+    /// text so that metrics import nothing of the daemon, which counts
+    /// through them).
+    ///
+    /// [`NotificationOutcome::as_str`]: crate::daemon::status::NotificationOutcome::as_str
+    pub(crate) fn record_notification(&self, kind: &str, outcome: &str) {
+        self.notifications
+            .get_or_create(&NotifyLabels {
+                kind: kind.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Records what a successful publish put in the bundle: its sizes, the

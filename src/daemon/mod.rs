@@ -6,57 +6,90 @@
 //! never interrupts a publish half-way (and a publish is short).
 //!
 //! [`reconcile`] is the single writer that runs the trust pipeline and the
-//! outputs; [`watch`], [`signals`] and the timers here wake it; [`server`]
-//! serves [`status`] and [`metrics`]; [`hooks`] notifies after a publish.
+//! outputs, keeping its books in [`ledger`]; [`watch`], [`signals`] and the
+//! timers wake it, all waited on by [`triggers`]; [`server`] serves
+//! [`status`] and [`metrics`]; [`hooks`] notifies after a publish.
 
 pub(crate) mod hooks;
 pub(crate) mod inventory;
 pub(crate) mod journal;
+pub(crate) mod ledger;
 pub(crate) mod metrics;
 pub(crate) mod reconcile;
 pub(crate) mod server;
 pub(crate) mod signals;
 pub(crate) mod status;
+pub(crate) mod triggers;
 pub(crate) mod watch;
 
-use crate::clock::now_unix;
 use crate::config::RunConfig;
 use crate::daemon::hooks::Hooks;
+use crate::daemon::ledger::Report;
 use crate::daemon::metrics::Metrics;
-use crate::daemon::reconcile::{Reconciler, Report};
+use crate::daemon::reconcile::Reconciler;
 use crate::daemon::server::{serve, Shared};
-use crate::daemon::status::{NotificationsStatus, Progress};
+use crate::daemon::status::{Progress, Status};
+use crate::daemon::triggers::{expiry_deadline, Reason, Trigger, Triggers, Wakers};
 use crate::daemon::watch::Watches;
+use crate::output::publish::PublishError;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{self, Notify};
-use tokio::time::{sleep_until, Instant};
+use tokio::task::JoinError;
+use tokio::time::Instant;
 use tracing::{debug, info};
 
-/// A storm of events delays the re-read by at most this much past the first
-/// event, so a busy volume cannot starve publishing.
-const MAX_DEBOUNCE_DELAY: Duration = Duration::from_secs(1);
 /// Re-reads allowed in a row while new watches are being added (a source
 /// appearing level by level); the resync covers anything deeper.
 const MAX_WATCH_SETTLE: usize = 4;
 
-/// Why the daemon could not run. Mapped to exit codes by `main`.
+/// Why the daemon could not run. Mapped to exit codes by `main`
+/// ([`DaemonError::exit_code`]); the messages are what the log says.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// Configuration problems found at start-up (exit 2).
-    #[error("{0}")]
-    Config(String),
-    /// Anything else (exit 1).
-    #[error("{0}")]
-    Fatal(String),
+    /// The out-dir is not writable, or a previous run's leftovers cannot be
+    /// removed (configuration: exit 2).
+    #[error("--out-dir: {0}")]
+    OutDir(#[from] PublishError),
+    /// `--listen` cannot be bound (configuration: exit 2).
+    #[error("--listen {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The SIGTERM/SIGINT/SIGHUP handlers (exit 1).
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    /// inotify (exit 1; out of watches or descriptors, typically).
+    #[error("cannot start file watcher: {0}")]
+    Watcher(#[source] notify::Error),
+    /// The reconcile thread panicked (exit 1).
+    #[error("reconcile failed: {0}")]
+    Worker(#[source] JoinError),
+}
+
+impl DaemonError {
+    /// Whether the configuration is at fault (rather than the machine).
+    pub fn is_config(&self) -> bool {
+        matches!(self, DaemonError::OutDir(_) | DaemonError::Listen { .. })
+    }
+
+    /// 2 for a configuration problem, 1 for anything else.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_config() {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// Runs `--once`: one reconcile. Returns the report (the caller turns errors
 /// into exit code 1).
 pub fn run_once(config: &RunConfig) -> Result<Report, DaemonError> {
     let metrics = Arc::new(Metrics::new());
-    let mut reconciler = Reconciler::new(config, metrics)
-        .map_err(|e| DaemonError::Config(format!("--out-dir: {e}")))?;
+    let mut reconciler = Reconciler::new(config, metrics)?;
     Ok(reconciler.reconcile())
 }
 
@@ -88,6 +121,33 @@ impl Worker {
     }
 }
 
+/// Where the loop's results go: the `/status` snapshot, the hooks, and the
+/// progress marks `/healthz` reads.
+struct Outlets {
+    /// The latest snapshot, read by the server.
+    status: sync::watch::Sender<Arc<Status>>,
+    /// `--on-change-url` / `--on-change-signal`.
+    hooks: Hooks,
+    /// Handed to the hooks, which count their outcomes.
+    metrics: Arc<Metrics>,
+    /// Marked around each cycle.
+    progress: Arc<Progress>,
+}
+
+impl Outlets {
+    /// Shares a cycle's result: the snapshot to the server and, when the
+    /// bundle changed, the news to the application.
+    fn share(&self, reconciler: &Reconciler, report: &Report, triggers: &mut Triggers) {
+        let status = snapshot(reconciler, triggers);
+        if report.changed && self.hooks.any() {
+            if let Some(sha) = status.bundle.sha256.clone() {
+                self.hooks.fire(sha, Arc::clone(&self.metrics));
+            }
+        }
+        let _ = self.status.send(status);
+    }
+}
+
 /// Runs one [`Worker::cycle`] on a blocking thread, marking progress for
 /// `/healthz` around it.
 async fn run_cycle(
@@ -101,22 +161,57 @@ async fn run_cycle(
     })
     .await;
     progress.end();
-    done.map_err(|e| DaemonError::Fatal(format!("reconcile failed: {e}")))
+    done.map_err(DaemonError::Worker)
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Needs a current-thread runtime.
 pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
-    let metrics = Arc::new(Metrics::new());
-    let reconciler = Reconciler::new(&config, Arc::clone(&metrics))
-        .map_err(|e| DaemonError::Config(format!("--out-dir: {e}")))?;
+    let (mut worker, mut triggers, outlets) = start(&config).await?;
+    let mut reason = Reason::Start;
+    loop {
+        debug!(reason = reason.as_str(), "reconcile");
+        let report;
+        (worker, report) = run_cycle(worker, &outlets.progress).await?;
+        outlets.share(&worker.reconciler, &report, &mut triggers);
+        // Let the signal tasks run: under a storm of file events every
+        // trigger is ready at once and this loop would never yield.
+        tokio::task::yield_now().await;
 
-    let (shutdown_tx, mut shutdown) = sync::watch::channel(false);
+        let expiry = expiry_deadline(worker.reconciler.next_expiry());
+        // A failed publish is retried on its own clock: --resync may be off,
+        // and a freed disk or fixed permission sends no event.
+        let retry = worker.reconciler.retry_after().map(|d| Instant::now() + d);
+        reason = loop {
+            let trigger = triggers.next(retry, expiry).await;
+            if let Some(reason) = trigger.reason() {
+                break reason;
+            }
+            if trigger == Trigger::Shutdown {
+                info!("stopped");
+                return Ok(());
+            }
+            // A hook finished (in its own task): show its outcome now.
+            let _ = outlets
+                .status
+                .send(snapshot(&worker.reconciler, &mut triggers));
+        };
+    }
+}
+
+/// Everything before the first reconcile, in the order whose failures
+/// users see first: the out-dir, the signal handlers, `--listen`, the
+/// watcher. Logs "started".
+async fn start(config: &RunConfig) -> Result<(Worker, Triggers, Outlets), DaemonError> {
+    let metrics = Arc::new(Metrics::new());
+    let reconciler = Reconciler::new(config, Arc::clone(&metrics))?;
+
+    let (shutdown_tx, shutdown) = sync::watch::channel(false);
     let reread = Arc::new(Notify::new());
     crate::daemon::signals::install(shutdown_tx, Arc::clone(&reread))
-        .map_err(|e| DaemonError::Fatal(format!("cannot install signal handlers: {e}")))?;
+        .map_err(DaemonError::Signals)?;
 
     let progress = Arc::new(Progress::default());
-    let (status_tx, status_rx) = sync::watch::channel(Arc::new(reconciler.status()));
+    let (status, status_rx) = sync::watch::channel(Arc::new(reconciler.status()));
     if let Some(addr) = config.listen {
         let shared = Shared {
             progress: Arc::clone(&progress),
@@ -127,83 +222,40 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
     }
 
     let fs_events = Arc::new(Notify::new());
-    let watches = Watches::new(Arc::clone(&fs_events))
-        .map_err(|e| DaemonError::Fatal(format!("cannot start file watcher: {e}")))?;
-    let (hooks, mut notifications) = Hooks::new(
+    let watches = Watches::new(Arc::clone(&fs_events)).map_err(DaemonError::Watcher)?;
+    let (hooks, notifications) = Hooks::new(
         config.on_change_url.clone(),
         config.on_change_signal.clone(),
     );
 
-    log_start(&config);
+    log_start(config);
     let mut worker = Worker {
         reconciler,
         watches,
     };
     // Watch before the first read, so a change during it is not missed.
     let _ = worker.watches.update(&worker.reconciler.watched_paths());
-    let mut reason = "start";
-    let mut next_resync = config.resync.map(|d| Instant::now() + d);
-    loop {
-        debug!(reason, "reconcile");
-        let report;
-        (worker, report) = run_cycle(worker, &progress).await?;
-        let status = snapshot(&worker.reconciler, &mut notifications);
-        if report.changed && hooks.any() {
-            if let Some(sha) = status.bundle.sha256.clone() {
-                hooks.fire(sha, Arc::clone(&metrics));
-            }
-        }
-        let _ = status_tx.send(status);
-        // Let the signal tasks run: under a storm of file events every branch
-        // below is ready at once and this loop would never yield.
-        tokio::task::yield_now().await;
-
-        let expiry = expiry_deadline(worker.reconciler.next_expiry());
-        // A failed publish is retried on its own clock: --resync may be off,
-        // and a freed disk or fixed permission sends no event.
-        let retry = worker.reconciler.retry_after().map(|d| Instant::now() + d);
-        reason = loop {
-            let resync_at = next_resync;
-            tokio::select! {
-                // Checked first: a stop must win over a storm of events.
-                biased;
-                _ = shutdown.changed() => {
-                    info!("stopped");
-                    return Ok(());
-                }
-                _ = fs_events.notified() => {
-                    if debounce(&fs_events, config.debounce, &mut shutdown).await {
-                        break "file event";
-                    }
-                    info!("stopped");
-                    return Ok(());
-                }
-                _ = reread.notified() => break "SIGHUP",
-                // A hook finished (in its own task): show its outcome now.
-                Ok(()) = notifications.changed() => {
-                    let _ = status_tx.send(snapshot(&worker.reconciler, &mut notifications));
-                }
-                _ = sleep_until(retry.unwrap_or_else(far_future)), if retry.is_some() => {
-                    break "publish retry";
-                }
-                _ = sleep_until(resync_at.unwrap_or_else(far_future)), if resync_at.is_some() => {
-                    next_resync = config.resync.map(|d| Instant::now() + d);
-                    break "resync";
-                }
-                _ = sleep_until(expiry.unwrap_or_else(far_future)), if expiry.is_some() => {
-                    break "certificate expiry";
-                }
-            }
-        };
-    }
+    let wakers = Wakers {
+        shutdown,
+        fs_events,
+        reread,
+        notifications,
+    };
+    let outlets = Outlets {
+        status,
+        hooks,
+        metrics,
+        progress,
+    };
+    Ok((worker, Triggers::new(wakers, config), outlets))
 }
 
 /// Binds `--listen` (a failure is a configuration error: exit 2) and serves
 /// the probes in their own task.
-async fn start_server(addr: std::net::SocketAddr, shared: Shared) -> Result<(), DaemonError> {
+async fn start_server(addr: SocketAddr, shared: Shared) -> Result<(), DaemonError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| DaemonError::Config(format!("--listen {addr}: {e}")))?;
+        .map_err(|source| DaemonError::Listen { addr, source })?;
     info!(%addr, "serving /healthz /readyz /metrics /status");
     tokio::spawn(serve(listener, shared));
     Ok(())
@@ -220,50 +272,89 @@ fn log_start(config: &RunConfig) {
 }
 
 /// The `/status` snapshot: the reconciler's state plus the hooks' outcomes.
-fn snapshot(
-    reconciler: &Reconciler,
-    notifications: &mut sync::watch::Receiver<NotificationsStatus>,
-) -> Arc<crate::daemon::status::Status> {
+fn snapshot(reconciler: &Reconciler, triggers: &mut Triggers) -> Arc<Status> {
     let mut status = reconciler.status();
-    // Marked as seen, or `changed()` would fire again at once.
-    status.notifications = notifications.borrow_and_update().clone();
+    status.notifications = triggers.notifications();
     Arc::new(status)
 }
 
-/// Waits until no event arrived for `quiet` (at most [`MAX_DEBOUNCE_DELAY`]
-/// in all). Returns false if shutdown was requested meanwhile.
-async fn debounce(
-    events: &Notify,
-    quiet: Duration,
-    shutdown: &mut sync::watch::Receiver<bool>,
-) -> bool {
-    if quiet.is_zero() {
-        return true;
-    }
-    let give_up = Instant::now() + MAX_DEBOUNCE_DELAY.max(quiet);
-    loop {
-        let until = (Instant::now() + quiet).min(give_up);
-        tokio::select! {
-            _ = sleep_until(until) => return true,
-            _ = events.notified() => {
-                if Instant::now() >= give_up {
-                    return true;
-                }
-            }
-            _ = shutdown.changed() => return false,
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io;
+    use std::path::Path;
+
+    /// `run --base none --source SOURCE --out-dir OUT`, checked as the
+    /// command line would be.
+    pub(crate) fn run_config(source: &Path, out: &Path) -> RunConfig {
+        let argv = ["trust-injector", "run", "--base", "none", "--source"];
+        let argv = argv.iter().map(Into::into).chain([
+            source.as_os_str().to_owned(),
+            "--out-dir".into(),
+            out.as_os_str().to_owned(),
+        ]);
+        match crate::config::parse_from(argv).unwrap().command {
+            Some(crate::config::Command::Run(args)) => args.validate().unwrap(),
+            other => panic!("not a run command: {other:?}"),
         }
     }
-}
 
-/// The instant just after the next certificate expires, if one does.
-fn expiry_deadline(next_expiry: Option<i64>) -> Option<Instant> {
-    let secs = next_expiry?.checked_sub(now_unix())?.checked_add(1)?;
-    let secs = u64::try_from(secs).unwrap_or(0);
-    // Timers far in the future are pointless: the resync or the next event
-    // comes first, and a week bounds the arithmetic.
-    Some(Instant::now() + Duration::from_secs(secs.min(7 * 24 * 3600)))
-}
+    fn io_error() -> io::Error {
+        io::Error::from_raw_os_error(libc::EADDRINUSE)
+    }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(365 * 24 * 3600)
+    #[test]
+    fn errors_read_as_before_and_configuration_ones_exit_2() {
+        let out_dir = DaemonError::from(PublishError {
+            action: "create",
+            path: "/out/.trust-injector-probe".into(),
+            source: io::Error::from_raw_os_error(libc::EROFS),
+        });
+        let listen = DaemonError::Listen {
+            addr: "127.0.0.1:9090".parse().unwrap(),
+            source: io_error(),
+        };
+        let signals = DaemonError::Signals(io_error());
+        let watcher = DaemonError::Watcher(notify::Error::generic("out of watches"));
+        let io = io_error().to_string();
+        assert!(out_dir.to_string().starts_with("--out-dir: "), "{out_dir}");
+        assert_eq!(listen.to_string(), format!("--listen 127.0.0.1:9090: {io}"));
+        assert_eq!(
+            signals.to_string(),
+            format!("cannot install signal handlers: {io}")
+        );
+        assert_eq!(
+            watcher.to_string(),
+            "cannot start file watcher: out of watches"
+        );
+        let codes = [&out_dir, &listen, &signals, &watcher].map(DaemonError::exit_code);
+        assert_eq!(codes, [2, 2, 1, 1]);
+    }
+
+    #[test]
+    fn a_worker_that_died_is_a_fatal_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let join = runtime.block_on(async {
+            let task = tokio::spawn(std::future::pending::<()>());
+            task.abort();
+            task.await.unwrap_err()
+        });
+        let e = DaemonError::Worker(join);
+        assert!(e.to_string().starts_with("reconcile failed: "), "{e}");
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn run_once_on_an_unwritable_out_dir_is_a_configuration_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        // A file, not a directory: no write can succeed, even as root.
+        std::fs::write(&out, b"").unwrap();
+        let e = run_once(&run_config(&tmp.path().join("secret"), &out)).unwrap_err();
+        assert!(matches!(e, DaemonError::OutDir(_)), "{e:?}");
+        assert!(e.to_string().starts_with("--out-dir: "), "{e}");
+        assert_eq!(e.exit_code(), 2);
+    }
 }

@@ -8,16 +8,15 @@ use crate::clock::now_unix;
 use crate::config::RunConfig;
 use crate::daemon::inventory::Inventory;
 use crate::daemon::journal::Journal;
+use crate::daemon::ledger::{PublishLedger, Report};
 use crate::daemon::metrics::Metrics;
-use crate::daemon::status::{
-    BaseStatus, BundleStatus, CertStatus, DroppedStatus, SourceStatus, Status,
-};
+use crate::daemon::status::{BaseRequested, Status, StatusInputs};
 use crate::output::publish::{Outcome, PublishError, Publisher};
 use crate::output::retain::{Retention, STATE_FILE};
 use crate::output::truststore::Truststore;
 use crate::trust::base::{Base, BaseSpec};
 use crate::trust::bundle::{assemble, Bundle};
-use crate::trust::cert::{hex, rfc3339, Certificate};
+use crate::trust::cert::Certificate;
 use crate::trust::policy::Policy;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,57 +26,20 @@ use tracing::{error, info};
 /// The origin shown for `--retain-removed` certificates (logs, `/status`).
 const RETAINED_ORIGIN: &str = "(retained after leaving the sources)";
 
-/// First wait before retrying a failed publish; doubled per failure in a row.
-/// A disk freed or a permission fixed is picked up within about a second.
-const RETRY_FIRST: Duration = Duration::from_secs(1);
-/// Longest wait between retries: a disk that stays full costs one attempt
-/// (and one log line) per half minute, not a busy loop.
-const RETRY_MAX: Duration = Duration::from_secs(30);
-
-/// What one reconcile did.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// What was written.
-    pub outcome: Outcome,
-    /// The bundle's bytes differ from the previously published bundle (false
-    /// for the first publish and for a restore of deleted files).
-    pub changed: bool,
-    /// Whether this was the first successful publish.
-    pub first: bool,
-    /// Base, sources or files currently in error.
-    pub errors: usize,
-    /// Set when publishing failed; the previous output is intact.
-    pub publish_error: Option<String>,
-}
-
-impl Report {
-    /// A publish succeeded and every source that exists (and the base) read
-    /// without error: `run --once` exits 0, and the daemon becomes ready.
-    /// One rule for both, so the init-container and native-sidecar variants
-    /// hold the gateway back in the same cases.
-    pub fn complete(&self) -> bool {
-        self.publish_error.is_none() && self.errors == 0
-    }
-}
-
 /// Owns reading, merging and publishing.
 #[derive(Debug)]
 pub struct Reconciler {
     /// The last good state of the base and of every source file.
     inventory: Inventory,
-    base_requested: String,
+    /// `--base` as configured, for `/status`.
+    base_requested: BaseRequested,
     policy: Policy,
     publisher: Publisher,
     /// The bundle last published successfully.
     published: Option<Bundle>,
-    last_publish: Option<i64>,
-    last_publish_error: Option<String>,
-    /// Failed publishes in a row (0 after a success): the retry backoff.
-    publish_failures: u32,
-    /// Unix time of the next retry, for `/status`.
-    next_retry: Option<i64>,
-    /// Latched by the first [`Report::complete`] reconcile (`/readyz`).
-    ready: bool,
+    /// When publishes wrote or failed, the retry backoff and the `/readyz`
+    /// latch (set by the first [`Report::complete`] reconcile).
+    ledger: PublishLedger,
     /// Which warnings were logged already.
     journal: Journal,
     metrics: Arc<Metrics>,
@@ -109,23 +71,13 @@ impl Reconciler {
                 config.include.clone(),
                 Arc::clone(&metrics),
             ),
-            base_requested: match &config.base {
-                BaseSpec::System => "system",
-                BaseSpec::Embedded => "embedded",
-                BaseSpec::None => "none",
-                BaseSpec::Path(_) => "path",
-            }
-            .to_string(),
+            base_requested: BaseRequested::from(&config.base),
             policy: Policy {
                 keep_expired: config.keep_expired,
             },
             publisher,
             published: None,
-            last_publish: None,
-            last_publish_error: None,
-            publish_failures: 0,
-            next_retry: None,
-            ready: false,
+            ledger: PublishLedger::default(),
             journal: Journal::default(),
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
@@ -156,13 +108,13 @@ impl Reconciler {
     /// it succeeded. The daemon's own timer, so recovery never waits for an
     /// event or `--resync` (which may be off).
     pub fn retry_after(&self) -> Option<Duration> {
-        (self.publish_failures > 0).then(|| retry_delay(self.publish_failures))
+        self.ledger.retry_after()
     }
 
     /// Reads everything, publishes what differs from the disk, and reports.
     pub fn reconcile(&mut self) -> Report {
         let now = now_unix();
-        self.metrics.reconciles.inc();
+        self.metrics.record_reconcile();
         self.inventory.refresh();
         let retained = self.retained(now);
         let retained_origin = PathBuf::from(RETAINED_ORIGIN);
@@ -182,44 +134,40 @@ impl Reconciler {
             .publish(&bundle)
             .and_then(|outcome| self.publish_truststore(&bundle, outcome));
         match published {
-            Ok(outcome) => {
-                report.outcome = outcome;
-                report.first = self.published.is_none();
-                report.changed = self
-                    .published
-                    .as_ref()
-                    .is_some_and(|old| old.sha256 != bundle.sha256);
-                if outcome.wrote() {
-                    self.metrics.publishes.inc();
-                    self.last_publish = Some(now);
-                    self.metrics.last_publish.set(now as f64);
-                    Journal::log_publish(self.published.as_ref(), &bundle, outcome);
-                } else if report.first {
-                    info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
-                }
-                self.last_publish_error = None;
-                self.publish_failures = 0;
-                self.next_retry = None;
-                self.metrics
-                    .record_bundle(&bundle, self.inventory.files_in_error());
-                self.published = Some(bundle);
-            }
+            Ok(outcome) => self.published(bundle, outcome, now, &mut report),
             Err(e) => {
-                self.publish_failures = self.publish_failures.saturating_add(1);
-                let retry = retry_delay(self.publish_failures);
-                self.next_retry = Some(now.saturating_add(retry.as_secs() as i64));
-                error!(error = %e, retry_in_seconds = retry.as_secs(), "publishing failed; the previous bundle stays in place");
-                self.metrics.publish_errors.inc();
                 let msg = e.to_string();
-                report.publish_error = Some(msg.clone());
-                self.last_publish_error = Some(msg);
+                let retry = self.ledger.failed(now, msg.clone());
+                error!(error = %e, retry_in_seconds = retry.as_secs(), "publishing failed; the previous bundle stays in place");
+                self.metrics.record_publish_failure();
+                report.publish_error = Some(msg);
             }
         }
-        if report.complete() && !self.ready {
-            self.ready = true;
+        if report.complete() && self.ledger.become_ready() {
             info!("ready: every source that exists was read and published");
         }
         report
+    }
+
+    /// Books a successful publish of `bundle`: logs and counts what it
+    /// wrote, and keeps `bundle` as the one on disk.
+    fn published(&mut self, bundle: Bundle, outcome: Outcome, now: i64, report: &mut Report) {
+        report.outcome = outcome;
+        report.first = self.published.is_none();
+        report.changed = self
+            .published
+            .as_ref()
+            .is_some_and(|old| old.sha256 != bundle.sha256);
+        if outcome.wrote() {
+            self.metrics.record_publish(now);
+            Journal::log_publish(self.published.as_ref(), &bundle, outcome);
+        } else if report.first {
+            info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
+        }
+        self.ledger.succeeded(now, outcome.wrote());
+        self.metrics
+            .record_bundle(&bundle, self.inventory.files_in_error());
+        self.published = Some(bundle);
     }
 
     /// `--retain-removed`: the certificates that left the sources but are
@@ -239,7 +187,7 @@ impl Reconciler {
                 }
             }
         }
-        self.metrics.retained.set(certs.len() as i64);
+        self.metrics.record_retained(certs.len());
         certs
     }
 
@@ -264,68 +212,16 @@ impl Reconciler {
 
     /// A snapshot for `/status`.
     pub fn status(&self) -> Status {
-        let bundle = self.published.as_ref();
-        Status {
-            version: env!("CARGO_PKG_VERSION"),
-            ready: self.ready,
-            bundle: BundleStatus {
-                path: self.publisher.bundle_path().display().to_string(),
-                certs_dir: self.publisher.certs_path().display().to_string(),
-                sha256: bundle.map(|b| b.sha256.clone()),
-                certificates: bundle.map_or(0, |b| b.entries.len()),
-                custom_certificates: bundle.map_or(0, Bundle::custom_count),
-                last_publish: self.last_publish.map(rfc3339),
-                last_error: self.last_publish_error.clone(),
-                next_retry: self.next_retry.map(rfc3339),
-            },
-            base: BaseStatus {
-                requested: self.base_requested.clone(),
-                source: self.inventory.base.describe(),
-                sha256: self.inventory.base_state.digest.map(|d| hex(&d)),
-                certificates: self.inventory.base_state.certs.len(),
-                last_error: self.inventory.base_state.error.clone(),
-            },
-            sources: self
-                .inventory
-                .sources
-                .iter()
-                .map(SourceStatus::project)
-                .collect(),
-            custom_certificates: bundle
-                .iter()
-                .flat_map(|b| b.entries.iter())
-                .filter(|e| e.origin.is_custom())
-                .map(CertStatus::project)
-                .collect(),
-            dropped_certificates: bundle
-                .iter()
-                .flat_map(|b| b.dropped.iter())
-                .map(DroppedStatus::project)
-                .collect(),
-            retained_certificates: self
-                .retention
-                .as_ref()
-                .map(Retention::status)
-                .unwrap_or_default(),
-            notifications: Default::default(),
-        }
+        Status::project(StatusInputs {
+            publisher: &self.publisher,
+            published: self.published.as_ref(),
+            ledger: &self.ledger,
+            base_requested: self.base_requested,
+            inventory: &self.inventory,
+            retention: self.retention.as_ref(),
+        })
     }
-}
-
-/// The wait before retry number `failures` (1-based): 1 s, 2 s, 4 s, ... 30 s.
-fn retry_delay(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    (RETRY_FIRST * 2u32.pow(doublings)).min(RETRY_MAX)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn publish_retries_back_off_from_one_second_to_thirty() {
-        let waits: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
-        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
-    }
-}
+mod tests;

@@ -2,15 +2,19 @@
 //! rebuilt after each reconcile (`/status`, `/readyz`) and the loop's
 //! progress (`/healthz`). The server only reads; the loop is the one writer.
 
-use crate::daemon::inventory::SourceSlot;
-use crate::trust::bundle::{Dropped, Entry};
-use crate::trust::cert::rfc3339;
+use crate::daemon::inventory::{Inventory, SourceSlot};
+use crate::daemon::ledger::PublishLedger;
+use crate::output::publish::Publisher;
+use crate::output::retain::Retention;
+use crate::trust::base::BaseSpec;
+use crate::trust::bundle::{Bundle, Dropped, Entry};
+use crate::trust::cert::{hex, rfc3339};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// `/status` as JSON.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub version: &'static str,
     /// What `/readyz` reports: a bundle was published in which every source
@@ -46,12 +50,42 @@ pub struct NotificationStatus {
     /// RFC 3339 time at which the outcome was known.
     pub time: String,
     /// `ok` or `error`.
-    pub outcome: &'static str,
+    pub outcome: NotificationOutcome,
     /// What happened: the HTTP status and attempts, the processes signalled,
     /// or the error.
     pub detail: String,
     /// The bundle the notification was about.
     pub bundle_sha256: String,
+}
+
+/// How a notification ended; also the `outcome` label of
+/// `trust_injector_notifications_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum NotificationOutcome {
+    /// The application answered 2xx, or at least one process was signalled.
+    Ok,
+    /// Every attempt failed, or no process was found.
+    Error,
+}
+
+impl NotificationOutcome {
+    /// `Ok` if `ok`, else `Error`.
+    pub(crate) fn of(ok: bool) -> Self {
+        if ok {
+            NotificationOutcome::Ok
+        } else {
+            NotificationOutcome::Error
+        }
+    }
+
+    /// The name in `/status` and in the metric label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            NotificationOutcome::Ok => "ok",
+            NotificationOutcome::Error => "error",
+        }
+    }
 }
 
 /// The published bundle.
@@ -73,10 +107,10 @@ pub struct BundleStatus {
 }
 
 /// The base roots.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BaseStatus {
     /// `system`, `embedded`, `none` or `path`, as configured.
-    pub requested: String,
+    pub requested: BaseRequested,
     /// What is actually used: a file path or the embedded roots.
     pub source: String,
     /// SHA-256 of the base's bytes (the file, or the concatenated embedded DER).
@@ -85,17 +119,55 @@ pub struct BaseStatus {
     pub last_error: Option<String>,
 }
 
+/// What `--base` asked for, without the path (which `source` shows): the
+/// user may ask for `system` and get the embedded roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BaseRequested {
+    /// The distro bundle, else the embedded roots (`source` says which).
+    System,
+    /// The roots compiled into the binary.
+    Embedded,
+    /// No base: the custom CAs alone.
+    None,
+    /// A bundle file (its path is in `source`).
+    Path,
+}
+
+impl From<&BaseSpec> for BaseRequested {
+    fn from(spec: &BaseSpec) -> Self {
+        match spec {
+            BaseSpec::System => BaseRequested::System,
+            BaseSpec::Embedded => BaseRequested::Embedded,
+            BaseSpec::None => BaseRequested::None,
+            BaseSpec::Path(_) => BaseRequested::Path,
+        }
+    }
+}
+
 /// One `--source`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SourceStatus {
     pub path: String,
     /// `ok`, `missing` (waited for), or `error` (itself or one of its files).
-    pub state: &'static str,
+    pub state: SourceState,
     pub last_error: Option<String>,
     pub files: Vec<FileStatus>,
     /// Entries deliberately not read (loops, links leaving the source,
     /// FIFOs, files not matched by `--include`), with the reason.
     pub skipped: Vec<SkippedStatus>,
+}
+
+/// How a source reads now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SourceState {
+    /// It and all its files read without error.
+    Ok,
+    /// It does not exist (yet): waited for, not an error.
+    Missing,
+    /// It or one of its files is in error (last good certificates kept).
+    Error,
 }
 
 /// An entry of a directory source that was not read, and why.
@@ -106,16 +178,28 @@ pub struct SkippedStatus {
 }
 
 /// One file of a source.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FileStatus {
     pub path: String,
     /// `ok`, `error` (last good certificates kept) or `empty` (no certificates,
     /// e.g. only a private key).
-    pub state: &'static str,
+    pub state: FileState,
     pub certificates: usize,
     pub private_keys_skipped: usize,
     pub other_blocks_ignored: usize,
     pub error: Option<String>,
+}
+
+/// How a source file reads now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FileState {
+    /// Parsed, with certificates.
+    Ok,
+    /// Unreadable or unparsable: its last good certificates are kept.
+    Error,
+    /// Parsed, without a certificate (only a private key, say).
+    Empty,
 }
 
 /// A certificate in the bundle.
@@ -141,6 +225,85 @@ pub struct DroppedStatus {
     pub reason: String,
 }
 
+/// What the `/status` projection reads: the reconciler's state, borrowed
+/// piece by piece so that this module needs nothing of the reconciler.
+pub(crate) struct StatusInputs<'a> {
+    /// Where the bundle and the hashed directory are published.
+    pub publisher: &'a Publisher,
+    /// The bundle last published successfully.
+    pub published: Option<&'a Bundle>,
+    /// When publishes wrote or failed, and readiness.
+    pub ledger: &'a PublishLedger,
+    /// `--base` as configured.
+    pub base_requested: BaseRequested,
+    /// The last good base and sources.
+    pub inventory: &'a Inventory,
+    /// `--retain-removed`, when on.
+    pub retention: Option<&'a Retention>,
+}
+
+impl Status {
+    /// The `/status` snapshot of what the reconciler holds (the hooks'
+    /// outcomes are added by the daemon).
+    pub(crate) fn project(inputs: StatusInputs<'_>) -> Status {
+        let bundle = inputs.published;
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            ready: inputs.ledger.ready(),
+            bundle: BundleStatus::project(inputs.publisher, bundle, inputs.ledger),
+            base: BaseStatus::project(inputs.base_requested, inputs.inventory),
+            sources: inputs
+                .inventory
+                .sources
+                .iter()
+                .map(SourceStatus::project)
+                .collect(),
+            custom_certificates: bundle
+                .iter()
+                .flat_map(|b| b.entries.iter())
+                .filter(|e| e.origin.is_custom())
+                .map(CertStatus::project)
+                .collect(),
+            dropped_certificates: bundle
+                .iter()
+                .flat_map(|b| b.dropped.iter())
+                .map(DroppedStatus::project)
+                .collect(),
+            retained_certificates: inputs.retention.map(Retention::status).unwrap_or_default(),
+            notifications: NotificationsStatus::default(),
+        }
+    }
+}
+
+impl BundleStatus {
+    /// Where the bundle is, what it holds and how its publishes went.
+    fn project(publisher: &Publisher, bundle: Option<&Bundle>, ledger: &PublishLedger) -> Self {
+        BundleStatus {
+            path: publisher.bundle_path().display().to_string(),
+            certs_dir: publisher.certs_path().display().to_string(),
+            sha256: bundle.map(|b| b.sha256.clone()),
+            certificates: bundle.map_or(0, |b| b.entries.len()),
+            custom_certificates: bundle.map_or(0, Bundle::custom_count),
+            last_publish: ledger.last_publish().map(rfc3339),
+            last_error: ledger.last_error().map(str::to_string),
+            next_retry: ledger.next_retry().map(rfc3339),
+        }
+    }
+}
+
+impl BaseStatus {
+    /// The base asked for and the one in use, as last loaded.
+    fn project(requested: BaseRequested, inventory: &Inventory) -> Self {
+        BaseStatus {
+            requested,
+            source: inventory.base.describe(),
+            sha256: inventory.base_state.digest.map(|d| hex(&d)),
+            certificates: inventory.base_state.certs.len(),
+            last_error: inventory.base_state.error.clone(),
+        }
+    }
+}
+
 impl SourceStatus {
     /// One source as `/status` shows it, from its last good state.
     pub fn project(s: &SourceSlot) -> Self {
@@ -150,11 +313,11 @@ impl SourceStatus {
             .map(|(path, f)| FileStatus {
                 path: path.display().to_string(),
                 state: if f.error.is_some() {
-                    "error"
+                    FileState::Error
                 } else if f.certs.is_empty() {
-                    "empty"
+                    FileState::Empty
                 } else {
-                    "ok"
+                    FileState::Ok
                 },
                 certificates: f.certs.len(),
                 private_keys_skipped: f.private_keys,
@@ -174,11 +337,11 @@ impl SourceStatus {
         SourceStatus {
             path: s.path.display().to_string(),
             state: if s.missing {
-                "missing"
+                SourceState::Missing
             } else if s.error.is_some() || file_error {
-                "error"
+                SourceState::Error
             } else {
-                "ok"
+                SourceState::Ok
             },
             last_error: s.error.clone().or_else(|| {
                 files
@@ -268,5 +431,46 @@ impl Progress {
                 self.now_ms().saturating_sub(since - 1),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json<T: Serialize>(value: T) -> String {
+        serde_json::to_string(&value).unwrap()
+    }
+
+    #[test]
+    fn states_serialise_to_the_strings_of_the_status_contract() {
+        assert_eq!(
+            [SourceState::Ok, SourceState::Missing, SourceState::Error].map(json),
+            [r#""ok""#, r#""missing""#, r#""error""#]
+        );
+        assert_eq!(
+            [FileState::Ok, FileState::Error, FileState::Empty].map(json),
+            [r#""ok""#, r#""error""#, r#""empty""#]
+        );
+        let outcomes = [NotificationOutcome::Ok, NotificationOutcome::Error];
+        assert_eq!(outcomes.map(json), [r#""ok""#, r#""error""#]);
+        assert_eq!(
+            outcomes.map(|o| format!("\"{}\"", o.as_str())),
+            outcomes.map(json)
+        );
+    }
+
+    #[test]
+    fn the_requested_base_is_named_without_its_path() {
+        let specs = [
+            BaseSpec::System,
+            BaseSpec::Embedded,
+            BaseSpec::None,
+            BaseSpec::Path("/etc/ssl/certs/ca-certificates.crt".into()),
+        ];
+        assert_eq!(
+            specs.each_ref().map(|s| json(BaseRequested::from(s))),
+            [r#""system""#, r#""embedded""#, r#""none""#, r#""path""#]
+        );
     }
 }
