@@ -16,5 +16,6 @@ pub(crate) mod der;
 pub(crate) mod include;
 pub(crate) mod parse;
 pub(crate) mod policy;
+pub(crate) mod read;
 pub(crate) mod source;
 pub(crate) mod subject_hash;
