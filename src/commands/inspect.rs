@@ -5,7 +5,8 @@ use crate::clock::now_unix;
 use crate::trust::cert::{display_line, rfc3339, Certificate};
 use crate::trust::parse::parse_file;
 use crate::trust::policy::{CertFacts, Concern, Policy};
-use crate::trust::source::{read_source, FileRead, ReadError, SourceRead};
+use crate::trust::read::ReadError;
+use crate::trust::source::{read_source, FileRead, SourceRead};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::io::Read;
@@ -111,9 +112,9 @@ fn read_bundle_file(path: &Path) -> Result<Vec<u8>, ReadError> {
         .take(MAX_BUNDLE_BYTES + 1)
         .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_BUNDLE_BYTES {
-        return Err(ReadError::Io(format!(
-            "file is larger than {MAX_BUNDLE_BYTES} bytes"
-        )));
+        return Err(ReadError::TooLarge {
+            max: MAX_BUNDLE_BYTES,
+        });
     }
     Ok(bytes)
 }

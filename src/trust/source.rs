@@ -18,8 +18,7 @@
 //! never opened, so it cannot block the loop.
 
 use crate::trust::include::Include;
-pub use crate::trust::read::ReadError;
-use crate::trust::read::{kind_of, open_nonblocking, read_capped, read_open};
+use crate::trust::read::{kind_of, open_nonblocking, read_capped, read_open, ReadError};
 use std::collections::HashSet;
 use std::fs;
 use std::io;
@@ -116,7 +115,7 @@ pub fn read_source_with(path: &Path, include: &Include) -> SourceRead {
     };
     if !meta.is_dir() {
         let bytes = match kind_of(&meta.file_type()) {
-            None => read_capped(path),
+            None => read_capped(path, MAX_FILE_BYTES),
             Some(kind) => Err(ReadError::NotRegular(kind)),
         };
         return SourceRead::Files(Listing {
@@ -138,7 +137,7 @@ pub fn read_source_with(path: &Path, include: &Include) -> SourceRead {
             Err(Retry::Fatal(e)) => return SourceRead::Failed(e),
         }
     }
-    SourceRead::Failed(last.unwrap_or_else(|| ReadError::Io("changed while reading".into())))
+    SourceRead::Failed(last.unwrap_or(ReadError::Changed))
 }
 
 enum Retry {
@@ -199,9 +198,7 @@ fn read_dir_source(root: &Path, include: &Include) -> Result<Listing, Retry> {
     // without an error: the keys would look deleted and the bundle would lose
     // them until the next event. If `..data` moved meanwhile, read again.
     if walk.kubelet && fs::read_link(&data_link).ok() != resolved {
-        return Err(Retry::Again(ReadError::Io(
-            "..data was swapped while reading".into(),
-        )));
+        return Err(Retry::Again(ReadError::Swapped));
     }
     walk.out.files.sort_by(|a, b| a.path.cmp(&b.path));
     walk.out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -222,11 +219,11 @@ fn resolve_data(link: &Path, target: &Path, canonical_root: &Path) -> Result<Pat
         })),
         // Deleted right after a swap: resolve again.
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Retry::Again(e.into())),
-        Err(e) => Err(Retry::Fatal(ReadError::Io(format!(
-            "{} -> {}: {e}",
-            link.display(),
-            target.display()
-        )))),
+        Err(e) => Err(Retry::Fatal(ReadError::DataUnresolvable {
+            link: link.to_path_buf(),
+            target: target.to_path_buf(),
+            source: e.into(),
+        })),
     }
 }
 
@@ -340,11 +337,18 @@ impl Walk<'_> {
 
     fn read(&mut self, target: &Path, rel: &Path) -> Result<(), Retry> {
         if self.out.files.len() == MAX_FILES_PER_SOURCE {
-            return Err(Retry::Fatal(ReadError::TooManyFiles));
+            return Err(Retry::Fatal(ReadError::TooManyFiles {
+                max: MAX_FILES_PER_SOURCE,
+            }));
         }
-        let bytes = match self.open(target).and_then(read_open) {
-            Err(ReadError::Io(_)) if self.kubelet && !target.exists() => {
-                return Err(Retry::Again(ReadError::Io("changed while reading".into())))
+        let bytes = match self
+            .open(target)
+            .and_then(|file| read_open(file, MAX_FILE_BYTES))
+        {
+            // Gone from the immutable timestamped directory: a swap removed
+            // it while we read, so read the new version.
+            Err(ReadError::Io(e)) if self.kubelet && e.kind() == io::ErrorKind::NotFound => {
+                return Err(Retry::Again(ReadError::Changed))
             }
             other => other,
         };
@@ -484,7 +488,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let big = dir.path().join("big.pem");
         fs::write(&big, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
-        assert_eq!(read_capped(&big), Err(ReadError::TooLarge));
+        assert_eq!(
+            read_capped(&big, MAX_FILE_BYTES),
+            Err(ReadError::TooLarge {
+                max: MAX_FILE_BYTES
+            })
+        );
     }
 
     fn listing(dir: &Path, include: &Include) -> Listing {
@@ -632,12 +641,12 @@ mod tests {
         let err = opened.expect_err("followed a symlink out of the source");
         assert_eq!(
             err,
-            ReadError::Io(io::Error::from_raw_os_error(libc::ELOOP).to_string())
+            ReadError::Io(io::Error::from_raw_os_error(libc::ELOOP).into())
         );
         // A plain file inside opens.
         fs::write(root.join("ok.crt"), b"x").unwrap();
         assert_eq!(
-            read_open(walk.open(&root.join("ok.crt")).unwrap()).unwrap(),
+            read_open(walk.open(&root.join("ok.crt")).unwrap(), MAX_FILE_BYTES).unwrap(),
             b"x"
         );
     }
