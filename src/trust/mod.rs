@@ -11,6 +11,7 @@
 
 pub(crate) mod base;
 pub(crate) mod bundle;
+pub(crate) mod bundle_files;
 pub(crate) mod cert;
 pub(crate) mod der;
 pub(crate) mod include;

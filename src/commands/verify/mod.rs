@@ -124,7 +124,7 @@ pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
         path: p.display().to_string(),
         why,
     };
-    let files = crate::commands::inspect::read_path(path).map_err(|why| bad(path, why))?;
+    let files = crate::trust::bundle_files::read_path(path).map_err(|why| bad(path, why))?;
     let mut certs: Vec<Certificate> = Vec::new();
     for f in files {
         let bytes = f.bytes.map_err(|e| bad(&f.path, e.to_string()))?;
