@@ -94,7 +94,7 @@ pub fn inspect(paths: &[PathBuf]) -> Report {
             Err(error) => {
                 report.errors.push(Problem {
                     file: path.display().to_string(),
-                    error,
+                    error: error.to_string(),
                 });
                 continue;
             }

@@ -26,6 +26,7 @@ pub use diagnose::diagnose;
 use diagnose::*;
 pub use render::render_text;
 
+use crate::trust::bundle_files::read_path;
 use crate::trust::cert::Certificate;
 use crate::trust::parse::parse_file;
 use rustls::ClientConfig;
@@ -124,7 +125,7 @@ pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
         path: p.display().to_string(),
         why,
     };
-    let files = crate::trust::bundle_files::read_path(path).map_err(|why| bad(path, why))?;
+    let files = read_path(path).map_err(|why| bad(path, why.to_string()))?;
     let mut certs: Vec<Certificate> = Vec::new();
     for f in files {
         let bytes = f.bytes.map_err(|e| bad(&f.path, e.to_string()))?;
