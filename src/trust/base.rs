@@ -34,15 +34,24 @@ pub enum BaseSpec {
 
 impl BaseSpec {
     /// Parses the `--base` value.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, BaseSpecError> {
         match value {
             "system" => Ok(BaseSpec::System),
             "embedded" => Ok(BaseSpec::Embedded),
             "none" => Ok(BaseSpec::None),
-            "" => Err("--base: empty value (use system, embedded, none or a path)".into()),
+            "" => Err(BaseSpecError::Empty),
             path => Ok(BaseSpec::Path(PathBuf::from(path))),
         }
     }
+}
+
+/// Why a `--base` value is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseSpecError {
+    /// An empty value, as an unset variable in a manifest gives: more likely
+    /// a mistake than a wish for no base, which is spelt `none`.
+    #[error("--base: empty value (use system, embedded, none or a path)")]
+    Empty,
 }
 
 /// The base as decided at start-up: fixed for the process's life, so the
