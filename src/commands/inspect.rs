@@ -6,6 +6,7 @@ use crate::trust::bundle_files::read_path;
 use crate::trust::cert::{display_line, rfc3339, Certificate};
 use crate::trust::parse::parse_file;
 use crate::trust::policy::{CertFacts, Concern, Policy};
+use crate::trust::summary::CertSummary;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -24,10 +25,9 @@ pub struct Row {
     pub file: String,
     /// 1-based position among the file's certificates.
     pub index: usize,
-    pub subject: String,
-    pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
+    /// Subject, issuer and validity, as `/status` and `verify` show them.
+    #[serde(flatten)]
+    pub cert: CertSummary,
     pub days_left: i64,
     pub expired: bool,
     pub ca: bool,
@@ -182,11 +182,8 @@ fn row(file: &Path, index: usize, c: &Certificate, now: i64, warnings: Vec<Warni
     Row {
         file: file.display().to_string(),
         index,
-        subject: c.subject.clone(),
-        issuer: c.issuer.clone(),
-        not_before: rfc3339(c.not_before),
-        not_after: rfc3339(c.not_after),
-        days_left: (c.not_after - now).div_euclid(86_400),
+        cert: CertSummary::of(c),
+        days_left: c.days_left(now),
         expired: c.is_expired(now),
         ca: c.is_ca,
         self_signed: c.self_signed,
@@ -231,19 +228,19 @@ fn cells(r: &Row, wide: bool) -> [String; 8] {
     let sha = if wide { 16 } else { SHA_DIGITS };
     [
         if wide {
-            display_line(&r.subject)
+            display_line(&r.cert.subject)
         } else {
-            shorten_name(&r.subject, SUBJECT_WIDTH)
+            shorten_name(&r.cert.subject, SUBJECT_WIDTH)
         },
         if wide {
-            display_line(&r.issuer)
+            display_line(&r.cert.issuer)
         } else {
-            shorten_name(&r.issuer, ISSUER_WIDTH)
+            shorten_name(&r.cert.issuer, ISSUER_WIDTH)
         },
         if wide {
-            r.not_after.clone()
+            r.cert.not_after.clone()
         } else {
-            r.not_after.chars().take(10).collect()
+            r.cert.not_after.chars().take(10).collect()
         },
         match (r.expired, wide) {
             (true, true) => format!("EXPIRED {}d ago", -r.days_left),

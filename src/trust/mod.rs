@@ -20,3 +20,4 @@ pub(crate) mod policy;
 pub(crate) mod read;
 pub(crate) mod source;
 pub(crate) mod subject_hash;
+pub(crate) mod summary;

@@ -11,11 +11,8 @@ use webpki::{EndEntityCert, KeyUsage};
 /// What the report shows of one certificate of the chain.
 pub(super) fn cert_info(c: &Certificate, bundle: &[Certificate], now: i64) -> CertInfo {
     CertInfo {
-        subject: c.subject.clone(),
-        issuer: c.issuer.clone(),
-        not_before: rfc3339(c.not_before),
-        not_after: rfc3339(c.not_after),
-        days_left: (c.not_after - now).div_euclid(86_400),
+        cert: CertSummary::of(c),
+        days_left: c.days_left(now),
         ca: c.is_ca,
         self_signed: c.self_signed,
         sha256: c.sha256.clone(),

@@ -29,6 +29,7 @@ pub use render::render_text;
 use crate::trust::bundle_files::read_path;
 use crate::trust::cert::Certificate;
 use crate::trust::parse::parse_file;
+use crate::trust::summary::CertSummary;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use serde::Serialize;
@@ -187,10 +188,9 @@ impl Cause {
 /// A certificate sent by the server, or the bundle's anchor.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertInfo {
-    pub subject: String,
-    pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
+    /// Subject, issuer and validity, as `/status` and `inspect` show them.
+    #[serde(flatten)]
+    pub cert: CertSummary,
     pub days_left: i64,
     pub ca: bool,
     pub self_signed: bool,

@@ -32,12 +32,15 @@ pub fn render_text(r: &Report) -> String {
     if !r.chain.is_empty() {
         out.push_str("chain sent by the server:\n");
         for (i, c) in r.chain.iter().enumerate() {
-            out.push_str(&format!("  [{i}] {}\n", display_line(&c.subject)));
-            out.push_str(&format!("      issuer:  {}\n", display_line(&c.issuer)));
+            out.push_str(&format!("  [{i}] {}\n", display_line(&c.cert.subject)));
+            out.push_str(&format!(
+                "      issuer:  {}\n",
+                display_line(&c.cert.issuer)
+            ));
             out.push_str(&format!(
                 "      valid:   {} to {} ({})\n",
-                c.not_before,
-                c.not_after,
+                c.cert.not_before,
+                c.cert.not_after,
                 days(c.days_left)
             ));
             if !c.names.is_empty() {
@@ -57,7 +60,7 @@ pub fn render_text(r: &Report) -> String {
             "anchor:",
             &format!(
                 "{} (in the bundle, {}, sha256 {})",
-                display_line(&a.subject),
+                display_line(&a.cert.subject),
                 if a.self_signed {
                     "self-signed"
                 } else {
