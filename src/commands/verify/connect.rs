@@ -1,7 +1,7 @@
 //! The TCP connection and the TLS handshake that records the chain the server
 //! sends before rustls's own verifier judges it.
 
-use super::*;
+use super::{Cause, Target, VerifyError};
 use crate::trust::cert::Certificate;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -95,7 +95,7 @@ pub(super) fn handshake(
 }
 
 /// The rustls error inside an IO error, if any.
-pub(super) fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
+fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
     e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
 }
 

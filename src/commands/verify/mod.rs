@@ -21,9 +21,9 @@ mod connect;
 mod diagnose;
 mod render;
 
-use connect::*;
+use connect::{connect, connect_failure, describe_tls_error, handshake, Recorder};
+use diagnose::cert_info;
 pub use diagnose::diagnose;
-use diagnose::*;
 pub use render::render_text;
 
 use crate::trust::bundle_files::read_path;

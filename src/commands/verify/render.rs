@@ -1,6 +1,6 @@
 //! The human-readable report.
 
-use super::*;
+use super::{Report, Verdict};
 use crate::trust::cert::display_line;
 
 /// The human report.
