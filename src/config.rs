@@ -433,51 +433,8 @@ impl RunArgs {
     /// that it is writable), but does check what can be known from paths.
     pub fn validate(&self) -> Result<RunConfig, ConfigError> {
         let err = |m: String| Err(ConfigError::Invalid(m));
-        let sources: Vec<PathBuf> = self
-            .sources
-            .iter()
-            .filter(|p| !p.as_os_str().is_empty())
-            .cloned()
-            .collect();
-        if sources.is_empty() {
-            return err(
-                "no source given: pass --source PATH (or TRUST_INJECTOR_SOURCES) at least once"
-                    .into(),
-            );
-        }
-        if self.out_dir.as_os_str().is_empty() {
-            return err("--out-dir: empty path".into());
-        }
-        let out_dir = canonical_lenient(&self.out_dir)
-            .map_err(ConfigError::path("--out-dir", &self.out_dir))?;
-        for s in &sources {
-            let canon = canonical_lenient(s).map_err(ConfigError::path("--source", s))?;
-            if canon.starts_with(&out_dir) || out_dir.starts_with(&canon) {
-                return err(format!(
-                    "--source {} ({}) overlaps --out-dir {} ({}); the output would be read back as input",
-                    s.display(),
-                    canon.display(),
-                    self.out_dir.display(),
-                    out_dir.display()
-                ));
-            }
-        }
-        let base = BaseSpec::parse(&self.base)?;
-        if let BaseSpec::Path(p) = &base {
-            let canon = canonical_lenient(p).map_err(ConfigError::path("--base", p))?;
-            if canon.starts_with(&out_dir) {
-                return err(format!(
-                    "--base {} ({}): lies inside --out-dir {} ({}); the bundle would be merged into itself",
-                    p.display(),
-                    canon.display(),
-                    self.out_dir.display(),
-                    out_dir.display()
-                ));
-            }
-            if !p.is_file() {
-                return err(format!("--base {}: no such file", p.display()));
-            }
-        }
+        let (sources, out_dir) = self.sources_and_out_dir()?;
+        let base = self.base_spec(&out_dir)?;
         let listen = match self.listen.as_str() {
             "off" => None,
             addr => Some(
@@ -525,6 +482,67 @@ impl RunArgs {
             retain_removed,
             once: self.once,
         })
+    }
+
+    /// The non-empty `--source` paths and the canonical `--out-dir`, which
+    /// must not overlap: the output would be read back as input.
+    fn sources_and_out_dir(&self) -> Result<(Vec<PathBuf>, PathBuf), ConfigError> {
+        let err = |m: String| Err(ConfigError::Invalid(m));
+        let sources: Vec<PathBuf> = self
+            .sources
+            .iter()
+            .filter(|p| !p.as_os_str().is_empty())
+            .cloned()
+            .collect();
+        if sources.is_empty() {
+            return err(
+                "no source given: pass --source PATH (or TRUST_INJECTOR_SOURCES) at least once"
+                    .into(),
+            );
+        }
+        if self.out_dir.as_os_str().is_empty() {
+            return err("--out-dir: empty path".into());
+        }
+        let out_dir = canonical_lenient(&self.out_dir)
+            .map_err(ConfigError::path("--out-dir", &self.out_dir))?;
+        for s in &sources {
+            let canon = canonical_lenient(s).map_err(ConfigError::path("--source", s))?;
+            if canon.starts_with(&out_dir) || out_dir.starts_with(&canon) {
+                return err(format!(
+                    "--source {} ({}) overlaps --out-dir {} ({}); the output would be read back as input",
+                    s.display(),
+                    canon.display(),
+                    self.out_dir.display(),
+                    out_dir.display()
+                ));
+            }
+        }
+        Ok((sources, out_dir))
+    }
+
+    /// `--base`, with a path checked to be a file outside `out_dir` (the
+    /// canonical out-dir): inside, the bundle would be merged into itself.
+    fn base_spec(&self, out_dir: &Path) -> Result<BaseSpec, ConfigError> {
+        let base = BaseSpec::parse(&self.base)?;
+        if let BaseSpec::Path(p) = &base {
+            let canon = canonical_lenient(p).map_err(ConfigError::path("--base", p))?;
+            if canon.starts_with(out_dir) {
+                return Err(ConfigError::Invalid(format!(
+                    "--base {} ({}): lies inside --out-dir {} ({}); the bundle would be merged into itself",
+                    p.display(),
+                    canon.display(),
+                    self.out_dir.display(),
+                    out_dir.display()
+                )));
+            }
+            if !p.is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "--base {}: no such file",
+                    p.display()
+                )));
+            }
+        }
+        Ok(base)
     }
 
     /// `--pkcs12` and its password, read now so a bad file fails at start.

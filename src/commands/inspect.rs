@@ -307,7 +307,14 @@ fn render(report: &Report, wide: bool) -> String {
             }
         }
     }
-    out.push_str(&format!(
+    out.push_str(&files_part(report, wrap_at));
+    out
+}
+
+/// What follows the table: the totals, then a line per file that holds no
+/// certificate and per file that could not be read.
+fn files_part(report: &Report, wrap_at: usize) -> String {
+    let mut out = format!(
         "{} certificate(s), {} warning(s), {} file(s) with errors\n",
         report.certificates.len(),
         report
@@ -317,7 +324,7 @@ fn render(report: &Report, wide: bool) -> String {
             .sum::<usize>()
             + report.file_warnings.len(),
         report.errors.len()
-    ));
+    );
     for w in &report.file_warnings {
         let text = format!(
             "warning: {}: {}: {}",

@@ -498,28 +498,7 @@ fn missing_issuer(sent: &[Certificate], bundle: &[Certificate]) -> Cause {
             );
         }
         if cur.self_signed {
-            return if i == 0 {
-                Cause::new(
-                    "self_signed_leaf",
-                    format!(
-                        "the server's certificate {} is self-signed and not in the bundle",
-                        q(&cur.subject)
-                    ),
-                    "have the backend use a certificate issued by your CA, or (to pin this one) add it to the bundle",
-                )
-            } else {
-                Cause::new(
-                    "unknown_issuer",
-                    format!(
-                        "the server sends its root {} but the bundle does not hold it",
-                        q(&cur.subject)
-                    ),
-                    format!(
-                        "add the root {} to the bundle (with trust-injector: to the CA Secret)",
-                        q(&cur.subject)
-                    ),
-                )
-            };
+            return root_not_in_bundle(i, cur);
         }
         match sent
             .iter()
@@ -530,42 +509,73 @@ fn missing_issuer(sent: &[Certificate], bundle: &[Certificate]) -> Cause {
                 visited.push(j);
                 i = j;
             }
-            None if i == 0 => {
-                let others = if sent.len() > 1 {
-                    format!(
-                        "the server sends {} other certificate(s) but not it",
-                        sent.len() - 1
-                    )
-                } else {
-                    "the server sends no intermediate".to_string()
-                };
-                return Cause::new(
-                    "missing_intermediate",
-                    format!(
-                        "{others}, and the bundle lacks {}, the issuer of the server's certificate {}",
-                        q(&cur.issuer),
-                        q(&cur.subject)
-                    ),
-                    format!(
-                        "configure the backend to send its full chain (certificate + intermediate), or add {} to the bundle together with its root",
-                        q(&cur.issuer)
-                    ),
-                );
-            }
-            None => {
-                return Cause::new(
-                    "unknown_issuer",
-                    format!(
-                        "the bundle has no certificate for {}, which issued {}",
-                        q(&cur.issuer),
-                        q(&cur.subject)
-                    ),
-                    format!(
-                        "add {} (and its root, if it is not one) to the bundle (with trust-injector: to the CA Secret)",
-                        q(&cur.issuer)
-                    ),
-                )
-            }
+            None => return issuer_not_found(i, cur, sent.len()),
         }
     }
+}
+
+/// The walk up the chain ended on `cur`, the `i`-th certificate sent,
+/// self-signed and not in the bundle.
+fn root_not_in_bundle(i: usize, cur: &Certificate) -> Cause {
+    if i == 0 {
+        Cause::new(
+            "self_signed_leaf",
+            format!(
+                "the server's certificate {} is self-signed and not in the bundle",
+                q(&cur.subject)
+            ),
+            "have the backend use a certificate issued by your CA, or (to pin this one) add it to the bundle",
+        )
+    } else {
+        Cause::new(
+            "unknown_issuer",
+            format!(
+                "the server sends its root {} but the bundle does not hold it",
+                q(&cur.subject)
+            ),
+            format!(
+                "add the root {} to the bundle (with trust-injector: to the CA Secret)",
+                q(&cur.subject)
+            ),
+        )
+    }
+}
+
+/// The walk up the chain ended on `cur`, the `i`-th of the `sent`
+/// certificates, whose issuer neither the server nor the bundle has.
+fn issuer_not_found(i: usize, cur: &Certificate, sent: usize) -> Cause {
+    if i > 0 {
+        return Cause::new(
+            "unknown_issuer",
+            format!(
+                "the bundle has no certificate for {}, which issued {}",
+                q(&cur.issuer),
+                q(&cur.subject)
+            ),
+            format!(
+                "add {} (and its root, if it is not one) to the bundle (with trust-injector: to the CA Secret)",
+                q(&cur.issuer)
+            ),
+        );
+    }
+    let others = if sent > 1 {
+        format!(
+            "the server sends {} other certificate(s) but not it",
+            sent - 1
+        )
+    } else {
+        "the server sends no intermediate".to_string()
+    };
+    Cause::new(
+        "missing_intermediate",
+        format!(
+            "{others}, and the bundle lacks {}, the issuer of the server's certificate {}",
+            q(&cur.issuer),
+            q(&cur.subject)
+        ),
+        format!(
+            "configure the backend to send its full chain (certificate + intermediate), or add {} to the bundle together with its root",
+            q(&cur.issuer)
+        ),
+    )
 }

@@ -31,8 +31,9 @@ use crate::trust::cert::Certificate;
 use crate::trust::parse::parse_file;
 use crate::trust::summary::CertSummary;
 use rustls::ClientConfig;
-use rustls_pki_types::ServerName;
+use rustls_pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -260,15 +261,7 @@ pub fn verify(
         causes: Vec::new(),
         warnings: Vec::new(),
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let recorder = Arc::new(Recorder::new(bundle, provider.clone())?);
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| VerifyError::Tls(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
-        .with_no_client_auth();
-
+    let (recorder, config) = recording_client(bundle)?;
     let tcp = match connect(target, options.timeout) {
         Ok(s) => s,
         Err(cause) => {
@@ -277,25 +270,16 @@ pub fn verify(
         }
     };
     report.address = tcp.peer_addr().ok().map(|a| a.to_string());
-    let address = report
-        .address
-        .clone()
-        .unwrap_or_else(|| format!("{}:{}", target.host, target.port));
     let handshake = handshake(tcp, Arc::new(config), target.server_name.clone());
-    let chain = recorder.take();
-    let now = crate::clock::now_unix();
-    match (chain, handshake) {
+    match (recorder.take(), handshake) {
         (None, Err(e)) => {
-            let mut cause = connect_failure(&e, &address, options.timeout);
-            // Suggesting http:// to someone who typed it helps nobody: say
-            // what verify needs instead.
-            if cause.code == "not_tls" && target.url.to_ascii_lowercase().starts_with("http://") {
-                cause.fix = "http:// is plain HTTP, which has no certificate to verify; give the \
-                             backend's TLS port (https://host:port/)"
-                    .into();
-            }
-            report.causes.push(cause);
-            return Ok(report);
+            let address = report
+                .address
+                .clone()
+                .unwrap_or_else(|| format!("{}:{}", target.host, target.port));
+            report
+                .causes
+                .push(no_chain_cause(&e, target, &address, options.timeout));
         }
         (None, Ok(_)) => {
             // rustls always asks the verifier before finishing a handshake;
@@ -305,42 +289,85 @@ pub fn verify(
                 "the handshake finished without the server presenting a certificate".into(),
                 "check that the URL points at the TLS backend",
             ));
-            return Ok(report);
         }
         (Some(chain), handshake) => {
-            if let Ok(protocol) = &handshake {
-                report.protocol = Some(protocol.clone());
-            }
-            let parsed: Vec<Option<Certificate>> = chain
-                .iter()
-                .map(|d| Certificate::from_der(d.as_ref()).ok())
-                .collect();
-            report.chain = parsed
-                .iter()
-                .flatten()
-                .map(|c| cert_info(c, bundle, now))
-                .collect();
-            let diagnosis = diagnose(&chain, bundle, &target.server_name, now);
-            report.anchor = diagnosis.anchor.map(|i| cert_info(&bundle[i], bundle, now));
-            report.warnings = diagnosis.warnings;
-            report.causes = diagnosis.causes;
-            if let (Err(e), true) = (&handshake, report.causes.is_empty()) {
-                // The chain is trusted, but the server ended the handshake
-                // later (e.g. it wants a client certificate). Trust is what
-                // was asked; say what else happened.
-                report.warnings.push(format!(
-                    "the chain is trusted, but the handshake then failed: {}",
-                    describe_tls_error(e)
-                ));
-            }
-            report.verdict = if report.causes.is_empty() {
-                Verdict::Trusted
-            } else {
-                Verdict::NotTrusted
-            };
+            let now = crate::clock::now_unix();
+            explain_chain(
+                &mut report,
+                &chain,
+                handshake,
+                bundle,
+                &target.server_name,
+                now,
+            );
         }
     }
     Ok(report)
+}
+
+/// A rustls client trusting only `bundle`, whose verifier records the chain
+/// the server sends.
+fn recording_client(bundle: &[Certificate]) -> Result<(Arc<Recorder>, ClientConfig), VerifyError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let recorder = Arc::new(Recorder::new(bundle, provider.clone())?);
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| VerifyError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    Ok((recorder, config))
+}
+
+/// Why a handshake failed before any certificate arrived.
+fn no_chain_cause(e: &io::Error, target: &Target, address: &str, timeout: Duration) -> Cause {
+    let mut cause = connect_failure(e, address, timeout);
+    // Suggesting http:// to someone who typed it helps nobody: say
+    // what verify needs instead.
+    if cause.code == "not_tls" && target.url.to_ascii_lowercase().starts_with("http://") {
+        cause.fix = "http:// is plain HTTP, which has no certificate to verify; give the \
+                     backend's TLS port (https://host:port/)"
+            .into();
+    }
+    cause
+}
+
+/// Fills in `report` from the chain the server sent and how the handshake
+/// ended: the chain and anchor shown, the diagnosis, and the verdict.
+fn explain_chain(
+    report: &mut Report,
+    chain: &[CertificateDer<'static>],
+    handshake: io::Result<String>,
+    bundle: &[Certificate],
+    server_name: &ServerName<'_>,
+    now: i64,
+) {
+    if let Ok(protocol) = &handshake {
+        report.protocol = Some(protocol.clone());
+    }
+    report.chain = chain
+        .iter()
+        .filter_map(|d| Certificate::from_der(d.as_ref()).ok())
+        .map(|c| cert_info(&c, bundle, now))
+        .collect();
+    let diagnosis = diagnose(chain, bundle, server_name, now);
+    report.anchor = diagnosis.anchor.map(|i| cert_info(&bundle[i], bundle, now));
+    report.warnings = diagnosis.warnings;
+    report.causes = diagnosis.causes;
+    if let (Err(e), true) = (&handshake, report.causes.is_empty()) {
+        // The chain is trusted, but the server ended the handshake
+        // later (e.g. it wants a client certificate). Trust is what
+        // was asked; say what else happened.
+        report.warnings.push(format!(
+            "the chain is trusted, but the handshake then failed: {}",
+            describe_tls_error(e)
+        ));
+    }
+    report.verdict = if report.causes.is_empty() {
+        Verdict::Trusted
+    } else {
+        Verdict::NotTrusted
+    };
 }
 
 /// The whole command: parse, load, connect, explain. The report's verdict
