@@ -380,7 +380,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Include(#[from] GlobError),
     /// `--retain-removed` is not a duration (the message, from
-    /// [`crate::output::retain::parse_duration`], says what is expected).
+    /// `output::retain::parse_duration`, says what is expected).
     #[error("--retain-removed (TRUST_INJECTOR_RETAIN_REMOVED) {0}")]
     RetainRemoved(String),
 }
