@@ -171,8 +171,15 @@ pub(crate) fn read_open(file: fs::File, max: u64) -> Result<Vec<u8>, ReadError> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Makes a FIFO at `path`: what a reader must never block on.
+    pub(crate) fn make_fifo(path: &Path) {
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    }
 
     #[test]
     fn a_file_over_the_cap_is_refused_and_one_at_it_is_read() {
@@ -198,9 +205,7 @@ mod tests {
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe.pem");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        make_fifo(&fifo);
         assert_eq!(
             read_capped(&fifo, MAX_BUNDLE_BYTES),
             Err(ReadError::NotRegular("a FIFO"))
