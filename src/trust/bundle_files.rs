@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Why nothing could be read behind a path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum BundleFilesError {
+pub enum BundleFilesError {
     /// Neither a file nor a directory is there.
     #[error("no such file or directory")]
     Missing,

@@ -20,7 +20,7 @@ pub(crate) const MAX_BUNDLE_BYTES: u64 = 16 * 1024 * 1024;
 /// permission problem worth a hint) and its text for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{text}")]
-pub(crate) struct IoError {
+pub struct IoError {
     /// What went wrong, as the standard library classifies it.
     kind: io::ErrorKind,
     /// The `errno`, when the error came from the kernel: finer than the kind
@@ -55,7 +55,7 @@ impl From<io::Error> for IoError {
 
 /// Why a source or one of its files could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ReadError {
+pub enum ReadError {
     #[error(transparent)]
     Io(#[from] IoError),
     /// Over the reader's cap: refused without reading it all.

@@ -180,9 +180,8 @@ impl Recorder {
         // with a partial chain do); the self-signed rule is `diagnose`'s job.
         roots
             .add_parsable_certificates(bundle.iter().map(|c| CertificateDer::from(c.der.to_vec())));
-        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| VerifyError::Tls(e.to_string()))?;
+        let inner =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
         Ok(Recorder {
             inner,
             chain: Mutex::new(None),

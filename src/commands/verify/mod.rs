@@ -26,9 +26,10 @@ use diagnose::cert_info;
 pub use diagnose::diagnose;
 pub use render::render_text;
 
-use crate::trust::bundle_files::read_path;
+use crate::trust::bundle_files::{read_path, BundleFilesError};
 use crate::trust::cert::Certificate;
-use crate::trust::parse::parse_file;
+use crate::trust::parse::{parse_file, ParseError};
+use crate::trust::read::ReadError;
 use crate::trust::summary::CertSummary;
 use rustls::ClientConfig;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -41,14 +42,49 @@ use std::time::Duration;
 /// Why `verify` could not even start: always exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The URL cannot name a TLS backend.
     #[error("URL {url}: {why}")]
-    Url { url: String, why: String },
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it, in words.
+        why: &'static str,
+    },
     #[error("--servername {0}: not a valid DNS name or IP address")]
     ServerName(String),
+    /// The bundle, or one of its files, cannot be trusted as given.
     #[error("--bundle {path}: {why}")]
-    Bundle { path: String, why: String },
+    Bundle {
+        /// The bundle, or the file of it at fault.
+        path: String,
+        /// Why.
+        why: BundleError,
+    },
+    /// rustls refused the client's configuration (a build without a
+    /// usable crypto provider).
     #[error("cannot set up the TLS client: {0}")]
-    Tls(String),
+    Tls(#[from] rustls::Error),
+    /// rustls refused to build the verifier from the bundle.
+    #[error("cannot set up the TLS client: {0}")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+}
+
+/// Why the bundle to trust cannot be used: "trusting only FILE" must not
+/// silently trust less than the user thinks.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// Nothing could be read behind the path.
+    #[error(transparent)]
+    Files(#[from] BundleFilesError),
+    /// One of its files could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// One of its files is not certificates.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// Every file read, none held a certificate.
+    #[error("holds no certificate")]
+    NoCertificate,
 }
 
 /// Where to connect and which name to check.
@@ -67,9 +103,9 @@ impl Target {
     /// `host`. Another scheme is accepted with an explicit port (a TLS
     /// backend need not speak HTTP).
     pub fn parse(url: &str, servername: Option<&str>) -> Result<Target, VerifyError> {
-        let bad = |why: &str| VerifyError::Url {
+        let bad = |why: &'static str| VerifyError::Url {
             url: url.to_string(),
-            why: why.to_string(),
+            why,
         };
         let (scheme, rest) = match url.split_once("://") {
             Some((s, r)) => (Some(s.to_ascii_lowercase()), r),
@@ -123,15 +159,15 @@ impl Target {
 /// volume. Any unreadable file is an error: "trusting only FILE" must not
 /// silently trust less than the user thinks.
 pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
-    let bad = |p: &Path, why: String| VerifyError::Bundle {
+    let bad = |p: &Path, why: BundleError| VerifyError::Bundle {
         path: p.display().to_string(),
         why,
     };
-    let files = read_path(path).map_err(|why| bad(path, why.to_string()))?;
+    let files = read_path(path).map_err(|why| bad(path, why.into()))?;
     let mut certs: Vec<Certificate> = Vec::new();
     for f in files {
-        let bytes = f.bytes.map_err(|e| bad(&f.path, e.to_string()))?;
-        let parsed = parse_file(&bytes).map_err(|e| bad(&f.path, e.to_string()))?;
+        let bytes = f.bytes.map_err(|e| bad(&f.path, e.into()))?;
+        let parsed = parse_file(&bytes).map_err(|e| bad(&f.path, e.into()))?;
         for c in parsed.certs {
             // A hashed directory next to its bundle holds every certificate twice.
             if !certs.iter().any(|k| k.der == c.der) {
@@ -140,7 +176,7 @@ pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
         }
     }
     if certs.is_empty() {
-        return Err(bad(path, "holds no certificate".into()));
+        return Err(bad(path, BundleError::NoCertificate));
     }
     Ok(certs)
 }
@@ -311,8 +347,7 @@ fn recording_client(bundle: &[Certificate]) -> Result<(Arc<Recorder>, ClientConf
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let recorder = Arc::new(Recorder::new(bundle, provider.clone())?);
     let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| VerifyError::Tls(e.to_string()))?
+        .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(recorder.clone())
         .with_no_client_auth();
