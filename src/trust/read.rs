@@ -202,6 +202,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_permission_error_keeps_the_text_the_log_has_always_shown() {
+        // What the inventory's permission hint is decided on (EACCES), and
+        // what it prints before the hint.
+        let e = ReadError::from(io::Error::from_raw_os_error(libc::EACCES));
+        let io = e.io().expect("an I/O error");
+        assert_eq!(
+            (io.kind(), io.os_code()),
+            (io::ErrorKind::PermissionDenied, Some(libc::EACCES))
+        );
+        assert_eq!(e.to_string(), "Permission denied (os error 13)");
+        let e = ReadError::DataUnresolvable {
+            link: "/s/..data".into(),
+            target: "..2026".into(),
+            source: io::Error::from_raw_os_error(libc::EACCES).into(),
+        };
+        assert_eq!(e.io().and_then(IoError::os_code), Some(libc::EACCES));
+        assert_eq!(
+            e.to_string(),
+            "/s/..data -> ..2026: Permission denied (os error 13)"
+        );
+    }
+
+    #[test]
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe.pem");
