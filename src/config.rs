@@ -5,7 +5,8 @@
 //! happens before anything runs and names the flag or path at fault: the
 //! process then exits 2, which `main` maps from [`ConfigError`].
 
-use crate::trust::base::BaseSpec;
+use crate::trust::base::{BaseSpec, BaseSpecError};
+use crate::trust::include::GlobError;
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -346,11 +347,51 @@ pub struct WebhookCertsArgs {
     pub days: u32,
 }
 
-/// A configuration problem; always exit code 2. The message names the flag
-/// or the path.
+/// A configuration problem; always exit code 2. Every message names the
+/// flag (or the variable that set it) and the value or path at fault.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// A rule about the options themselves (one missing, two that conflict,
+    /// a value out of range), already in the words the user reads.
+    #[error("{0}")]
+    Invalid(String),
+    /// A path given to `flag` that cannot be resolved or read.
+    #[error("{flag} {}: {source}", path.display())]
+    Path {
+        /// The flag, e.g. `--out-dir`.
+        flag: &'static str,
+        /// The path as given.
+        path: PathBuf,
+        /// Why it could not be resolved or read.
+        source: std::io::Error,
+    },
+    /// `--listen` is neither `off` nor an address.
+    #[error("--listen {addr}: {source} (expected IP:PORT such as 0.0.0.0:9898, or off)")]
+    Listen {
+        /// The value as given.
+        addr: String,
+        /// Why it is not an address.
+        source: std::net::AddrParseError,
+    },
+    /// `--base` has no value.
+    #[error(transparent)]
+    Base(#[from] BaseSpecError),
+    /// An `--include` pattern that is not a glob.
+    #[error(transparent)]
+    Include(#[from] GlobError),
+    /// `--retain-removed` is not a duration (the message, from
+    /// `output::retain::parse_duration`, says what is expected).
+    #[error("--retain-removed (TRUST_INJECTOR_RETAIN_REMOVED) {0}")]
+    RetainRemoved(String),
+}
+
+impl ConfigError {
+    /// A path error of `flag`.
+    fn path(flag: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError {
+        let path = path.to_path_buf();
+        move |source| ConfigError::Path { flag, path, source }
+    }
+}
 
 /// How to reach the application after a changed publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -391,61 +432,18 @@ impl RunArgs {
     /// Validates the options. Does not touch the out-dir (the publisher checks
     /// that it is writable), but does check what can be known from paths.
     pub fn validate(&self) -> Result<RunConfig, ConfigError> {
-        let err = |m: String| Err(ConfigError(m));
-        let sources: Vec<PathBuf> = self
-            .sources
-            .iter()
-            .filter(|p| !p.as_os_str().is_empty())
-            .cloned()
-            .collect();
-        if sources.is_empty() {
-            return err(
-                "no source given: pass --source PATH (or TRUST_INJECTOR_SOURCES) at least once"
-                    .into(),
-            );
-        }
-        if self.out_dir.as_os_str().is_empty() {
-            return err("--out-dir: empty path".into());
-        }
-        let out_dir = canonical_lenient(&self.out_dir)
-            .map_err(|e| ConfigError(format!("--out-dir {}: {e}", self.out_dir.display())))?;
-        for s in &sources {
-            let canon = canonical_lenient(s)
-                .map_err(|e| ConfigError(format!("--source {}: {e}", s.display())))?;
-            if canon.starts_with(&out_dir) || out_dir.starts_with(&canon) {
-                return err(format!(
-                    "--source {} ({}) overlaps --out-dir {} ({}); the output would be read back as input",
-                    s.display(),
-                    canon.display(),
-                    self.out_dir.display(),
-                    out_dir.display()
-                ));
-            }
-        }
-        let base = BaseSpec::parse(&self.base).map_err(ConfigError)?;
-        if let BaseSpec::Path(p) = &base {
-            let canon = canonical_lenient(p)
-                .map_err(|e| ConfigError(format!("--base {}: {e}", p.display())))?;
-            if canon.starts_with(&out_dir) {
-                return err(format!(
-                    "--base {} ({}): lies inside --out-dir {} ({}); the bundle would be merged into itself",
-                    p.display(),
-                    canon.display(),
-                    self.out_dir.display(),
-                    out_dir.display()
-                ));
-            }
-            if !p.is_file() {
-                return err(format!("--base {}: no such file", p.display()));
-            }
-        }
+        let err = |m: String| Err(ConfigError::Invalid(m));
+        let (sources, out_dir) = self.sources_and_out_dir()?;
+        let base = self.base_spec(&out_dir)?;
         let listen = match self.listen.as_str() {
             "off" => None,
-            addr => Some(addr.parse::<SocketAddr>().map_err(|e| {
-                ConfigError(format!(
-                    "--listen {addr}: {e} (expected IP:PORT such as 0.0.0.0:9898, or off)"
-                ))
-            })?),
+            addr => Some(
+                addr.parse::<SocketAddr>()
+                    .map_err(|source| ConfigError::Listen {
+                        addr: addr.to_string(),
+                        source,
+                    })?,
+            ),
         };
         let on_change_url = match &self.on_change_url {
             Some(url) if !url.starts_with("http://") => {
@@ -461,14 +459,11 @@ impl RunArgs {
             .map(parse_signal_target)
             .transpose()?;
         let pkcs12 = self.pkcs12_config()?;
-        let include = crate::trust::include::Include::new(&self.include)
-            .map_err(|e| ConfigError(e.to_string()))?;
+        let include = crate::trust::include::Include::new(&self.include)?;
         let retain_removed = match &self.retain_removed {
-            Some(text) => crate::output::retain::parse_duration(text).map_err(|e| {
-                ConfigError(format!(
-                    "--retain-removed (TRUST_INJECTOR_RETAIN_REMOVED) {e}"
-                ))
-            })?,
+            Some(text) => {
+                crate::output::retain::parse_duration(text).map_err(ConfigError::RetainRemoved)?
+            }
             None => None,
         };
         Ok(RunConfig {
@@ -489,23 +484,83 @@ impl RunArgs {
         })
     }
 
+    /// The non-empty `--source` paths and the canonical `--out-dir`, which
+    /// must not overlap: the output would be read back as input.
+    fn sources_and_out_dir(&self) -> Result<(Vec<PathBuf>, PathBuf), ConfigError> {
+        let err = |m: String| Err(ConfigError::Invalid(m));
+        let sources: Vec<PathBuf> = self
+            .sources
+            .iter()
+            .filter(|p| !p.as_os_str().is_empty())
+            .cloned()
+            .collect();
+        if sources.is_empty() {
+            return err(
+                "no source given: pass --source PATH (or TRUST_INJECTOR_SOURCES) at least once"
+                    .into(),
+            );
+        }
+        if self.out_dir.as_os_str().is_empty() {
+            return err("--out-dir: empty path".into());
+        }
+        let out_dir = canonical_lenient(&self.out_dir)
+            .map_err(ConfigError::path("--out-dir", &self.out_dir))?;
+        for s in &sources {
+            let canon = canonical_lenient(s).map_err(ConfigError::path("--source", s))?;
+            if canon.starts_with(&out_dir) || out_dir.starts_with(&canon) {
+                return err(format!(
+                    "--source {} ({}) overlaps --out-dir {} ({}); the output would be read back as input",
+                    s.display(),
+                    canon.display(),
+                    self.out_dir.display(),
+                    out_dir.display()
+                ));
+            }
+        }
+        Ok((sources, out_dir))
+    }
+
+    /// `--base`, with a path checked to be a file outside `out_dir` (the
+    /// canonical out-dir): inside, the bundle would be merged into itself.
+    fn base_spec(&self, out_dir: &Path) -> Result<BaseSpec, ConfigError> {
+        let base = BaseSpec::parse(&self.base)?;
+        if let BaseSpec::Path(p) = &base {
+            let canon = canonical_lenient(p).map_err(ConfigError::path("--base", p))?;
+            if canon.starts_with(out_dir) {
+                return Err(ConfigError::Invalid(format!(
+                    "--base {} ({}): lies inside --out-dir {} ({}); the bundle would be merged into itself",
+                    p.display(),
+                    canon.display(),
+                    self.out_dir.display(),
+                    out_dir.display()
+                )));
+            }
+            if !p.is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "--base {}: no such file",
+                    p.display()
+                )));
+            }
+        }
+        Ok(base)
+    }
+
     /// `--pkcs12` and its password, read now so a bad file fails at start.
     fn pkcs12_config(
         &self,
     ) -> Result<Option<crate::output::truststore::Pkcs12Config>, ConfigError> {
         let password = match (&self.pkcs12_password, &self.pkcs12_password_file) {
             (Some(_), Some(_)) => {
-                return Err(ConfigError(
+                return Err(ConfigError::Invalid(
                     "--pkcs12-password and --pkcs12-password-file: give one or the other".into(),
                 ))
             }
             (Some(p), None) => p.clone(),
             (None, Some(f)) => {
-                let bytes = std::fs::read(f).map_err(|e| {
-                    ConfigError(format!("--pkcs12-password-file {}: {e}", f.display()))
-                })?;
+                let bytes =
+                    std::fs::read(f).map_err(ConfigError::path("--pkcs12-password-file", f))?;
                 let text = String::from_utf8(bytes).map_err(|_| {
-                    ConfigError(format!(
+                    ConfigError::Invalid(format!(
                         "--pkcs12-password-file {}: not UTF-8 text",
                         f.display()
                     ))
@@ -519,7 +574,7 @@ impl RunArgs {
         };
         if !self.pkcs12 {
             if self.pkcs12_password.is_some() || self.pkcs12_password_file.is_some() {
-                return Err(ConfigError(
+                return Err(ConfigError::Invalid(
                     "--pkcs12-password/--pkcs12-password-file: only meaningful with --pkcs12"
                         .into(),
                 ));
@@ -570,7 +625,7 @@ fn canonical_lenient(path: &Path) -> std::io::Result<PathBuf> {
 
 /// Parses `SIG:NAME`, e.g. `HUP:nginx` or `SIGUSR1:dotnet`.
 fn parse_signal_target(value: &str) -> Result<SignalTarget, ConfigError> {
-    let bad = |why: &str| ConfigError(format!("--on-change-signal {value}: {why}"));
+    let bad = |why: &str| ConfigError::Invalid(format!("--on-change-signal {value}: {why}"));
     let (sig, name) = value
         .split_once(':')
         .ok_or_else(|| bad("expected SIG:NAME, e.g. HUP:nginx"))?;
@@ -731,8 +786,15 @@ impl RunArgs {
     /// [`RunArgs::validate`], with an error about a value taken from an
     /// environment variable naming the variable.
     pub fn check(&self) -> Result<RunConfig, ConfigError> {
-        self.validate()
-            .map_err(|ConfigError(m)| ConfigError(self.name_variables(&m)))
+        self.validate().map_err(|e| {
+            let message = e.to_string();
+            let named = self.name_variables(&message);
+            if named == message {
+                e
+            } else {
+                ConfigError::Invalid(named)
+            }
+        })
     }
 
     /// Rewrites a message that starts with `--flag value` into

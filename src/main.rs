@@ -159,7 +159,7 @@ fn out_dir_exists(args: &RunArgs, config: RunConfig) -> Result<RunConfig, Config
         ),
         Err(e) => e.to_string(),
     };
-    Err(ConfigError(args.name_variables(&format!(
+    Err(ConfigError::Invalid(args.name_variables(&format!(
         "--out-dir {}: {why}",
         dir.display()
     ))))

@@ -2,18 +2,14 @@
 //! the publish loop gives (see [`crate::trust::policy`]).
 
 use crate::clock::now_unix;
+use crate::trust::bundle_files::read_path;
 use crate::trust::cert::{display_line, rfc3339, Certificate};
 use crate::trust::parse::parse_file;
 use crate::trust::policy::{CertFacts, Concern, Policy};
-use crate::trust::source::{read_source, FileRead, ReadError, SourceRead};
+use crate::trust::summary::CertSummary;
 use serde::Serialize;
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// A single file named on the command line may be a whole base bundle, so
-/// it gets the base's limit rather than a Secret's 1 MiB.
-pub const MAX_BUNDLE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One warning, for machines and people.
 #[derive(Debug, Clone, Serialize)]
@@ -29,10 +25,9 @@ pub struct Row {
     pub file: String,
     /// 1-based position among the file's certificates.
     pub index: usize,
-    pub subject: String,
-    pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
+    /// Subject, issuer and validity, as `/status` and `verify` show them.
+    #[serde(flatten)]
+    pub cert: CertSummary,
     pub days_left: i64,
     pub expired: bool,
     pub ca: bool,
@@ -86,38 +81,6 @@ impl Report {
     }
 }
 
-/// Reads the files behind `path`: the file itself (up to
-/// [`MAX_BUNDLE_BYTES`]), or every file of a directory the way the sidecar
-/// reads a source (kubelet layout, hidden entries skipped, symlinks kept
-/// inside; a hashed directory's `certs/` symlink resolves to its version).
-pub fn read_path(path: &Path) -> Result<Vec<FileRead>, String> {
-    if path.is_file() {
-        return Ok(vec![FileRead {
-            path: path.to_path_buf(),
-            bytes: read_bundle_file(path),
-        }]);
-    }
-    match read_source(path) {
-        SourceRead::Missing => Err("no such file or directory".into()),
-        SourceRead::Failed(e) => Err(e.to_string()),
-        SourceRead::Files(l) if l.files.is_empty() => Err("directory holds no files".into()),
-        SourceRead::Files(l) => Ok(l.files),
-    }
-}
-
-fn read_bundle_file(path: &Path) -> Result<Vec<u8>, ReadError> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_BUNDLE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
-        return Err(ReadError::Io(format!(
-            "file is larger than {MAX_BUNDLE_BYTES} bytes"
-        )));
-    }
-    Ok(bytes)
-}
-
 /// Reads every path (files, bundles, hashed directories, Secret volumes).
 /// Everything listed together counts as one bundle for the "root not in the
 /// bundle" check, as it would once published.
@@ -131,7 +94,7 @@ pub fn inspect(paths: &[PathBuf]) -> Report {
             Err(error) => {
                 report.errors.push(Problem {
                     file: path.display().to_string(),
-                    error,
+                    error: error.to_string(),
                 });
                 continue;
             }
@@ -219,11 +182,8 @@ fn row(file: &Path, index: usize, c: &Certificate, now: i64, warnings: Vec<Warni
     Row {
         file: file.display().to_string(),
         index,
-        subject: c.subject.clone(),
-        issuer: c.issuer.clone(),
-        not_before: rfc3339(c.not_before),
-        not_after: rfc3339(c.not_after),
-        days_left: (c.not_after - now).div_euclid(86_400),
+        cert: CertSummary::of(c),
+        days_left: c.days_left(now),
         expired: c.is_expired(now),
         ca: c.is_ca,
         self_signed: c.self_signed,
@@ -268,19 +228,19 @@ fn cells(r: &Row, wide: bool) -> [String; 8] {
     let sha = if wide { 16 } else { SHA_DIGITS };
     [
         if wide {
-            display_line(&r.subject)
+            display_line(&r.cert.subject)
         } else {
-            shorten_name(&r.subject, SUBJECT_WIDTH)
+            shorten_name(&r.cert.subject, SUBJECT_WIDTH)
         },
         if wide {
-            display_line(&r.issuer)
+            display_line(&r.cert.issuer)
         } else {
-            shorten_name(&r.issuer, ISSUER_WIDTH)
+            shorten_name(&r.cert.issuer, ISSUER_WIDTH)
         },
         if wide {
-            r.not_after.clone()
+            r.cert.not_after.clone()
         } else {
-            r.not_after.chars().take(10).collect()
+            r.cert.not_after.chars().take(10).collect()
         },
         match (r.expired, wide) {
             (true, true) => format!("EXPIRED {}d ago", -r.days_left),
@@ -347,7 +307,14 @@ fn render(report: &Report, wide: bool) -> String {
             }
         }
     }
-    out.push_str(&format!(
+    out.push_str(&files_part(report, wrap_at));
+    out
+}
+
+/// What follows the table: the totals, then a line per file that holds no
+/// certificate and per file that could not be read.
+fn files_part(report: &Report, wrap_at: usize) -> String {
+    let mut out = format!(
         "{} certificate(s), {} warning(s), {} file(s) with errors\n",
         report.certificates.len(),
         report
@@ -357,7 +324,7 @@ fn render(report: &Report, wide: bool) -> String {
             .sum::<usize>()
             + report.file_warnings.len(),
         report.errors.len()
-    ));
+    );
     for w in &report.file_warnings {
         let text = format!(
             "warning: {}: {}: {}",

@@ -5,20 +5,17 @@
 //! and `/status`; nothing here publishes.
 
 use crate::daemon::metrics::Metrics;
-use crate::trust::base::{embedded_roots, Base};
+use crate::trust::base::{Base, Load};
 use crate::trust::cert::{display_line, Certificate};
 use crate::trust::include::Include;
-use crate::trust::parse::{parse_bundle_lenient, parse_file};
-use crate::trust::source::{read_source_with, ReadError, SkipReason, Skipped, SourceRead};
+use crate::trust::parse::parse_file;
+use crate::trust::read::{IoError, ReadError};
+use crate::trust::source::{read_source_with, SkipReason, Skipped, SourceRead};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::{error, info, warn};
-
-/// A base bundle file may be larger than a Secret; 16 MiB is ten times the
-/// biggest distro bundle.
-const MAX_BASE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The last known state of one source file.
 #[derive(Debug, Default)]
@@ -51,8 +48,14 @@ pub struct SourceSlot {
 /// The base roots as last loaded: kept while a base file is broken.
 #[derive(Debug, Default)]
 pub struct BaseState {
+    /// The roots of the last successful load: what stays published while
+    /// the base file is broken.
     pub certs: Arc<[Certificate]>,
+    /// The digest of those roots' bytes (`None` before the first load), so
+    /// an unchanged base file is not parsed again.
     pub digest: Option<[u8; 32]>,
+    /// The current error, if the base file is broken now; kept as the text
+    /// the log and `/status` show, so each new error is logged once.
     pub error: Option<String>,
 }
 
@@ -131,68 +134,45 @@ impl Inventory {
             .sum()
     }
 
+    /// Loads the base again, keeping the last good roots when it fails:
+    /// a base file being rewritten must not drop every public root.
     fn refresh_base(&mut self) {
-        match &self.base {
-            Base::None => {}
-            Base::Embedded => {
-                if self.base_state.digest.is_none() {
-                    let (certs, skipped) = embedded_roots();
+        let path = self.base.describe();
+        match self.base.load(self.base_state.digest.as_ref()) {
+            Ok(Load::Unchanged) => self.base_state.error = None,
+            Ok(Load::Loaded(loaded)) => {
+                let skipped = loaded.skipped;
+                if let Base::File(_) = self.base {
                     if skipped > 0 {
-                        warn!(
-                            skipped,
-                            "embedded roots that could not be parsed were skipped"
-                        );
+                        warn!(path = %path, skipped, "base certificates that could not be parsed were skipped");
                     }
-                    let mut h = Sha256::new();
-                    for c in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-                        h.update(c.as_ref());
-                    }
-                    self.base_state = BaseState {
-                        certs: certs.into(),
-                        digest: Some(h.finalize().into()),
-                        error: None,
-                    };
+                    info!(path = %path, certificates = loaded.certs.len(), "read base bundle");
+                } else if skipped > 0 {
+                    warn!(
+                        skipped,
+                        "embedded roots that could not be parsed were skipped"
+                    );
                 }
+                self.base_state = BaseState {
+                    certs: loaded.certs.into(),
+                    digest: Some(loaded.digest),
+                    error: None,
+                };
             }
-            Base::File(path) => {
-                let path = path.clone();
-                let result = read_limited(&path, MAX_BASE_BYTES).and_then(|bytes| {
-                    let digest: [u8; 32] = Sha256::digest(&bytes).into();
-                    if self.base_state.digest == Some(digest) {
-                        return Ok(None);
-                    }
-                    parse_bundle_lenient(&bytes)
-                        .map(|parsed| Some((digest, parsed)))
-                        .map_err(|e| e.to_string())
-                });
-                match result {
-                    Ok(None) => self.base_state.error = None,
-                    Ok(Some((digest, (certs, skipped)))) => {
-                        if skipped > 0 {
-                            warn!(path = %path.display(), skipped, "base certificates that could not be parsed were skipped");
+            Err(e) => {
+                let e = e.to_string();
+                if self.base_state.error.as_deref() != Some(e.as_str()) {
+                    match self.base_state.certs.len() {
+                        0 => {
+                            error!(path = %path, error = %e, "cannot read the base bundle; publishing without base roots until it can be read")
                         }
-                        info!(path = %path.display(), certificates = certs.len(), "read base bundle");
-                        self.base_state = BaseState {
-                            certs: certs.into(),
-                            digest: Some(digest),
-                            error: None,
-                        };
-                    }
-                    Err(e) => {
-                        if self.base_state.error.as_deref() != Some(e.as_str()) {
-                            match self.base_state.certs.len() {
-                                0 => {
-                                    error!(path = %path.display(), error = %e, "cannot read the base bundle; publishing without base roots until it can be read")
-                                }
-                                n => {
-                                    error!(path = %path.display(), error = %e, kept_certificates = n, "cannot read the base bundle; keeping the last good base")
-                                }
-                            }
-                            self.metrics.source_errors.inc();
+                        n => {
+                            error!(path = %path, error = %e, kept_certificates = n, "cannot read the base bundle; keeping the last good base")
                         }
-                        self.base_state.error = Some(e);
                     }
+                    self.metrics.source_errors.inc();
                 }
+                self.base_state.error = Some(e);
             }
         }
     }
@@ -311,8 +291,9 @@ fn refresh_file(
 /// sidecar running as non-root): say who we are and how to fix it.
 fn read_error_message(path: &Path, e: &ReadError) -> String {
     let msg = e.to_string();
-    // ReadError keeps io errors as text; EACCES's text ends "(os error 13)".
-    if !msg.contains("(os error 13)") {
+    // EACCES, not every `PermissionDenied`: EPERM (an LSM or a seccomp
+    // profile refusing) is not fixed by the volume's mode.
+    if e.io().and_then(IoError::os_code) != Some(libc::EACCES) {
         return msg;
     }
     // SAFETY: geteuid and getegid have no preconditions and cannot fail.
@@ -364,19 +345,6 @@ fn note_skipped(slot: &mut SourceSlot, now: Vec<Skipped>) {
         next.insert(s.path, reason);
     }
     slot.skipped = next;
-}
-
-fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > max {
-        return Err(format!("larger than {max} bytes"));
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::output::retain::Retention;
 use crate::trust::base::BaseSpec;
 use crate::trust::bundle::{Bundle, Dropped, Entry};
 use crate::trust::cert::{hex, rfc3339};
+use crate::trust::summary::CertSummary;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -205,23 +206,29 @@ pub(crate) enum FileState {
 /// A certificate in the bundle.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CertStatus {
-    pub subject: String,
-    pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
+    /// Subject, issuer and validity, as `inspect` and `verify` show them.
+    #[serde(flatten)]
+    pub cert: CertSummary,
+    /// Its SHA-256 fingerprint: the identity to compare with `inspect`.
     pub sha256: String,
+    /// The file (or the base) it came from, so a bad CA can be traced.
     pub source: String,
     pub ca: bool,
     pub self_signed: bool,
+    /// What the policy found worth saying, in words.
     pub warnings: Vec<String>,
 }
 
-/// A certificate the policy left out.
+/// A certificate the policy left out. Only its subject and fingerprint:
+/// enough to find it in its source (the reason says the rest).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DroppedStatus {
     pub subject: String,
+    /// Its SHA-256 fingerprint: the identity to compare with `inspect`.
     pub sha256: String,
+    /// The file it came from.
     pub source: String,
+    /// Why it was left out (e.g. "expired at …").
     pub reason: String,
 }
 
@@ -358,10 +365,7 @@ impl CertStatus {
     /// A published custom certificate as `/status` shows it.
     pub fn project(e: &Entry) -> Self {
         CertStatus {
-            subject: e.cert.subject.clone(),
-            issuer: e.cert.issuer.clone(),
-            not_before: rfc3339(e.cert.not_before),
-            not_after: rfc3339(e.cert.not_after),
+            cert: CertSummary::of(&e.cert),
             sha256: e.cert.sha256.clone(),
             source: e.origin.describe(),
             ca: e.cert.is_ca,

@@ -106,10 +106,13 @@ impl Truststore {
 /// Why the truststore could not be encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum TruststoreError {
+    /// A certificate or the store's structure could not be DER-encoded.
     #[error("cannot encode the PKCS#12 truststore: {0}")]
     Encode(#[from] der::Error),
+    /// The HMAC refused the derived key's length (it takes any, so this
+    /// is here only because the API returns a `Result`).
     #[error("cannot compute the PKCS#12 MAC: {0}")]
-    Mac(String),
+    Mac(#[from] hmac::digest::InvalidLength),
 }
 
 /// Encodes every certificate of `bundle` as a trusted entry. An empty
@@ -191,8 +194,7 @@ fn mac(content: &[u8], password: &str) -> Result<MacData, TruststoreError> {
     h.update(content);
     let salt = &h.finalize()[..16];
     let key = derive_key_utf8::<Sha256>(password, salt, Pkcs12KeyType::Mac, MAC_ITERATIONS, 32)?;
-    let mut hmac =
-        Hmac::<Sha256>::new_from_slice(&key).map_err(|e| TruststoreError::Mac(e.to_string()))?;
+    let mut hmac = Hmac::<Sha256>::new_from_slice(&key)?;
     hmac.update(content);
     Ok(MacData {
         mac: DigestInfo {

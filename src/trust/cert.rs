@@ -84,6 +84,12 @@ impl Certificate {
         })
     }
 
+    /// Whole days from `now` (Unix seconds) to notAfter, rounded down, so
+    /// negative once expired: the "days left" every report shows.
+    pub fn days_left(&self, now: i64) -> i64 {
+        (self.not_after - now).div_euclid(86_400)
+    }
+
     /// Whether the certificate is past its notAfter at `now` (Unix seconds).
     pub fn is_expired(&self, now: i64) -> bool {
         self.not_after < now

@@ -4,17 +4,24 @@
 //! and the fuzz targets all run the same code.
 //!
 //! [`source`] reads the Secret files (what [`include`] selects) and [`base`]
-//! picks the public roots; [`parse`] and [`cert`] turn bytes into
+//! picks and loads the public roots; [`parse`] and [`cert`] turn bytes into
 //! certificates ([`der`] and [`subject_hash`] are the encoding details
 //! OpenSSL's hashed directory needs); [`policy`] decides which certificates
 //! may be published and [`bundle`] assembles them in their published order.
+//!
+//! [`read`] is the one reader for every file of trust input (capped, regular files
+//! only, never blocking), [`bundle_files`] what the one-shot commands read,
+//! and [`summary`] a certificate's fields as every JSON report shows them.
 
 pub(crate) mod base;
 pub(crate) mod bundle;
+pub(crate) mod bundle_files;
 pub(crate) mod cert;
 pub(crate) mod der;
 pub(crate) mod include;
 pub(crate) mod parse;
 pub(crate) mod policy;
+pub(crate) mod read;
 pub(crate) mod source;
 pub(crate) mod subject_hash;
+pub(crate) mod summary;

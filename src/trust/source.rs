@@ -18,10 +18,11 @@
 //! never opened, so it cannot block the loop.
 
 use crate::trust::include::Include;
+use crate::trust::read::{kind_of, open_nonblocking, read_capped, read_open, ReadError};
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,38 +35,6 @@ pub const MAX_FILES_PER_SOURCE: usize = 4096;
 /// Subdirectories deeper than this are not read (ConfigMap `items` paths
 /// rarely nest more than one level).
 const MAX_DEPTH: usize = 8;
-
-/// Why a source or one of its files could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReadError {
-    #[error("{0}")]
-    Io(String),
-    #[error("file is larger than {MAX_FILE_BYTES} bytes")]
-    TooLarge,
-    #[error("more than {MAX_FILES_PER_SOURCE} files in the directory")]
-    TooManyFiles,
-    /// `..data` leads out of the source: following it would make any file
-    /// elsewhere on the node a trusted CA, so the whole source is refused.
-    #[error("{} points to {}, outside the source directory {}; refusing to read it", link.display(), target.display(), root.display())]
-    DataEscapes {
-        /// The `..data` link.
-        link: PathBuf,
-        /// Where it resolves to.
-        target: PathBuf,
-        /// The canonical source directory it should stay inside.
-        root: PathBuf,
-    },
-    /// Opening a FIFO blocks until a writer comes, a device may be endless:
-    /// only regular files hold certificates.
-    #[error("not a regular file ({0}); only regular files are read")]
-    NotRegular(&'static str),
-}
-
-impl From<io::Error> for ReadError {
-    fn from(e: io::Error) -> Self {
-        ReadError::Io(e.to_string())
-    }
-}
 
 /// One file of a source, as read now.
 #[derive(Debug)]
@@ -146,7 +115,7 @@ pub fn read_source_with(path: &Path, include: &Include) -> SourceRead {
     };
     if !meta.is_dir() {
         let bytes = match kind_of(&meta.file_type()) {
-            None => read_capped(path),
+            None => read_capped(path, MAX_FILE_BYTES),
             Some(kind) => Err(ReadError::NotRegular(kind)),
         };
         return SourceRead::Files(Listing {
@@ -168,7 +137,7 @@ pub fn read_source_with(path: &Path, include: &Include) -> SourceRead {
             Err(Retry::Fatal(e)) => return SourceRead::Failed(e),
         }
     }
-    SourceRead::Failed(last.unwrap_or_else(|| ReadError::Io("changed while reading".into())))
+    SourceRead::Failed(last.unwrap_or(ReadError::Changed))
 }
 
 enum Retry {
@@ -229,9 +198,7 @@ fn read_dir_source(root: &Path, include: &Include) -> Result<Listing, Retry> {
     // without an error: the keys would look deleted and the bundle would lose
     // them until the next event. If `..data` moved meanwhile, read again.
     if walk.kubelet && fs::read_link(&data_link).ok() != resolved {
-        return Err(Retry::Again(ReadError::Io(
-            "..data was swapped while reading".into(),
-        )));
+        return Err(Retry::Again(ReadError::Swapped));
     }
     walk.out.files.sort_by(|a, b| a.path.cmp(&b.path));
     walk.out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -252,11 +219,11 @@ fn resolve_data(link: &Path, target: &Path, canonical_root: &Path) -> Result<Pat
         })),
         // Deleted right after a swap: resolve again.
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Retry::Again(e.into())),
-        Err(e) => Err(Retry::Fatal(ReadError::Io(format!(
-            "{} -> {}: {e}",
-            link.display(),
-            target.display()
-        )))),
+        Err(e) => Err(Retry::Fatal(ReadError::DataUnresolvable {
+            link: link.to_path_buf(),
+            target: target.to_path_buf(),
+            source: e.into(),
+        })),
     }
 }
 
@@ -370,11 +337,18 @@ impl Walk<'_> {
 
     fn read(&mut self, target: &Path, rel: &Path) -> Result<(), Retry> {
         if self.out.files.len() == MAX_FILES_PER_SOURCE {
-            return Err(Retry::Fatal(ReadError::TooManyFiles));
+            return Err(Retry::Fatal(ReadError::TooManyFiles {
+                max: MAX_FILES_PER_SOURCE,
+            }));
         }
-        let bytes = match self.open(target).and_then(read_open) {
-            Err(ReadError::Io(_)) if self.kubelet && !target.exists() => {
-                return Err(Retry::Again(ReadError::Io("changed while reading".into())))
+        let bytes = match self
+            .open(target)
+            .and_then(|file| read_open(file, MAX_FILE_BYTES))
+        {
+            // Gone from the immutable timestamped directory: a swap removed
+            // it while we read, so read the new version.
+            Err(ReadError::Io(e)) if self.kubelet && e.kind() == io::ErrorKind::NotFound => {
+                return Err(Retry::Again(ReadError::Changed))
             }
             other => other,
         };
@@ -461,59 +435,6 @@ fn open_beneath(dir: &fs::File, rel: &Path) -> Option<io::Result<fs::File>> {
     }
 }
 
-/// `None` for a regular file (or a directory), else what it is, for messages.
-fn kind_of(t: &fs::FileType) -> Option<&'static str> {
-    if t.is_file() || t.is_dir() {
-        None
-    } else if t.is_fifo() {
-        Some("a FIFO")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
-    } else if t.is_symlink() {
-        Some("a symlink")
-    } else {
-        Some("unknown type")
-    }
-}
-
-/// Reads a file, refusing anything over [`MAX_FILE_BYTES`] without reading it
-/// all (a huge file must not be able to exhaust memory).
-pub fn read_capped(path: &Path) -> Result<Vec<u8>, ReadError> {
-    read_regular(path, false)
-}
-
-/// Reads the regular file at `path`. Opened non-blocking, so a FIFO put in
-/// its place after the type check cannot hang the loop, then checked again on
-/// the open descriptor; `nofollow` also refuses a symlink put there.
-fn read_regular(path: &Path, nofollow: bool) -> Result<Vec<u8>, ReadError> {
-    read_open(open_nonblocking(path, nofollow)?)
-}
-
-fn open_nonblocking(path: &Path, nofollow: bool) -> io::Result<fs::File> {
-    let flags = libc::O_NONBLOCK | if nofollow { libc::O_NOFOLLOW } else { 0 };
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(path)
-}
-
-/// Reads an opened file if it is a regular one, up to [`MAX_FILE_BYTES`].
-fn read_open(file: fs::File) -> Result<Vec<u8>, ReadError> {
-    if let Some(kind) = kind_of(&file.metadata()?.file_type()) {
-        return Err(ReadError::NotRegular(kind));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge);
-    }
-    Ok(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,7 +488,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let big = dir.path().join("big.pem");
         fs::write(&big, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
-        assert_eq!(read_capped(&big), Err(ReadError::TooLarge));
+        assert_eq!(
+            read_capped(&big, MAX_FILE_BYTES),
+            Err(ReadError::TooLarge {
+                max: MAX_FILE_BYTES
+            })
+        );
     }
 
     fn listing(dir: &Path, include: &Include) -> Listing {
@@ -666,8 +592,7 @@ mod tests {
     fn fifos_and_sockets_are_never_opened() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe.crt");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        crate::trust::read::tests::make_fifo(&fifo);
         let _sock = std::os::unix::net::UnixListener::bind(dir.path().join("sock.crt")).unwrap();
         fs::write(dir.path().join("real.crt"), b"x").unwrap();
         let l = listing(dir.path(), &Include::all());
@@ -715,12 +640,12 @@ mod tests {
         let err = opened.expect_err("followed a symlink out of the source");
         assert_eq!(
             err,
-            ReadError::Io(io::Error::from_raw_os_error(libc::ELOOP).to_string())
+            ReadError::Io(io::Error::from_raw_os_error(libc::ELOOP).into())
         );
         // A plain file inside opens.
         fs::write(root.join("ok.crt"), b"x").unwrap();
         assert_eq!(
-            read_open(walk.open(&root.join("ok.crt")).unwrap()).unwrap(),
+            read_open(walk.open(&root.join("ok.crt")).unwrap(), MAX_FILE_BYTES).unwrap(),
             b"x"
         );
     }

@@ -1,7 +1,7 @@
 //! The TCP connection and the TLS handshake that records the chain the server
 //! sends before rustls's own verifier judges it.
 
-use super::*;
+use super::{Cause, Target, VerifyError};
 use crate::trust::cert::Certificate;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -95,7 +95,7 @@ pub(super) fn handshake(
 }
 
 /// The rustls error inside an IO error, if any.
-pub(super) fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
+fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
     e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
 }
 
@@ -180,9 +180,8 @@ impl Recorder {
         // with a partial chain do); the self-signed rule is `diagnose`'s job.
         roots
             .add_parsable_certificates(bundle.iter().map(|c| CertificateDer::from(c.der.to_vec())));
-        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| VerifyError::Tls(e.to_string()))?;
+        let inner =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
         Ok(Recorder {
             inner,
             chain: Mutex::new(None),

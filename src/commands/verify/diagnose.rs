@@ -1,9 +1,10 @@
 //! From the recorded chain and the bundle to causes in plain words: path
 //! building under both anchor rules, then the most specific explanation.
 
-use super::*;
+use super::{Cause, CertInfo, Diagnosis};
 use crate::trust::cert::{display_line, rfc3339, Certificate};
 use crate::trust::policy::{dotnet_anchor, CertFacts, Concern, Policy};
+use crate::trust::summary::CertSummary;
 use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use std::time::Duration;
 use webpki::{EndEntityCert, KeyUsage};
@@ -11,11 +12,8 @@ use webpki::{EndEntityCert, KeyUsage};
 /// What the report shows of one certificate of the chain.
 pub(super) fn cert_info(c: &Certificate, bundle: &[Certificate], now: i64) -> CertInfo {
     CertInfo {
-        subject: c.subject.clone(),
-        issuer: c.issuer.clone(),
-        not_before: rfc3339(c.not_before),
-        not_after: rfc3339(c.not_after),
-        days_left: (c.not_after - now).div_euclid(86_400),
+        cert: CertSummary::of(c),
+        days_left: c.days_left(now),
         ca: c.is_ca,
         self_signed: c.self_signed,
         sha256: c.sha256.clone(),
@@ -26,14 +24,14 @@ pub(super) fn cert_info(c: &Certificate, bundle: &[Certificate], now: i64) -> Ce
 
 /// Whether `issuer` is named as `cert`'s issuer (canonical name hash when
 /// available, the display form otherwise).
-pub(super) fn names_issuer(issuer: &Certificate, cert: &Certificate) -> bool {
+fn names_issuer(issuer: &Certificate, cert: &Certificate) -> bool {
     match (issuer.subject_hash, cert.issuer_hash) {
         (Some(a), Some(b)) => a == b && issuer.subject == cert.issuer,
         _ => issuer.subject == cert.issuer,
     }
 }
 
-pub(super) fn q(name: &str) -> String {
+fn q(name: &str) -> String {
     format!("\"{}\"", display_line(name))
 }
 
@@ -46,92 +44,14 @@ pub fn diagnose(
     now: i64,
 ) -> Diagnosis {
     let mut d = Diagnosis::default();
-    let Some(leaf_der) = chain.first() else {
-        d.causes.push(Cause::new(
-            "no_certificate",
-            "the server presented no certificate".into(),
-            "configure a certificate on the backend",
-        ));
-        return d;
-    };
-    let sent: Vec<Certificate> = match chain
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Certificate::from_der(c.as_ref()).map_err(|e| (i, e)))
-        .collect()
-    {
-        Ok(v) => v,
-        Err((i, e)) => {
-            d.causes.push(Cause::new(
-                "bad_certificate",
-                format!("certificate {i} sent by the server cannot be parsed: {e}"),
-                "fix the certificate files configured on the backend",
-            ));
+    let (sent, ee) = match parse_chain(chain) {
+        Ok(parsed) => parsed,
+        Err(cause) => {
+            d.causes.push(cause);
             return d;
         }
     };
-    let leaf = &sent[0];
-    let ee = match EndEntityCert::try_from(leaf_der) {
-        Ok(ee) => ee,
-        Err(e) => {
-            d.causes.push(Cause::new(
-                "bad_certificate",
-                format!(
-                    "the server's certificate {} is not usable for TLS: {e:?}",
-                    q(&leaf.subject)
-                ),
-                "re-issue it as an X.509 v3 certificate",
-            ));
-            return d;
-        }
-    };
-    let algs = rustls::crypto::ring::default_provider()
-        .signature_verification_algorithms
-        .all;
-    let time = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
-    let bundle_ders: Vec<CertificateDer<'_>> = bundle
-        .iter()
-        .map(|c| CertificateDer::from(&c.der[..]))
-        .collect();
-    let sent_intermediates: Vec<CertificateDer<'_>> = chain[1..].to_vec();
-
-    // Partial-chain rule: every bundle certificate is an anchor.
-    let (lenient_idx, lenient_anchors) = anchors(&bundle_ders, |_| true, bundle);
-    let lenient = ee
-        .verify_for_usage(
-            algs,
-            &lenient_anchors,
-            &sent_intermediates,
-            time,
-            KeyUsage::server_auth(),
-            None,
-            None,
-        )
-        .map(|p| anchor_index(p.anchor(), &lenient_anchors, &lenient_idx));
-
-    // .NET rule: only self-signed bundle certificates anchor; the others can
-    // still serve as intermediates.
-    let (strict_idx, strict_anchors) = anchors(&bundle_ders, dotnet_anchor, bundle);
-    let mut strict_intermediates = sent_intermediates.clone();
-    strict_intermediates.extend(
-        bundle
-            .iter()
-            .zip(&bundle_ders)
-            .filter(|(c, _)| !dotnet_anchor(c))
-            .map(|(_, der)| der.clone()),
-    );
-    let strict = ee
-        .verify_for_usage(
-            algs,
-            &strict_anchors,
-            &strict_intermediates,
-            time,
-            KeyUsage::server_auth(),
-            None,
-            None,
-        )
-        .map(|p| anchor_index(p.anchor(), &strict_anchors, &strict_idx));
-
+    let (lenient, strict) = build_paths(&ee, &chain[1..], bundle, now);
     match (&lenient, &strict) {
         (_, Ok(anchor)) => d.anchor = *anchor,
         (Ok(anchor), Err(_)) => {
@@ -141,66 +61,171 @@ pub fn diagnose(
         }
         (Err(e), Err(_)) => d.causes.push(explain_chain_error(e, &sent, bundle, now)),
     }
+    let anchor = d.anchor.map(|i| &bundle[i]);
+    d.causes
+        .extend(anchor.and_then(|a| anchor_validity(a, now)));
+    d.causes.extend(name_check(&ee, &sent[0], server_name));
+    d.warnings = warnings(&sent, anchor, now);
+    d
+}
 
-    // webpki does not check an anchor's validity; OpenSSL and .NET do.
-    if let Some(i) = d.anchor {
-        let a = &bundle[i];
-        if a.is_expired(now) {
-            d.causes.push(Cause::new(
-                "expired",
-                format!(
-                    "the bundle's anchor {} expired at {}",
-                    q(&a.subject),
-                    rfc3339(a.not_after)
-                ),
-                "put the CA's renewed certificate in the bundle",
-            ));
-        } else if a.not_before > now {
-            d.causes.push(Cause::new(
-                "not_yet_valid",
-                format!(
-                    "the bundle's anchor {} is not valid before {}",
-                    q(&a.subject),
-                    rfc3339(a.not_before)
-                ),
-                "check the clocks, or wait until it is valid",
-            ));
-        }
-    }
-
-    if let Err(e) = ee.verify_is_valid_for_subject_name(server_name) {
-        let names = CertFacts::of(leaf).map(|f| f.names).unwrap_or_default();
-        let held = if names.is_empty() {
-            "no subjectAltName at all (clients ignore the CN)".to_string()
-        } else {
-            format!("only {}", names.join(", "))
-        };
-        let message = match e {
-            webpki::Error::UnsupportedNameType => format!(
-                "the server name {} cannot be checked against a certificate",
-                server_name.to_str()
-            ),
-            _ => format!(
-                "the certificate {} is not valid for {}; it holds {held}",
-                q(&leaf.subject),
-                server_name.to_str()
-            ),
-        };
-        d.causes.push(Cause::new(
-            "hostname_mismatch",
-            message,
-            format!(
-                "connect with a name the certificate holds (--servername to test one), or re-issue it with {} in its subjectAltName",
-                server_name.to_str()
-            ),
+/// The chain parsed, and its leaf as webpki's end-entity certificate; or
+/// why there is nothing to build a path from.
+fn parse_chain<'a>(
+    chain: &'a [CertificateDer<'a>],
+) -> Result<(Vec<Certificate>, EndEntityCert<'a>), Cause> {
+    let Some(leaf_der) = chain.first() else {
+        return Err(Cause::new(
+            "no_certificate",
+            "the server presented no certificate".into(),
+            "configure a certificate on the backend",
         ));
-    }
+    };
+    let sent: Vec<Certificate> = chain
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Certificate::from_der(c.as_ref()).map_err(|e| (i, e)))
+        .collect::<Result<_, _>>()
+        .map_err(|(i, e)| {
+            Cause::new(
+                "bad_certificate",
+                format!("certificate {i} sent by the server cannot be parsed: {e}"),
+                "fix the certificate files configured on the backend",
+            )
+        })?;
+    let ee = EndEntityCert::try_from(leaf_der).map_err(|e| {
+        Cause::new(
+            "bad_certificate",
+            format!(
+                "the server's certificate {} is not usable for TLS: {e:?}",
+                q(&sent[0].subject)
+            ),
+            "re-issue it as an X.509 v3 certificate",
+        )
+    })?;
+    Ok((sent, ee))
+}
 
-    // Not failures today, but things to fix: the same checks as the
-    // publish loop and `inspect`.
+/// A path's outcome: the index in the bundle of its anchor, or webpki's
+/// reason for finding none.
+type PathResult = Result<Option<usize>, webpki::Error>;
+
+/// Builds a path from `ee` (with the `intermediates` the server sent) under
+/// both anchor rules: (partial-chain rule, .NET rule).
+fn build_paths(
+    ee: &EndEntityCert<'_>,
+    intermediates: &[CertificateDer<'_>],
+    bundle: &[Certificate],
+    now: i64,
+) -> (PathResult, PathResult) {
+    let algs = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+    let bundle_ders: Vec<CertificateDer<'_>> = bundle
+        .iter()
+        .map(|c| CertificateDer::from(&c.der[..]))
+        .collect();
+    let verify = |anchors: &[TrustAnchor<'_>], idx: &[usize], intermediates| {
+        ee.verify_for_usage(
+            algs,
+            anchors,
+            intermediates,
+            time,
+            KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map(|p| anchor_index(p.anchor(), anchors, idx))
+    };
+
+    // Partial-chain rule: every bundle certificate is an anchor.
+    let (lenient_idx, lenient_anchors) = anchors(&bundle_ders, |_| true, bundle);
+    let lenient = verify(&lenient_anchors, &lenient_idx, intermediates);
+
+    // .NET rule: only self-signed bundle certificates anchor; the others can
+    // still serve as intermediates.
+    let (strict_idx, strict_anchors) = anchors(&bundle_ders, dotnet_anchor, bundle);
+    let mut strict_intermediates = intermediates.to_vec();
+    strict_intermediates.extend(
+        bundle
+            .iter()
+            .zip(&bundle_ders)
+            .filter(|(c, _)| !dotnet_anchor(c))
+            .map(|(_, der)| der.clone()),
+    );
+    let strict = verify(&strict_anchors, &strict_idx, &strict_intermediates);
+    (lenient, strict)
+}
+
+/// webpki does not check an anchor's validity; OpenSSL and .NET do.
+fn anchor_validity(a: &Certificate, now: i64) -> Option<Cause> {
+    if a.is_expired(now) {
+        Some(Cause::new(
+            "expired",
+            format!(
+                "the bundle's anchor {} expired at {}",
+                q(&a.subject),
+                rfc3339(a.not_after)
+            ),
+            "put the CA's renewed certificate in the bundle",
+        ))
+    } else if a.not_before > now {
+        Some(Cause::new(
+            "not_yet_valid",
+            format!(
+                "the bundle's anchor {} is not valid before {}",
+                q(&a.subject),
+                rfc3339(a.not_before)
+            ),
+            "check the clocks, or wait until it is valid",
+        ))
+    } else {
+        None
+    }
+}
+
+/// Whether the leaf is valid for `server_name`, and if not what it holds.
+fn name_check(
+    ee: &EndEntityCert<'_>,
+    leaf: &Certificate,
+    server_name: &ServerName<'_>,
+) -> Option<Cause> {
+    let e = ee.verify_is_valid_for_subject_name(server_name).err()?;
+    let names = CertFacts::of(leaf).map(|f| f.names).unwrap_or_default();
+    let held = if names.is_empty() {
+        "no subjectAltName at all (clients ignore the CN)".to_string()
+    } else {
+        format!("only {}", names.join(", "))
+    };
+    let message = match e {
+        webpki::Error::UnsupportedNameType => format!(
+            "the server name {} cannot be checked against a certificate",
+            server_name.to_str()
+        ),
+        _ => format!(
+            "the certificate {} is not valid for {}; it holds {held}",
+            q(&leaf.subject),
+            server_name.to_str()
+        ),
+    };
+    Some(Cause::new(
+        "hostname_mismatch",
+        message,
+        format!(
+            "connect with a name the certificate holds (--servername to test one), or re-issue it with {} in its subjectAltName",
+            server_name.to_str()
+        ),
+    ))
+}
+
+/// Not failures today, but things to fix: the same checks as the publish
+/// loop and `inspect`, on every certificate sent and the anchor, once each.
+fn warnings(sent: &[Certificate], anchor: Option<&Certificate>, now: i64) -> Vec<String> {
     let policy = Policy::default();
     let mut seen = Vec::new();
-    for c in sent.iter().chain(d.anchor.map(|i| &bundle[i])) {
+    let mut out = Vec::new();
+    for c in sent.iter().chain(anchor) {
         if seen.contains(&&c.sha256) {
             continue;
         }
@@ -210,7 +235,7 @@ pub fn diagnose(
                 concern,
                 Concern::ExpiresSoon | Concern::WeakKey { .. } | Concern::WeakSignature { .. }
             ) {
-                d.warnings.push(format!(
+                out.push(format!(
                     "{}: {}",
                     display_line(&c.subject),
                     concern.explain(c)
@@ -218,7 +243,7 @@ pub fn diagnose(
             }
         }
     }
-    d
+    out
 }
 
 /// Why a chain that only the partial-chain rule accepts fails on .NET:
@@ -261,7 +286,7 @@ fn partial_chain_cause(anchor: Option<&Certificate>) -> Cause {
 
 /// Trust anchors for the bundle certificates that pass `keep`, with their
 /// bundle indexes.
-pub(super) fn anchors<'a>(
+fn anchors<'a>(
     ders: &'a [CertificateDer<'a>],
     keep: impl Fn(&Certificate) -> bool,
     bundle: &[Certificate],
@@ -273,7 +298,7 @@ pub(super) fn anchors<'a>(
         .unzip()
 }
 
-pub(super) fn anchor_index(
+fn anchor_index(
     found: &TrustAnchor<'_>,
     anchors: &[TrustAnchor<'_>],
     idx: &[usize],
@@ -287,7 +312,7 @@ pub(super) fn anchor_index(
 }
 
 /// Role of a certificate in the sent chain, for messages.
-pub(super) fn role(i: usize) -> &'static str {
+fn role(i: usize) -> &'static str {
     if i == 0 {
         "the server's certificate"
     } else {
@@ -297,7 +322,7 @@ pub(super) fn role(i: usize) -> &'static str {
 
 /// Turns webpki's verdict into a cause that names the certificate at fault,
 /// found from the chain's facts (webpki says what, not which).
-pub(super) fn explain_chain_error(
+fn explain_chain_error(
     e: &webpki::Error,
     sent: &[Certificate],
     bundle: &[Certificate],
@@ -410,7 +435,7 @@ pub(super) fn explain_chain_error(
 
 /// A weak signature on a sent certificate, or a weak key on a certificate
 /// that issues one of them (sent or in the bundle), named.
-pub(super) fn weak_cause(sent: &[Certificate], bundle: &[Certificate]) -> Option<Cause> {
+fn weak_cause(sent: &[Certificate], bundle: &[Certificate]) -> Option<Cause> {
     let fix = "re-issue it with SHA-256 and an RSA >= 2048 or EC P-256+ key";
     for c in sent {
         let f = CertFacts::of(c)?;
@@ -450,7 +475,7 @@ pub(super) fn weak_cause(sent: &[Certificate], bundle: &[Certificate]) -> Option
 
 /// Walks up the sent chain by issuer name to the first certificate whose
 /// issuer is in neither the chain nor the bundle, and says who is missing.
-pub(super) fn missing_issuer(sent: &[Certificate], bundle: &[Certificate]) -> Cause {
+fn missing_issuer(sent: &[Certificate], bundle: &[Certificate]) -> Cause {
     let mut i = 0;
     let mut visited = vec![0];
     loop {
@@ -473,28 +498,7 @@ pub(super) fn missing_issuer(sent: &[Certificate], bundle: &[Certificate]) -> Ca
             );
         }
         if cur.self_signed {
-            return if i == 0 {
-                Cause::new(
-                    "self_signed_leaf",
-                    format!(
-                        "the server's certificate {} is self-signed and not in the bundle",
-                        q(&cur.subject)
-                    ),
-                    "have the backend use a certificate issued by your CA, or (to pin this one) add it to the bundle",
-                )
-            } else {
-                Cause::new(
-                    "unknown_issuer",
-                    format!(
-                        "the server sends its root {} but the bundle does not hold it",
-                        q(&cur.subject)
-                    ),
-                    format!(
-                        "add the root {} to the bundle (with trust-injector: to the CA Secret)",
-                        q(&cur.subject)
-                    ),
-                )
-            };
+            return root_not_in_bundle(i, cur);
         }
         match sent
             .iter()
@@ -505,42 +509,73 @@ pub(super) fn missing_issuer(sent: &[Certificate], bundle: &[Certificate]) -> Ca
                 visited.push(j);
                 i = j;
             }
-            None if i == 0 => {
-                let others = if sent.len() > 1 {
-                    format!(
-                        "the server sends {} other certificate(s) but not it",
-                        sent.len() - 1
-                    )
-                } else {
-                    "the server sends no intermediate".to_string()
-                };
-                return Cause::new(
-                    "missing_intermediate",
-                    format!(
-                        "{others}, and the bundle lacks {}, the issuer of the server's certificate {}",
-                        q(&cur.issuer),
-                        q(&cur.subject)
-                    ),
-                    format!(
-                        "configure the backend to send its full chain (certificate + intermediate), or add {} to the bundle together with its root",
-                        q(&cur.issuer)
-                    ),
-                );
-            }
-            None => {
-                return Cause::new(
-                    "unknown_issuer",
-                    format!(
-                        "the bundle has no certificate for {}, which issued {}",
-                        q(&cur.issuer),
-                        q(&cur.subject)
-                    ),
-                    format!(
-                        "add {} (and its root, if it is not one) to the bundle (with trust-injector: to the CA Secret)",
-                        q(&cur.issuer)
-                    ),
-                )
-            }
+            None => return issuer_not_found(i, cur, sent.len()),
         }
     }
+}
+
+/// The walk up the chain ended on `cur`, the `i`-th certificate sent,
+/// self-signed and not in the bundle.
+fn root_not_in_bundle(i: usize, cur: &Certificate) -> Cause {
+    if i == 0 {
+        Cause::new(
+            "self_signed_leaf",
+            format!(
+                "the server's certificate {} is self-signed and not in the bundle",
+                q(&cur.subject)
+            ),
+            "have the backend use a certificate issued by your CA, or (to pin this one) add it to the bundle",
+        )
+    } else {
+        Cause::new(
+            "unknown_issuer",
+            format!(
+                "the server sends its root {} but the bundle does not hold it",
+                q(&cur.subject)
+            ),
+            format!(
+                "add the root {} to the bundle (with trust-injector: to the CA Secret)",
+                q(&cur.subject)
+            ),
+        )
+    }
+}
+
+/// The walk up the chain ended on `cur`, the `i`-th of the `sent`
+/// certificates, whose issuer neither the server nor the bundle has.
+fn issuer_not_found(i: usize, cur: &Certificate, sent: usize) -> Cause {
+    if i > 0 {
+        return Cause::new(
+            "unknown_issuer",
+            format!(
+                "the bundle has no certificate for {}, which issued {}",
+                q(&cur.issuer),
+                q(&cur.subject)
+            ),
+            format!(
+                "add {} (and its root, if it is not one) to the bundle (with trust-injector: to the CA Secret)",
+                q(&cur.issuer)
+            ),
+        );
+    }
+    let others = if sent > 1 {
+        format!(
+            "the server sends {} other certificate(s) but not it",
+            sent - 1
+        )
+    } else {
+        "the server sends no intermediate".to_string()
+    };
+    Cause::new(
+        "missing_intermediate",
+        format!(
+            "{others}, and the bundle lacks {}, the issuer of the server's certificate {}",
+            q(&cur.issuer),
+            q(&cur.subject)
+        ),
+        format!(
+            "configure the backend to send its full chain (certificate + intermediate), or add {} to the bundle together with its root",
+            q(&cur.issuer)
+        ),
+    )
 }

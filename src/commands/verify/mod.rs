@@ -21,16 +21,20 @@ mod connect;
 mod diagnose;
 mod render;
 
-use connect::*;
+use connect::{connect, connect_failure, describe_tls_error, handshake, Recorder};
+use diagnose::cert_info;
 pub use diagnose::diagnose;
-use diagnose::*;
 pub use render::render_text;
 
+use crate::trust::bundle_files::{read_path, BundleFilesError};
 use crate::trust::cert::Certificate;
-use crate::trust::parse::parse_file;
+use crate::trust::parse::{parse_file, ParseError};
+use crate::trust::read::ReadError;
+use crate::trust::summary::CertSummary;
 use rustls::ClientConfig;
-use rustls_pki_types::ServerName;
+use rustls_pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,14 +42,49 @@ use std::time::Duration;
 /// Why `verify` could not even start: always exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The URL cannot name a TLS backend.
     #[error("URL {url}: {why}")]
-    Url { url: String, why: String },
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it, in words.
+        why: &'static str,
+    },
     #[error("--servername {0}: not a valid DNS name or IP address")]
     ServerName(String),
+    /// The bundle, or one of its files, cannot be trusted as given.
     #[error("--bundle {path}: {why}")]
-    Bundle { path: String, why: String },
+    Bundle {
+        /// The bundle, or the file of it at fault.
+        path: String,
+        /// Why.
+        why: BundleError,
+    },
+    /// rustls refused the client's configuration (a build without a
+    /// usable crypto provider).
     #[error("cannot set up the TLS client: {0}")]
-    Tls(String),
+    Tls(#[from] rustls::Error),
+    /// rustls refused to build the verifier from the bundle.
+    #[error("cannot set up the TLS client: {0}")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+}
+
+/// Why the bundle to trust cannot be used: "trusting only FILE" must not
+/// silently trust less than the user thinks.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// Nothing could be read behind the path.
+    #[error(transparent)]
+    Files(#[from] BundleFilesError),
+    /// One of its files could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// One of its files is not certificates.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// Every file read, none held a certificate.
+    #[error("holds no certificate")]
+    NoCertificate,
 }
 
 /// Where to connect and which name to check.
@@ -64,9 +103,9 @@ impl Target {
     /// `host`. Another scheme is accepted with an explicit port (a TLS
     /// backend need not speak HTTP).
     pub fn parse(url: &str, servername: Option<&str>) -> Result<Target, VerifyError> {
-        let bad = |why: &str| VerifyError::Url {
+        let bad = |why: &'static str| VerifyError::Url {
             url: url.to_string(),
-            why: why.to_string(),
+            why,
         };
         let (scheme, rest) = match url.split_once("://") {
             Some((s, r)) => (Some(s.to_ascii_lowercase()), r),
@@ -120,15 +159,15 @@ impl Target {
 /// volume. Any unreadable file is an error: "trusting only FILE" must not
 /// silently trust less than the user thinks.
 pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
-    let bad = |p: &Path, why: String| VerifyError::Bundle {
+    let bad = |p: &Path, why: BundleError| VerifyError::Bundle {
         path: p.display().to_string(),
         why,
     };
-    let files = crate::commands::inspect::read_path(path).map_err(|why| bad(path, why))?;
+    let files = read_path(path).map_err(|why| bad(path, why.into()))?;
     let mut certs: Vec<Certificate> = Vec::new();
     for f in files {
-        let bytes = f.bytes.map_err(|e| bad(&f.path, e.to_string()))?;
-        let parsed = parse_file(&bytes).map_err(|e| bad(&f.path, e.to_string()))?;
+        let bytes = f.bytes.map_err(|e| bad(&f.path, e.into()))?;
+        let parsed = parse_file(&bytes).map_err(|e| bad(&f.path, e.into()))?;
         for c in parsed.certs {
             // A hashed directory next to its bundle holds every certificate twice.
             if !certs.iter().any(|k| k.der == c.der) {
@@ -137,7 +176,7 @@ pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
         }
     }
     if certs.is_empty() {
-        return Err(bad(path, "holds no certificate".into()));
+        return Err(bad(path, BundleError::NoCertificate));
     }
     Ok(certs)
 }
@@ -186,10 +225,9 @@ impl Cause {
 /// A certificate sent by the server, or the bundle's anchor.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertInfo {
-    pub subject: String,
-    pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
+    /// Subject, issuer and validity, as `/status` and `inspect` show them.
+    #[serde(flatten)]
+    pub cert: CertSummary,
     pub days_left: i64,
     pub ca: bool,
     pub self_signed: bool,
@@ -259,15 +297,7 @@ pub fn verify(
         causes: Vec::new(),
         warnings: Vec::new(),
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let recorder = Arc::new(Recorder::new(bundle, provider.clone())?);
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| VerifyError::Tls(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
-        .with_no_client_auth();
-
+    let (recorder, config) = recording_client(bundle)?;
     let tcp = match connect(target, options.timeout) {
         Ok(s) => s,
         Err(cause) => {
@@ -276,25 +306,16 @@ pub fn verify(
         }
     };
     report.address = tcp.peer_addr().ok().map(|a| a.to_string());
-    let address = report
-        .address
-        .clone()
-        .unwrap_or_else(|| format!("{}:{}", target.host, target.port));
     let handshake = handshake(tcp, Arc::new(config), target.server_name.clone());
-    let chain = recorder.take();
-    let now = crate::clock::now_unix();
-    match (chain, handshake) {
+    match (recorder.take(), handshake) {
         (None, Err(e)) => {
-            let mut cause = connect_failure(&e, &address, options.timeout);
-            // Suggesting http:// to someone who typed it helps nobody: say
-            // what verify needs instead.
-            if cause.code == "not_tls" && target.url.to_ascii_lowercase().starts_with("http://") {
-                cause.fix = "http:// is plain HTTP, which has no certificate to verify; give the \
-                             backend's TLS port (https://host:port/)"
-                    .into();
-            }
-            report.causes.push(cause);
-            return Ok(report);
+            let address = report
+                .address
+                .clone()
+                .unwrap_or_else(|| format!("{}:{}", target.host, target.port));
+            report
+                .causes
+                .push(no_chain_cause(&e, target, &address, options.timeout));
         }
         (None, Ok(_)) => {
             // rustls always asks the verifier before finishing a handshake;
@@ -304,42 +325,84 @@ pub fn verify(
                 "the handshake finished without the server presenting a certificate".into(),
                 "check that the URL points at the TLS backend",
             ));
-            return Ok(report);
         }
         (Some(chain), handshake) => {
-            if let Ok(protocol) = &handshake {
-                report.protocol = Some(protocol.clone());
-            }
-            let parsed: Vec<Option<Certificate>> = chain
-                .iter()
-                .map(|d| Certificate::from_der(d.as_ref()).ok())
-                .collect();
-            report.chain = parsed
-                .iter()
-                .flatten()
-                .map(|c| cert_info(c, bundle, now))
-                .collect();
-            let diagnosis = diagnose(&chain, bundle, &target.server_name, now);
-            report.anchor = diagnosis.anchor.map(|i| cert_info(&bundle[i], bundle, now));
-            report.warnings = diagnosis.warnings;
-            report.causes = diagnosis.causes;
-            if let (Err(e), true) = (&handshake, report.causes.is_empty()) {
-                // The chain is trusted, but the server ended the handshake
-                // later (e.g. it wants a client certificate). Trust is what
-                // was asked; say what else happened.
-                report.warnings.push(format!(
-                    "the chain is trusted, but the handshake then failed: {}",
-                    describe_tls_error(e)
-                ));
-            }
-            report.verdict = if report.causes.is_empty() {
-                Verdict::Trusted
-            } else {
-                Verdict::NotTrusted
-            };
+            let now = crate::clock::now_unix();
+            explain_chain(
+                &mut report,
+                &chain,
+                handshake,
+                bundle,
+                &target.server_name,
+                now,
+            );
         }
     }
     Ok(report)
+}
+
+/// A rustls client trusting only `bundle`, whose verifier records the chain
+/// the server sends.
+fn recording_client(bundle: &[Certificate]) -> Result<(Arc<Recorder>, ClientConfig), VerifyError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let recorder = Arc::new(Recorder::new(bundle, provider.clone())?);
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    Ok((recorder, config))
+}
+
+/// Why a handshake failed before any certificate arrived.
+fn no_chain_cause(e: &io::Error, target: &Target, address: &str, timeout: Duration) -> Cause {
+    let mut cause = connect_failure(e, address, timeout);
+    // Suggesting http:// to someone who typed it helps nobody: say
+    // what verify needs instead.
+    if cause.code == "not_tls" && target.url.to_ascii_lowercase().starts_with("http://") {
+        cause.fix = "http:// is plain HTTP, which has no certificate to verify; give the \
+                     backend's TLS port (https://host:port/)"
+            .into();
+    }
+    cause
+}
+
+/// Fills in `report` from the chain the server sent and how the handshake
+/// ended: the chain and anchor shown, the diagnosis, and the verdict.
+fn explain_chain(
+    report: &mut Report,
+    chain: &[CertificateDer<'static>],
+    handshake: io::Result<String>,
+    bundle: &[Certificate],
+    server_name: &ServerName<'_>,
+    now: i64,
+) {
+    if let Ok(protocol) = &handshake {
+        report.protocol = Some(protocol.clone());
+    }
+    report.chain = chain
+        .iter()
+        .filter_map(|d| Certificate::from_der(d.as_ref()).ok())
+        .map(|c| cert_info(&c, bundle, now))
+        .collect();
+    let diagnosis = diagnose(chain, bundle, server_name, now);
+    report.anchor = diagnosis.anchor.map(|i| cert_info(&bundle[i], bundle, now));
+    report.warnings = diagnosis.warnings;
+    report.causes = diagnosis.causes;
+    if let (Err(e), true) = (&handshake, report.causes.is_empty()) {
+        // The chain is trusted, but the server ended the handshake
+        // later (e.g. it wants a client certificate). Trust is what
+        // was asked; say what else happened.
+        report.warnings.push(format!(
+            "the chain is trusted, but the handshake then failed: {}",
+            describe_tls_error(e)
+        ));
+    }
+    report.verdict = if report.causes.is_empty() {
+        Verdict::Trusted
+    } else {
+        Verdict::NotTrusted
+    };
 }
 
 /// The whole command: parse, load, connect, explain. The report's verdict

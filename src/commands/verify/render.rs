@@ -1,6 +1,6 @@
 //! The human-readable report.
 
-use super::*;
+use super::{CertInfo, Report, Verdict};
 use crate::trust::cert::display_line;
 
 /// The human report.
@@ -32,23 +32,7 @@ pub fn render_text(r: &Report) -> String {
     if !r.chain.is_empty() {
         out.push_str("chain sent by the server:\n");
         for (i, c) in r.chain.iter().enumerate() {
-            out.push_str(&format!("  [{i}] {}\n", display_line(&c.subject)));
-            out.push_str(&format!("      issuer:  {}\n", display_line(&c.issuer)));
-            out.push_str(&format!(
-                "      valid:   {} to {} ({})\n",
-                c.not_before,
-                c.not_after,
-                days(c.days_left)
-            ));
-            if !c.names.is_empty() {
-                out.push_str(&format!(
-                    "      names:   {}\n",
-                    display_line(&c.names.join(", "))
-                ));
-            }
-            if c.in_bundle {
-                out.push_str("      (this certificate is in the bundle)\n");
-            }
+            out.push_str(&chain_entry(i, c));
         }
     }
     if let Some(a) = &r.anchor {
@@ -57,7 +41,7 @@ pub fn render_text(r: &Report) -> String {
             "anchor:",
             &format!(
                 "{} (in the bundle, {}, sha256 {})",
-                display_line(&a.subject),
+                display_line(&a.cert.subject),
                 if a.self_signed {
                     "self-signed"
                 } else {
@@ -83,6 +67,31 @@ pub fn render_text(r: &Report) -> String {
             &format!("{}: {}", c.code, display_line(&c.message)),
         );
         line(&mut out, "fix:", &display_line(&c.fix));
+    }
+    out
+}
+
+/// One certificate of the chain the server sent, on its indented lines.
+fn chain_entry(i: usize, c: &CertInfo) -> String {
+    let mut out = format!("  [{i}] {}\n", display_line(&c.cert.subject));
+    out.push_str(&format!(
+        "      issuer:  {}\n",
+        display_line(&c.cert.issuer)
+    ));
+    out.push_str(&format!(
+        "      valid:   {} to {} ({})\n",
+        c.cert.not_before,
+        c.cert.not_after,
+        days(c.days_left)
+    ));
+    if !c.names.is_empty() {
+        out.push_str(&format!(
+            "      names:   {}\n",
+            display_line(&c.names.join(", "))
+        ));
+    }
+    if c.in_bundle {
+        out.push_str("      (this certificate is in the bundle)\n");
     }
     out
 }
