@@ -4,11 +4,11 @@
 //! `openssl` program (rcgen cannot), so those tests need it and fail without it.
 
 mod common;
-#[path = "common/faulty.rs"]
-mod faulty;
 
 use common::atomic_writer::AtomicWriter;
-use common::pki::Chain;
+use common::faulty;
+use common::openssl;
+use common::pki::{self, Chain};
 use common::tools::{self, Out};
 use common::{s, trust_injector};
 use serde_json::Value;
@@ -150,7 +150,7 @@ fn anchor_warnings_match_the_publish_loop() {
     let secret = dir.path().join("secret");
     common::write_file(&secret.join("intermediate.crt"), c.intermediate.pem());
     // 90 days: the chain's own leaf (30 days) would also count as expiring soon.
-    let leaf = faulty::signed(faulty::leaf_params("localhost"), &c.intermediate);
+    let leaf = pki::signed(pki::leaf_params("localhost"), &c.intermediate);
     common::write_file(&secret.join("leaf.crt"), leaf.pem());
     common::write_file(&secret.join("soon.crt"), soon.pem());
 
@@ -215,14 +215,6 @@ fn anchor_warnings_match_the_publish_loop() {
     d.stop();
 }
 
-/// `openssl` with arguments, failing the test on a non-zero exit.
-fn openssl(dir: &Path, args: &[&str]) {
-    let mut cmd = tools::clean_command("openssl");
-    cmd.current_dir(dir).args(args);
-    let out = tools::run(&mut cmd, Duration::from_secs(60));
-    assert!(out.ok(), "openssl {args:?}\n{}", out.text());
-}
-
 #[test]
 fn weak_keys_and_sha1_signatures_are_flagged() {
     tools::require("openssl");
@@ -230,87 +222,12 @@ fn weak_keys_and_sha1_signatures_are_flagged() {
     let d = dir.path();
     // A self-signed RSA-1024 CA: weak key (its SHA-1 self-signature is not
     // flagged: nobody checks an anchor's own signature).
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:1024",
-            "-sha1",
-            "-nodes",
-            "-subj",
-            "/CN=Weak RSA CA",
-            "-keyout",
-            "weak.key",
-            "-out",
-            "weak.pem",
-            "-days",
-            "90",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
-    );
+    openssl::self_signed_ca(d, "weak", "Weak RSA CA", 1024, "-sha1");
     // A strong CA that signs an intermediate with SHA-1.
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-sha256",
-            "-nodes",
-            "-subj",
-            "/CN=Strong RSA CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "90",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=SHA1 Intermediate",
-            "-keyout",
-            "sha1.key",
-            "-out",
-            "sha1.csr",
-        ],
-    );
+    openssl::self_signed_ca(d, "ca", "Strong RSA CA", 2048, "-sha256");
+    openssl::request(d, "sha1", "SHA1 Intermediate");
     common::write_file(&d.join("ext.cnf"), "basicConstraints=critical,CA:TRUE\n");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "sha1.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-sha1",
-            "-days",
-            "90",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "sha1.pem",
-        ],
-    );
+    openssl::sign_request(d, "sha1", "ca", ("-sha1", 90), "ext.cnf", "sha1.pem");
 
     let (code, v) = inspect_json(&[
         s(&d.join("weak.pem")),

@@ -16,6 +16,7 @@
 mod common;
 
 use common::long_client::LongClient;
+use common::python;
 use common::rotation::Rotation;
 use common::tools::{self, Trust};
 use common::{s, wait_until, PATIENCE};
@@ -45,21 +46,12 @@ fn runtimes_dir() -> PathBuf {
 ///   new        create_default_context() made now
 ///   capath-old a context made at start with capath=CERTS (hashed directory)
 const PY_LONG_CLIENT: &str = r#"
-import socket, ssl, sys
 port, capath = int(sys.argv[1]), sys.argv[2]
 old = ssl.create_default_context()
 capath_old = ssl.create_default_context(cafile=None, capath=capath)
 def get(ctx):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-            with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-                tls.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = tls.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+        data = http_get(ctx, port)
     except Exception as e:
         return "fail " + str(e).replace("\n", " ")
     return "ok" if data.startswith(b"HTTP/1.0 200") else "fail " + repr(data[:60])
@@ -77,11 +69,9 @@ for line in sys.stdin:
 "#;
 
 fn python_client(r: &Rotation) -> LongClient {
-    let mut cmd = tools::clean_command("python3");
+    let mut cmd = python::command(PY_LONG_CLIENT);
     // Deliberately: the variable an application container is given.
     cmd.env("SSL_CERT_FILE", r.bundle())
-        .arg("-c")
-        .arg(PY_LONG_CLIENT)
         .arg(r.port().to_string())
         .arg(r.certs());
     LongClient::start("python3", cmd, r.tmp().join("python.stderr"))

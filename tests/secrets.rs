@@ -7,26 +7,16 @@ mod common;
 use common::bundle::read_bundle;
 use common::daemon::Daemon;
 use common::leak::{self, Key};
+use common::openssl::openssl;
 use common::pki;
-use common::tools::{clean_command, require};
+use common::tools::require;
 use common::{wait_until, write_file, PATIENCE};
 use std::path::Path;
 
 /// Private keys as PEM: PKCS#8, PKCS#1 RSA, SEC1 EC, encrypted PKCS#8.
 fn keys(dir: &Path) -> Vec<(String, String)> {
     require("openssl");
-    let run = |args: &[&str]| {
-        let o = clean_command("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     run(&["genrsa", "-traditional", "-out", "rsa.pem", "2048"]);
     run(&[
         "ecparam",

@@ -7,10 +7,13 @@
 pub mod atomic_writer;
 pub mod bundle;
 pub mod daemon;
+pub mod faulty;
 pub mod https;
 pub mod leak;
 pub mod long_client;
+pub mod openssl;
 pub mod pki;
+pub mod python;
 pub mod rotation;
 pub mod tools;
 pub mod webhook;

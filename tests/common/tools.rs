@@ -205,8 +205,8 @@ pub fn curl(port: u16, trust: Trust) -> Out {
     run(&mut cmd, CLIENT_TIMEOUT)
 }
 
+/// Exit 3 on a TLS failure, 4 on an answer other than 200.
 const PY_CLIENT: &str = r#"
-import socket, ssl, sys
 port, kind, where = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 if kind == "file":
     ctx = ssl.create_default_context(cafile=where)
@@ -215,15 +215,7 @@ elif kind == "dir":
 else:
     ctx = ssl.create_default_context()
 try:
-    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-        with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-            tls.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            data = b""
-            while True:
-                chunk = tls.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+    data = http_get(ctx, port)
 except ssl.SSLError as e:
     print("TLS failure:", e, file=sys.stderr)
     sys.exit(3)
@@ -235,8 +227,8 @@ print("ok")
 
 /// Python's `ssl` module with a fresh default context.
 pub fn python(port: u16, trust: Trust) -> Out {
-    let mut cmd = clean_command("python3");
-    cmd.arg("-c").arg(PY_CLIENT).arg(port.to_string());
+    let mut cmd = super::python::command(PY_CLIENT);
+    cmd.arg(port.to_string());
     match trust {
         Trust::File(p) => cmd.arg("file").arg(p),
         Trust::Dir(p) => cmd.arg("dir").arg(p),

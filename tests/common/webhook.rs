@@ -116,15 +116,14 @@ impl Drop for Webhook {
 /// after the server closes it) and prints a JSON list of answers: status,
 /// content type, body, and the SHA-256 of the certificate the server showed.
 const CLIENT: &str = r#"
-import base64, hashlib, http.client, json, socket, ssl, sys
+import base64, hashlib, http.client, json
 port, cafile, servername = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ctx = ssl.create_default_context(cafile=cafile)
 class Conn(http.client.HTTPSConnection):
     # TCP to loopback, SNI and name check for `servername` (a Service name
     # that does not resolve here).
     def connect(self):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.sock = ctx.wrap_socket(sock, server_hostname=servername)
+        self.sock = tls_connect(ctx, port, timeout=20, servername=servername)
 conn = Conn(servername, port, context=ctx, timeout=20)
 out = []
 for r in json.load(sys.stdin):
@@ -200,10 +199,8 @@ pub fn send(port: u16, cafile: &Path, servername: &str, reqs: &[Req]) -> Vec<Ans
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("requests.json");
     std::fs::write(&input, serde_json::to_vec(&list).unwrap()).unwrap();
-    let mut cmd = tools::clean_command("python3");
-    cmd.arg("-c")
-        .arg(CLIENT)
-        .arg(port.to_string())
+    let mut cmd = super::python::command(CLIENT);
+    cmd.arg(port.to_string())
         .arg(cafile)
         .arg(servername)
         .stdin(std::fs::File::open(&input).unwrap());
