@@ -4,6 +4,7 @@
 mod common;
 
 use common::bundle::{self, BUNDLE, CERTS};
+use common::daemon::{free_port, Fixture};
 use common::pki;
 use common::tools::{self, Out};
 use common::{run_once, run_once_ok, s, trust_injector, write_file};
@@ -23,12 +24,11 @@ fn assert_usage_error(out: &Out, names: &[&str]) {
     );
 }
 
-/// A source directory with one CA, and an empty out-dir.
-fn setup() -> (tempfile::TempDir, pki::Cert) {
-    let tmp = tempfile::tempdir().unwrap();
+/// A source directory (`src/` in the fixture) with one CA, and the empty out-dir.
+fn setup() -> (Fixture, pki::Cert) {
+    let tmp = Fixture::new();
     let ca = pki::root("CLI Test CA");
     ca.write_pem(&tmp.path().join("src/ca.crt"));
-    std::fs::create_dir(tmp.path().join("out")).unwrap();
     (tmp, ca)
 }
 
@@ -52,7 +52,7 @@ fn no_source_is_a_usage_error_naming_source() {
 fn bad_flag_values_are_usage_errors_naming_the_flag() {
     let (tmp, _) = setup();
     let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let outd = &tmp.out;
     for (flag, value) in [
         ("--listen", "not-an-address"),
         ("--listen", "127.0.0.1:99999"),
@@ -67,7 +67,7 @@ fn bad_flag_values_are_usage_errors_naming_the_flag() {
             "--source",
             s(&src),
             "--out-dir",
-            s(&outd),
+            s(outd),
             "--base",
             "none",
         ]);
@@ -84,12 +84,12 @@ fn bad_flag_values_are_usage_errors_naming_the_flag() {
 fn base_inside_out_dir_is_refused() {
     let (tmp, _) = setup();
     let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let outd = &tmp.out;
     let base = outd.join("base.pem");
     pki::root("Base Root").write_pem(&base);
     std::fs::create_dir(outd.join("sub")).unwrap();
     for b in [base.clone(), outd.join("sub/../base.pem")] {
-        let out = run_once(&["--source", s(&src), "--out-dir", s(&outd), "--base", s(&b)]);
+        let out = run_once(&["--source", s(&src), "--out-dir", s(outd), "--base", s(&b)]);
         assert_usage_error(&out, &["--base", s(&b), s(&base)]);
     }
     // Same thing through a differently spelled out-dir.
@@ -145,7 +145,7 @@ fn once_with_an_invalid_file_exits_1_naming_it() {
         "--base",
         "none",
         "--out-dir",
-        s(&tmp.path().join("out")),
+        s(&tmp.out),
     ]);
     assert_eq!(out.code(), Some(1), "{}", out.text());
     assert!(
@@ -158,16 +158,16 @@ fn once_with_an_invalid_file_exits_1_naming_it() {
 #[test]
 fn once_publishes_and_exits_0() {
     let (tmp, ca) = setup();
-    let outd = tmp.path().join("out");
+    let outd = &tmp.out;
     run_once_ok(&[
         "--source",
         s(&tmp.path().join("src")),
         "--base",
         "none",
         "--out-dir",
-        s(&outd),
+        s(outd),
     ]);
-    assert_eq!(bundle::read_bundle(&outd).unwrap(), [ca.sha256()]);
+    assert_eq!(bundle::read_bundle(outd).unwrap(), [ca.sha256()]);
     let mode = std::fs::metadata(outd.join(BUNDLE))
         .unwrap()
         .permissions()
@@ -189,20 +189,19 @@ fn once_publishes_and_exits_0() {
             .mode();
         assert_eq!(mode & 0o444, 0o444, "certs/{name} is readable by all");
     }
-    common::assert_clean_out_dir(&outd);
+    common::assert_clean_out_dir(outd);
 }
 
 #[test]
 fn environment_variables_configure_run() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = Fixture::new();
     let a = pki::root("Env A CA");
     let b = pki::root("Env B CA");
     let expired = pki::expired_root("Env Expired CA");
     a.write_pem(&tmp.path().join("a.crt"));
     b.write_pem(&tmp.path().join("dir/b.crt"));
     expired.write_pem(&tmp.path().join("dir/c-expired.crt"));
-    let outd = tmp.path().join("out");
-    std::fs::create_dir(&outd).unwrap();
+    let outd = &tmp.out;
     let sources = format!(
         "{},{}",
         s(&tmp.path().join("a.crt")),
@@ -212,7 +211,7 @@ fn environment_variables_configure_run() {
     cmd.args(["run", "--once"])
         .env("TRUST_INJECTOR_SOURCES", &sources)
         .env("TRUST_INJECTOR_BASE", "none")
-        .env("TRUST_INJECTOR_OUT_DIR", &outd)
+        .env("TRUST_INJECTOR_OUT_DIR", outd)
         .env("TRUST_INJECTOR_KEEP_EXPIRED", "true")
         .env("TRUST_INJECTOR_LOG_FORMAT", "json")
         .env("TRUST_INJECTOR_LISTEN", "off")
@@ -221,7 +220,7 @@ fn environment_variables_configure_run() {
     let out = tools::run(&mut cmd, T);
     assert_eq!(out.code(), Some(0), "{}", out.text());
     assert_eq!(
-        bundle::read_bundle(&outd).unwrap(),
+        bundle::read_bundle(outd).unwrap(),
         [a.sha256(), b.sha256(), expired.sha256()],
         "both sources in order, expired kept"
     );
@@ -292,20 +291,15 @@ fn base_system_never_reads_ssl_cert_file() {
     let poison = pki::root("Poison From SSL_CERT_FILE");
     let poison_file = tmp.path().join("poison/bundle.pem");
     poison.write_pem(&poison_file);
-    let outd = tmp.path().join("out");
+    let outd = &tmp.out;
     let mut cmd = trust_injector();
     cmd.args(["run", "--once", "--base", "system"])
-        .args([
-            "--source",
-            s(&tmp.path().join("src")),
-            "--out-dir",
-            s(&outd),
-        ])
+        .args(["--source", s(&tmp.path().join("src")), "--out-dir", s(outd)])
         .env("SSL_CERT_FILE", &poison_file)
         .env("SSL_CERT_DIR", tmp.path().join("poison"));
     let out = tools::run(&mut cmd, T);
     assert_eq!(out.code(), Some(0), "{}", out.text());
-    let b = bundle::read_bundle(&outd).unwrap();
+    let b = bundle::read_bundle(outd).unwrap();
     assert!(!b.contains(&poison.sha256()), "SSL_CERT_FILE was read");
     assert!(b.len() > 50, "a system/embedded base was used: {}", b.len());
     assert_eq!(b.last(), Some(&ca.sha256()));
@@ -318,17 +312,17 @@ fn base_path_is_used_in_its_own_order() {
     let b2 = pki::root("Base Two");
     let base = tmp.path().join("base.pem");
     write_file(&base, format!("{}{}", b1.pem(), b2.pem()));
-    let outd = tmp.path().join("out");
+    let outd = &tmp.out;
     run_once_ok(&[
         "--source",
         s(&tmp.path().join("src")),
         "--base",
         s(&base),
         "--out-dir",
-        s(&outd),
+        s(outd),
     ]);
     assert_eq!(
-        bundle::read_bundle(&outd).unwrap(),
+        bundle::read_bundle(outd).unwrap(),
         [b1.sha256(), b2.sha256(), ca.sha256()]
     );
 }
@@ -397,7 +391,7 @@ fn boolean_variables_accept_the_usual_spellings() {
 fn a_bad_variable_is_named_not_its_flag() {
     let (tmp, _) = setup();
     let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let outd = &tmp.out;
     let missing = tmp.path().join("missing");
     for (var, value) in [
         ("TRUST_INJECTOR_KEEP_EXPIRED", "maybe"),
@@ -414,7 +408,7 @@ fn a_bad_variable_is_named_not_its_flag() {
             cmd.args(["--listen", "off"]);
         }
         if var != "TRUST_INJECTOR_OUT_DIR" {
-            cmd.args(["--out-dir", s(&outd)]);
+            cmd.args(["--out-dir", s(outd)]);
         }
         cmd.env(var, value);
         let out = tools::run(&mut cmd, T);
@@ -436,7 +430,7 @@ fn a_bad_variable_is_named_not_its_flag() {
         "--source",
         s(&src),
         "--out-dir",
-        s(&outd),
+        s(outd),
         "--resync",
         "soon",
     ]);
@@ -452,9 +446,9 @@ fn a_bad_variable_is_named_not_its_flag() {
 fn a_negative_resync_says_what_is_expected() {
     let (tmp, _) = setup();
     let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let outd = &tmp.out;
     for flag in ["--resync", "--debounce"] {
-        let out = run_once(&["--source", s(&src), "--out-dir", s(&outd), flag, "-1"]);
+        let out = run_once(&["--source", s(&src), "--out-dir", s(outd), flag, "-1"]);
         assert_usage_error(&out, &[flag]);
         assert!(
             out.stderr.contains("whole number") && out.stderr.contains("negative"),
@@ -474,7 +468,7 @@ fn count_lines(text: &str, needle: &str) -> usize {
 fn once_again_says_unchanged_and_counts_dropped_base_roots() {
     let (tmp, ca) = setup();
     let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let outd = &tmp.out;
     let live = pki::root("Base Live Root");
     let base = tmp.path().join("base.pem");
     let old: Vec<pki::Cert> = (0..5)
@@ -491,13 +485,13 @@ fn once_again_says_unchanged_and_counts_dropped_base_roots() {
         "--base",
         s(&base),
         "--out-dir",
-        s(&outd),
+        s(outd),
     ];
     let first = run_once_ok(&args);
     let again = run_once_ok(&args);
     let sha = bundle::sha256_hex(&std::fs::read(outd.join(BUNDLE)).unwrap());
     assert_eq!(
-        bundle::read_bundle(&outd).unwrap(),
+        bundle::read_bundle(outd).unwrap(),
         [live.sha256(), ca.sha256()]
     );
     let unchanged: Vec<&str> = again
@@ -552,7 +546,7 @@ fn errors_are_printed_once_and_say_how_to_fix() {
     let addr = held.local_addr().unwrap().to_string();
     let mut cmd = trust_injector();
     cmd.args(["run", "--source", s(&src), "--base", "none"])
-        .args(["--out-dir", s(&tmp.path().join("out")), "--listen", &addr]);
+        .args(["--out-dir", s(&tmp.out), "--listen", &addr]);
     let out = tools::run(&mut cmd, T);
     assert_usage_error(&out, &["--listen"]);
     assert_eq!(count_lines(&out.stderr, &addr), 1, "once:\n{}", out.text());
@@ -565,22 +559,21 @@ fn errors_are_printed_once_and_say_how_to_fix() {
 
 #[test]
 fn once_logs_name_the_documented_codes_and_no_empty_fields() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = Fixture::new();
     let chain = pki::Chain::new("Codes");
     // An intermediate without its root: the documented `missing_root`.
     chain
         .intermediate
         .write_pem(&tmp.path().join("src/intermediate.crt"));
     write_file(&tmp.path().join("src/broken.crt"), "not a certificate\n");
-    let outd = tmp.path().join("out");
-    std::fs::create_dir(&outd).unwrap();
+    let outd = &tmp.out;
     let out = run_once(&[
         "--source",
         s(&tmp.path().join("src")),
         "--base",
         "none",
         "--out-dir",
-        s(&outd),
+        s(outd),
     ]);
     assert_eq!(out.code(), Some(1), "{}", out.text());
     assert!(
@@ -640,11 +633,7 @@ fn help_says_run_is_the_default_and_lists_exit_codes() {
 fn verify_of_plain_http_does_not_suggest_http() {
     // A real plain-HTTP server: Python's http.server on a loopback port.
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = tools::clean_command("python3")
         .args([
             "-m",

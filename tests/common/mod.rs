@@ -7,6 +7,7 @@
 pub mod atomic_writer;
 pub mod bundle;
 pub mod daemon;
+pub mod endpoint;
 pub mod faulty;
 pub mod https;
 pub mod leak;
@@ -25,18 +26,40 @@ use std::time::{Duration, Instant};
 pub const PATIENCE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(25);
 
-/// Poll `f` until it returns `Some`, or panic after `timeout` describing what was awaited.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+/// Poll `f` every 25 ms until it returns `Some`, or `None` once `timeout` has passed:
+/// the one poll loop of the tests, for waits whose timeout is not a failure (e.g.
+/// "did the process exit?").
+pub fn poll_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
-            return v;
+            return Some(v);
         }
         if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for: {what}");
+            return None;
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Poll `f` until it returns `Some`, or panic after `timeout` with `describe()`,
+/// built only then: a failure can show the state at that moment (the logs, the last
+/// answer) without every poll paying for it.
+pub fn wait_for_else<T>(
+    timeout: Duration,
+    describe: impl FnOnce() -> String,
+    f: impl FnMut() -> Option<T>,
+) -> T {
+    poll_for(timeout, f).unwrap_or_else(|| panic!("{}", describe()))
+}
+
+/// Poll `f` until it returns `Some`, or panic after `timeout` describing what was awaited.
+pub fn wait_for<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_else(
+        timeout,
+        || format!("timed out after {timeout:?} waiting for: {what}"),
+        f,
+    )
 }
 
 /// Poll `f` until it returns true, or panic after `timeout`.
@@ -100,6 +123,18 @@ pub fn run_once_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> tools::Out {
     let out = run_once(args);
     assert_eq!(out.code(), Some(0), "run --once failed:\n{}", out.text());
     out
+}
+
+/// `run --once --source SOURCE --base BASE --out-dir OUT EXTRA...`, which must exit
+/// 0: the one-shot publish that most tests of the outputs start from.
+pub fn publish_once(source: &Path, base: &str, out: &Path, extra: &[&str]) -> tools::Out {
+    run_once_ok(
+        &[
+            &["--source", s(source), "--base", base, "--out-dir", s(out)],
+            extra,
+        ]
+        .concat(),
+    )
 }
 
 /// `out_dir` holds exactly the published files: the bundle (a regular file), `certs`
