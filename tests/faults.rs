@@ -187,10 +187,11 @@ fn readyz_is_503_while_nothing_can_be_published_and_200_once_it_is() {
 fn deleted_or_altered_output_is_restored() {
     let f = Fixture::new();
     let out = &f.out;
-    let src = f.path().join("src");
     let ca = pki::root("Restore CA");
-    ca.write_pem(&src.join("ca.crt"));
-    let _d = f.daemon_on(&src).resync(1).start();
+    let _d = f
+        .daemon_on(&f.plain_source("src", &ca.pem()))
+        .resync(1)
+        .start();
     let want = vec![ca.sha256()];
     wait_until(PATIENCE, "bundle", || bundle_is(out, &want));
     let good = std::fs::read(out.join(BUNDLE)).unwrap();
@@ -226,12 +227,10 @@ fn deleted_or_altered_output_is_restored() {
 
 #[test]
 fn source_directory_deleted_and_recreated_is_followed_without_resync() {
+    let (a, b) = (pki::root("Recreate A"), pki::root("Recreate B"));
     let f = Fixture::new();
+    let src = f.plain_source("volumes/src", &a.pem());
     let out = &f.out;
-    let src = f.path().join("volumes/src");
-    let a = pki::root("Recreate A");
-    let b = pki::root("Recreate B");
-    a.write_pem(&src.join("ca.crt"));
     let _d = f.daemon_on(&src).resync(0).start();
     wait_until(PATIENCE, "A published", || bundle_is(out, &[a.sha256()]));
 
@@ -394,12 +393,7 @@ fn certificate_expiring_while_running_is_dropped_at_that_moment() {
         let src = tmp.path().join("probe-src");
         common::write_file(&src.join("ca.pem"), lasting.pem());
         let started = std::time::Instant::now();
-        let d = Daemon::builder(&out)
-            .arg("--source")
-            .arg(&src)
-            .base("none")
-            .resync(0)
-            .start();
+        let d = Daemon::on_source(&out, &src).resync(0).start();
         wait_until(PATIENCE, "probe published", || {
             bundle_is(&out, &[lasting.sha256()])
         });
@@ -426,12 +420,7 @@ fn certificate_expiring_while_running_is_dropped_at_that_moment() {
             format!("{}{}", lasting.pem(), brief.pem()),
         );
         // No resync and no file events: only the expiry timer can act.
-        let d = Daemon::builder(&out)
-            .arg("--source")
-            .arg(&src)
-            .base("none")
-            .resync(0)
-            .start();
+        let d = Daemon::on_source(&out, &src).resync(0).start();
         // One file: in bundle order by SHA-256.
         let mut both = vec![lasting.sha256(), brief.sha256()];
         both.sort();

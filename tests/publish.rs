@@ -381,11 +381,7 @@ fn a_failed_bundle_write_leaves_the_old_bundle_whole() {
         now.len(),
         old_bundle.len()
     );
-    let leftovers: Vec<String> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp-"))
-        .collect();
+    let leftovers = common::temp_files(out);
     assert!(
         leftovers.is_empty(),
         "temporary file removed: {leftovers:?}"

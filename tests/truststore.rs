@@ -255,11 +255,7 @@ fn truststore_follows_rotation_and_is_rewritten_only_when_it_changed() {
     assert_eq!(std::fs::read(&store).unwrap(), before);
     let st = daemon.stop();
     assert!(st.success(), "{st}");
-    let leftovers: Vec<String> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp-"))
-        .collect();
+    let leftovers = common::temp_files(out);
     assert!(
         leftovers.is_empty(),
         "no temporary files left: {leftovers:?}"

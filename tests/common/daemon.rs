@@ -216,6 +216,16 @@ impl Daemon {
         Daemon::builder_with(super::trust_injector(), out_dir)
     }
 
+    /// [`Daemon::builder`] with `--source SOURCE --base none` (change the base
+    /// with [`DaemonBuilder::base`]): what [`Fixture::daemon_on`] starts, for the
+    /// tests that need more than one out-dir.
+    pub fn on_source(out_dir: &Path, source: &Path) -> DaemonBuilder {
+        Daemon::builder(out_dir)
+            .arg("--source")
+            .arg(source)
+            .base("none")
+    }
+
     /// Like [`Daemon::builder`] but starting `cmd`, which must run the sidecar when
     /// given `run ...` (e.g. `qemu-aarch64-static <arm64 binary>`).
     pub fn builder_with(mut cmd: Command, out_dir: &Path) -> DaemonBuilder {
@@ -503,6 +513,14 @@ impl Fixture {
         Fixture::with_secret(&[("ca.crt", pem.as_bytes())])
     }
 
+    /// A plain directory `name` (not kubelet-style) beside the Secret, holding
+    /// `ca.crt` with `pem`: the source of tests that change files in place.
+    pub fn plain_source(&self, name: &str, pem: &str) -> PathBuf {
+        let dir = self.path().join(name);
+        super::write_file(&dir.join("ca.crt"), pem);
+        dir
+    }
+
     /// The temporary directory the Secret and the out-dir are in.
     pub fn path(&self) -> &Path {
         self.tmp.path()
@@ -516,10 +534,7 @@ impl Fixture {
 
     /// Like [`Fixture::daemon`] on another source (a plain directory, a file).
     pub fn daemon_on(&self, source: &Path) -> DaemonBuilder {
-        Daemon::builder(&self.out)
-            .arg("--source")
-            .arg(source)
-            .base("none")
+        Daemon::on_source(&self.out, source)
     }
 }
 

@@ -125,16 +125,33 @@ pub fn run_once_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> tools::Out {
     out
 }
 
-/// `run --once --source SOURCE --base BASE --out-dir OUT EXTRA...`, which must exit
-/// 0: the one-shot publish that most tests of the outputs start from.
-pub fn publish_once(source: &Path, base: &str, out: &Path, extra: &[&str]) -> tools::Out {
-    run_once_ok(
+/// `run --once --source SOURCE --base BASE --out-dir OUT EXTRA...`: the one-shot
+/// publish that most tests of the outputs and the command line start from.
+pub fn run_once_on(source: &Path, base: &str, out: &Path, extra: &[&str]) -> tools::Out {
+    run_once(
         &[
             &["--source", s(source), "--base", base, "--out-dir", s(out)],
             extra,
         ]
         .concat(),
     )
+}
+
+/// [`run_once_on`], which must exit 0.
+pub fn publish_once(source: &Path, base: &str, out: &Path, extra: &[&str]) -> tools::Out {
+    let out = run_once_on(source, base, out, extra);
+    assert_eq!(out.code(), Some(0), "run --once failed:\n{}", out.text());
+    out
+}
+
+/// The names of the temporary files (`.tmp-*`) in `out_dir`: a publish that has
+/// ended, whichever way, leaves none.
+pub fn temp_files(out_dir: &Path) -> Vec<String> {
+    std::fs::read_dir(out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect()
 }
 
 /// `out_dir` holds exactly the published files: the bundle (a regular file), `certs`

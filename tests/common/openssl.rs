@@ -17,47 +17,41 @@ pub fn openssl(dir: &Path, args: &[&str]) {
 /// A self-signed CA `NAME.pem` (key `NAME.key`), subject `/CN=CN`, an RSA key of
 /// `bits`, signed with `digest` (`-sha1`, `-sha256`), valid 90 days.
 pub fn self_signed_ca(dir: &Path, name: &str, cn: &str, bits: u32, digest: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            &format!("rsa:{bits}"),
-            digest,
-            "-nodes",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
+    let mut args = vec!["req".to_string(), "-x509".into(), digest.into()];
+    args.extend(new_key(bits, cn, name, "pem"));
+    args.extend(
+        [
             "-days",
             "90",
             "-addext",
             "basicConstraints=critical,CA:TRUE",
-        ],
+        ]
+        .map(String::from),
     );
+    openssl(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 /// A certificate request `NAME.csr` (key `NAME.key`, RSA 2048), subject `/CN=CN`.
 pub fn request(dir: &Path, name: &str, cn: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    );
+    let mut args = vec!["req".to_string(), "-new".into()];
+    args.extend(new_key(2048, cn, name, "csr"));
+    openssl(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// The `req` arguments for a new RSA key of `bits` bits in `NAME.key`, unencrypted,
+/// and what it makes (subject `/CN=CN`) in `NAME.EXT`.
+fn new_key(bits: u32, cn: &str, name: &str, ext: &str) -> [String; 9] {
+    [
+        "-newkey".into(),
+        format!("rsa:{bits}"),
+        "-nodes".into(),
+        "-subj".into(),
+        format!("/CN={cn}"),
+        "-keyout".into(),
+        format!("{name}.key"),
+        "-out".into(),
+        format!("{name}.{ext}"),
+    ]
 }
 
 /// `REQUEST.csr` signed by the CA `CA.pem`/`CA.key` with `digest`, valid `days`,
