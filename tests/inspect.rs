@@ -6,6 +6,7 @@
 mod common;
 
 use common::atomic_writer::AtomicWriter;
+use common::daemon::Fixture;
 use common::faulty;
 use common::openssl;
 use common::pki::{self, Chain};
@@ -144,7 +145,7 @@ fn secret_volume_with_a_bad_file_lists_the_rest_and_exits_1() {
 
 #[test]
 fn anchor_warnings_match_the_publish_loop() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Fixture::new();
     let c = Chain::new("Warn");
     let soon = faulty::intermediate_valid_for(&c.root, "Warn Soon Intermediate", 7);
     let secret = dir.path().join("secret");
@@ -188,11 +189,7 @@ fn anchor_warnings_match_the_publish_loop() {
     );
 
     // And /status of the sidecar says the same, from the same checks.
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let mut d = common::daemon::Daemon::builder(&out_dir)
-        .args(["--source", s(&secret), "--base", "none"])
-        .start();
+    let mut d = dir.daemon().start();
     d.wait_ready();
     let status = d.status();
     let certs = status["custom_certificates"].as_array().unwrap();
@@ -249,25 +246,15 @@ fn weak_keys_and_sha1_signatures_are_flagged() {
 
 #[test]
 fn hashed_directory_bundle_and_der_files() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Fixture::new();
     let c = Chain::new("Hashed");
     let src = dir.path().join("src");
     common::write_file(
         &src.join("ca.crt"),
         format!("{}{}", c.root.pem(), c.intermediate.pem()),
     );
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    common::run_once_ok(&[
-        "--source",
-        s(&src),
-        "--base",
-        "none",
-        "--out-dir",
-        s(&out_dir),
-        "--listen",
-        "off",
-    ]);
+    let out_dir = &dir.out;
+    common::publish_once(&src, "none", out_dir, &["--listen", "off"]);
 
     // certs/ is a symlink to a versioned directory of <hash>.<n> files.
     let certs = out_dir.join(common::bundle::CERTS);
@@ -318,7 +305,7 @@ fn hashed_directory_bundle_and_der_files() {
 
 #[test]
 fn a_whole_tls_secret_is_a_warning_as_in_the_sidecar() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Fixture::new();
     let c = Chain::new("TlsSecret");
     let vol = AtomicWriter::new(&dir.path().join("tls-secret"));
     vol.write(&[
@@ -353,16 +340,7 @@ fn a_whole_tls_secret_is_a_warning_as_in_the_sidecar() {
     assert_eq!(v["file_warnings"][0]["file"], format!("{secret}/tls.key"));
 
     // The sidecar says the same of that file: `empty`, and exit 0 with --once.
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let once = common::run_once(&[
-        "--source",
-        secret,
-        "--base",
-        "none",
-        "--out-dir",
-        s(&out_dir),
-    ]);
+    let once = common::run_once_on(vol.dir(), "none", &dir.out, &[]);
     assert_eq!(once.code(), Some(0), "{}", once.text());
 }
 

@@ -536,6 +536,15 @@ impl Fixture {
     pub fn daemon_on(&self, source: &Path) -> DaemonBuilder {
         Daemon::on_source(&self.out, source)
     }
+
+    /// Like [`Fixture::daemon`], starting the sidecar through `cmd` (see
+    /// [`Daemon::builder_with`]).
+    pub fn daemon_with(&self, cmd: Command) -> DaemonBuilder {
+        Daemon::builder_with(cmd, &self.out)
+            .arg("--source")
+            .arg(self.secret.dir())
+            .base("none")
+    }
 }
 
 /// Sum of all samples of metric `name` in Prometheus text, None if no sample exists.
