@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Find `program` on PATH, or panic with how to install it.
 pub fn require(program: &str) -> PathBuf {
@@ -154,18 +154,11 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Out {
         let _ = se.read_to_end(&mut v);
         v
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
-            panic!("{desc} did not finish within {timeout:?}; stderr:\n{stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = super::poll_for(timeout, || child.try_wait().unwrap()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
+        panic!("{desc} did not finish within {timeout:?}; stderr:\n{stderr}");
     };
     Out {
         status,

@@ -4,10 +4,12 @@
 
 use super::daemon::{free_port, http_get};
 use super::tools;
+use super::{poll_for, wait_for_else};
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running webhook, stopped with SIGTERM on drop.
 pub struct Webhook {
@@ -50,20 +52,27 @@ impl Webhook {
 
     /// Waits for `/readyz` 200, panicking with the logs if it exits first.
     pub fn wait_ready(&mut self) {
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                panic!("webhook exited ({st}); logs:\n{}", self.logs());
-            }
-            let last = http_get(self.probe_port, "/readyz");
-            if matches!(last, Ok((200, _))) {
-                return;
-            }
-            if start.elapsed() > super::PATIENCE {
-                panic!("/readyz not 200 (last: {last:?}); logs:\n{}", self.logs());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        let last = RefCell::new(None);
+        let (child, logs, port) = (&mut self.child, &self.logs, self.probe_port);
+        wait_for_else(
+            super::PATIENCE,
+            || {
+                format!(
+                    "/readyz not 200 (last: {:?}); logs:\n{}",
+                    last.borrow(),
+                    read_logs(logs)
+                )
+            },
+            || {
+                if let Some(st) = child.try_wait().unwrap() {
+                    panic!("webhook exited ({st}); logs:\n{}", read_logs(logs));
+                }
+                let answer = http_get(port, "/readyz");
+                let ready = matches!(answer, Ok((200, _)));
+                *last.borrow_mut() = Some(answer);
+                ready.then_some(())
+            },
+        )
     }
 
     /// GET on the plain-HTTP probe port.
@@ -77,9 +86,7 @@ impl Webhook {
     }
 
     pub fn logs(&self) -> String {
-        let err = std::fs::read_to_string(self.logs.path().join("stderr")).unwrap_or_default();
-        let out = std::fs::read_to_string(self.logs.path().join("stdout")).unwrap_or_default();
-        format!("{err}{out}")
+        read_logs(&self.logs)
     }
 
     pub fn pid(&self) -> i32 {
@@ -89,18 +96,21 @@ impl Webhook {
     /// SIGTERM and the exit status (panics after 10 s).
     pub fn stop(&mut self) -> std::process::ExitStatus {
         unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            if start.elapsed() > Duration::from_secs(10) {
+        match poll_for(Duration::from_secs(10), || self.child.try_wait().unwrap()) {
+            Some(st) => st,
+            None => {
                 let _ = self.child.kill();
                 panic!("webhook ignored SIGTERM for 10 s; logs:\n{}", self.logs());
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// What the webhook logged so far (stderr, then stdout) into `dir`.
+fn read_logs(dir: &tempfile::TempDir) -> String {
+    let err = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    let out = std::fs::read_to_string(dir.path().join("stdout")).unwrap_or_default();
+    format!("{err}{out}")
 }
 
 impl Drop for Webhook {
