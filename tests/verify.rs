@@ -9,7 +9,7 @@ use common::faulty;
 use common::https::HttpsServer;
 use common::openssl;
 use common::pki::{self, Cert, Chain};
-use common::tools::{self, Out};
+use common::tools::{self, Out, Trust};
 use common::{s, trust_injector};
 use std::path::Path;
 use std::time::Duration;
@@ -378,17 +378,8 @@ fn partial_chain_claim_matches_openssl() {
     let server = HttpsServer::start(&c.server_pem());
     let bundle = write_bundle(dir.path(), "inter.pem", &[&c.intermediate]);
     let s_client = |partial: bool| {
-        let mut cmd = tools::clean_command("openssl");
-        cmd.args(["s_client", "-connect"])
-            .arg(format!("127.0.0.1:{}", server.port))
-            .args(["-servername", "localhost", "-verify_return_error", "-brief"])
-            .arg("-CAfile")
-            .arg(&bundle)
-            .args(["-no-CApath", "-no-CAstore"]);
-        if partial {
-            cmd.arg("-partial_chain");
-        }
-        tools::run(&mut cmd, Duration::from_secs(30))
+        let extra: &[&str] = if partial { &["-partial_chain"] } else { &[] };
+        tools::s_client_with(server.port, Trust::File(&bundle), extra)
     };
     assert!(!s_client(false).ok(), "OpenSSL default rules refuse");
     let out = s_client(true);

@@ -232,6 +232,11 @@ pub fn python(port: u16, trust: Trust) -> Out {
 
 /// `openssl s_client` handshake that fails on any verification error.
 pub fn s_client(port: u16, trust: Trust) -> Out {
+    s_client_with(port, trust, &[])
+}
+
+/// [`s_client`] with `extra` options (e.g. `-partial_chain`).
+pub fn s_client_with(port: u16, trust: Trust, extra: &[&str]) -> Out {
     let mut cmd = clean_command("openssl");
     cmd.args(["s_client", "-connect"])
         .arg(format!("127.0.0.1:{port}"))
@@ -242,7 +247,8 @@ pub fn s_client(port: u16, trust: Trust) -> Out {
             "localhost",
             "-verify_return_error",
             "-brief",
-        ]);
+        ])
+        .args(extra);
     openssl_trust_args(&mut cmd, trust);
     run(&mut cmd, CLIENT_TIMEOUT)
 }
