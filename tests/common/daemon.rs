@@ -7,11 +7,12 @@ use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use super::atomic_writer::AtomicWriter;
-use super::{poll_for, wait_for, wait_for_else, PATIENCE};
+use super::process::Process;
+use super::{wait_for, wait_for_else, PATIENCE};
 
 /// The counter of reconciles begun, to wait for "the daemon looked again".
 pub const RECONCILES: &str = "trust_injector_reconciles_total";
@@ -109,12 +110,9 @@ fn dechunk(mut body: &str) -> String {
 
 /// A running `trust-injector run`, stopped with SIGTERM on drop.
 pub struct Daemon {
-    /// In a `RefCell` so that a wait can check the process is alive (which needs
-    /// `&mut Child`) while its failure message reads the logs.
-    child: RefCell<Child>,
+    process: Process,
     pub port: u16,
     pub out_dir: PathBuf,
-    logs: tempfile::TempDir,
 }
 
 pub struct DaemonBuilder {
@@ -181,26 +179,15 @@ impl DaemonBuilder {
             self.cmd.arg("--base").arg(base);
         }
         let port = free_port();
-        let logs = tempfile::tempdir().unwrap();
-        let stdout = std::fs::File::create(logs.path().join("stdout")).unwrap();
-        let stderr = std::fs::File::create(logs.path().join("stderr")).unwrap();
         self.cmd
             .arg("--out-dir")
             .arg(&self.out_dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        let child = self
-            .cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn trust-injector: {e}"));
+            .arg(format!("127.0.0.1:{port}"));
         let mut d = Daemon {
-            child: RefCell::new(child),
+            process: Process::spawn(&mut self.cmd, "trust-injector"),
             port,
             out_dir: self.out_dir,
-            logs,
         };
         if self.wait_ready {
             d.wait_published();
@@ -239,12 +226,7 @@ impl Daemon {
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.borrow().id() as i32
-    }
-
-    /// The exit status, if the process has exited.
-    fn exited(&self) -> Option<ExitStatus> {
-        self.child.borrow_mut().try_wait().unwrap()
+        self.process.pid()
     }
 
     /// Wait until the first publish shows in /status (`bundle.sha256` set), which
@@ -299,7 +281,7 @@ impl Daemon {
 
     /// Panic (with logs) if the daemon is no longer running.
     pub fn assert_running(&self, context: &str) {
-        if let Some(st) = self.exited() {
+        if let Some(st) = self.process.exited() {
             panic!(
                 "trust-injector exited ({st}) {context}; logs:\n{}",
                 self.logs_tail()
@@ -394,33 +376,28 @@ impl Daemon {
 
     /// Everything the daemon logged so far (stderr, then stdout).
     pub fn logs(&self) -> String {
-        let err = std::fs::read_to_string(self.logs.path().join("stderr")).unwrap_or_default();
-        let out = std::fs::read_to_string(self.logs.path().join("stdout")).unwrap_or_default();
-        format!("{err}{out}")
+        self.process.logs()
     }
 
     pub fn signal(&self, sig: i32) {
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+        self.process.signal(sig);
     }
 
     /// Wait up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        poll_for(timeout, || self.exited())
+        self.process.wait_exit(timeout)
     }
 
     /// SIGTERM and wait (the orderly way every test ends).
     pub fn stop(&mut self) -> ExitStatus {
-        if let Some(st) = self.exited() {
+        if let Some(st) = self.process.exited() {
             return st;
         }
         self.signal(libc::SIGTERM);
         match self.wait_exit(Duration::from_secs(10)) {
             Some(st) => st,
             None => {
-                let child = self.child.get_mut();
-                let _ = child.kill();
-                let _ = child.wait();
+                self.process.kill();
                 panic!("trust-injector ignored SIGTERM for 10 s");
             }
         }
@@ -458,23 +435,6 @@ impl Daemon {
     /// Poll until `f(/status)` holds.
     pub fn wait_status(&self, what: &str, mut f: impl FnMut(&serde_json::Value) -> bool) {
         wait_for(PATIENCE, what, || f(&self.status()).then_some(()));
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.get_mut().try_wait().ok().flatten().is_none() {
-            unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-            if poll_for(Duration::from_secs(5), || {
-                self.child.get_mut().try_wait().ok().flatten()
-            })
-            .is_none()
-            {
-                let child = self.child.get_mut();
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod leak;
 pub mod long_client;
 pub mod openssl;
 pub mod pki;
+pub mod process;
 pub mod python;
 pub mod rotation;
 pub mod tools;

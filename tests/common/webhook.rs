@@ -3,20 +3,20 @@
 //! `http.client` (an outside TLS stack, verifying the served chain).
 
 use super::daemon::{free_port, http_get};
+use super::process::Process;
 use super::tools;
-use super::{poll_for, wait_for_else};
+use super::wait_for_else;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// A running webhook, stopped with SIGTERM on drop.
 pub struct Webhook {
-    child: Child,
+    process: Process,
     pub port: u16,
     pub probe_port: u16,
-    logs: tempfile::TempDir,
 }
 
 impl Webhook {
@@ -24,11 +24,8 @@ impl Webhook {
     /// files given and `extra` arguments. Does not wait for readiness.
     pub fn start(cert: &Path, key: &Path, extra: &[&str]) -> Webhook {
         let (port, probe_port) = (free_port(), free_port());
-        let logs = tempfile::tempdir().unwrap();
-        let stdout = std::fs::File::create(logs.path().join("stdout")).unwrap();
-        let stderr = std::fs::File::create(logs.path().join("stderr")).unwrap();
-        let child = super::trust_injector()
-            .arg("webhook")
+        let mut cmd = super::trust_injector();
+        cmd.arg("webhook")
             .arg(format!("--listen=127.0.0.1:{port}"))
             .arg(format!("--probe-listen=127.0.0.1:{probe_port}"))
             .arg("--tls-cert")
@@ -36,38 +33,31 @@ impl Webhook {
             .arg("--tls-key")
             .arg(key)
             .args(extra)
-            .env("TRUST_INJECTOR_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn trust-injector webhook: {e}"));
+            .env("TRUST_INJECTOR_LOG", "info");
         Webhook {
-            child,
+            process: Process::spawn(&mut cmd, "trust-injector webhook"),
             port,
             probe_port,
-            logs,
         }
     }
 
     /// Waits for `/readyz` 200, panicking with the logs if it exits first.
     pub fn wait_ready(&mut self) {
         let last = RefCell::new(None);
-        let (child, logs, port) = (&mut self.child, &self.logs, self.probe_port);
         wait_for_else(
             super::PATIENCE,
             || {
                 format!(
                     "/readyz not 200 (last: {:?}); logs:\n{}",
                     last.borrow(),
-                    read_logs(logs)
+                    self.logs()
                 )
             },
             || {
-                if let Some(st) = child.try_wait().unwrap() {
-                    panic!("webhook exited ({st}); logs:\n{}", read_logs(logs));
+                if let Some(st) = self.process.exited() {
+                    panic!("webhook exited ({st}); logs:\n{}", self.logs());
                 }
-                let answer = http_get(port, "/readyz");
+                let answer = http_get(self.probe_port, "/readyz");
                 let ready = matches!(answer, Ok((200, _)));
                 *last.borrow_mut() = Some(answer);
                 ready.then_some(())
@@ -86,38 +76,25 @@ impl Webhook {
     }
 
     pub fn logs(&self) -> String {
-        read_logs(&self.logs)
+        self.process.logs()
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.process.pid()
     }
 
     /// SIGTERM and the exit status (panics after 10 s).
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-        match poll_for(Duration::from_secs(10), || self.child.try_wait().unwrap()) {
+        if let Some(st) = self.process.exited() {
+            return st;
+        }
+        self.process.signal(libc::SIGTERM);
+        match self.process.wait_exit(Duration::from_secs(10)) {
             Some(st) => st,
             None => {
-                let _ = self.child.kill();
+                self.process.kill();
                 panic!("webhook ignored SIGTERM for 10 s; logs:\n{}", self.logs());
             }
-        }
-    }
-}
-
-/// What the webhook logged so far (stderr, then stdout) into `dir`.
-fn read_logs(dir: &tempfile::TempDir) -> String {
-    let err = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
-    let out = std::fs::read_to_string(dir.path().join("stdout")).unwrap_or_default();
-    format!("{err}{out}")
-}
-
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-            let _ = self.child.wait();
         }
     }
 }
