@@ -88,26 +88,12 @@ fn base_inside_out_dir_is_refused() {
     pki::root("Base Root").write_pem(&base);
     std::fs::create_dir(tmp.out.join("sub")).unwrap();
     for b in [base.clone(), tmp.out.join("sub/../base.pem")] {
-        let out = run_once(&[
-            "--source",
-            s(&src),
-            "--out-dir",
-            s(&tmp.out),
-            "--base",
-            s(&b),
-        ]);
+        let out = run_once_on(&src, s(&b), &tmp.out, &[]);
         assert_usage_error(&out, &["--base", s(&b), s(&base)]);
     }
     // Same thing through a differently spelled out-dir.
     let spelled = tmp.path().join("out/../out/");
-    let out = run_once(&[
-        "--source",
-        s(&src),
-        "--out-dir",
-        s(&spelled),
-        "--base",
-        s(&base),
-    ]);
+    let out = run_once_on(&src, s(&base), &spelled, &[]);
     assert_usage_error(&out, &["--base", s(&base)]);
     assert!(!tmp.out.join(BUNDLE).exists(), "nothing published");
 }

@@ -234,47 +234,52 @@ impl Daemon {
     /// publishes but is not ready, and the tests about readiness itself must
     /// see its 503s (call `wait_ready` for the 200).
     pub fn wait_published(&mut self) {
-        let last = RefCell::new(None);
-        wait_for_else(
-            Duration::from_secs(30),
-            || {
-                format!(
-                    "no publish in /status after 30 s (last answer: {:?}); logs:\n{}",
-                    last.borrow(),
-                    self.logs_tail()
-                )
-            },
-            || {
-                self.assert_running("while waiting for the first publish");
-                let answer = http_get(self.port, "/status");
-                let published = matches!(&answer, Ok((200, body))
-                    if serde_json::from_str::<serde_json::Value>(body)
-                        .unwrap_or_default()["bundle"]["sha256"]
-                        .is_string());
-                *last.borrow_mut() = Some(answer);
-                published.then_some(())
+        self.wait_answer(
+            "/status",
+            "no publish in /status",
+            "the first publish",
+            |a| {
+                matches!(a, Ok((200, body))
+                if serde_json::from_str::<serde_json::Value>(body)
+                    .unwrap_or_default()["bundle"]["sha256"]
+                    .is_string())
             },
         )
     }
 
     /// Wait until /readyz answers 200; panic (with logs) if the process exits first.
     pub fn wait_ready(&mut self) {
+        self.wait_answer("/readyz", "/readyz not 200", "/readyz", |a| {
+            matches!(a, Ok((200, _)))
+        })
+    }
+
+    /// Polls `GET path` for 30 s until `done(answer)`; panics `failure` with the
+    /// last answer and the logs, or at once if the process exits (`awaited` says
+    /// what it was waiting for).
+    fn wait_answer(
+        &self,
+        path: &str,
+        failure: &str,
+        awaited: &str,
+        done: impl Fn(&Result<(u16, String), String>) -> bool,
+    ) {
         let last = RefCell::new(None);
         wait_for_else(
             Duration::from_secs(30),
             || {
                 format!(
-                    "/readyz not 200 after 30 s (last answer: {:?}); logs:\n{}",
+                    "{failure} after 30 s (last answer: {:?}); logs:\n{}",
                     last.borrow(),
                     self.logs_tail()
                 )
             },
             || {
-                self.assert_running("while waiting for /readyz");
-                let answer = http_get(self.port, "/readyz");
-                let ready = matches!(answer, Ok((200, _)));
+                self.assert_running(&format!("while waiting for {awaited}"));
+                let answer = http_get(self.port, path);
+                let ok = done(&answer);
                 *last.borrow_mut() = Some(answer);
-                ready.then_some(())
+                ok.then_some(())
             },
         )
     }
