@@ -8,16 +8,17 @@ mod common;
 
 use common::atomic_writer::AtomicWriter;
 use common::bundle;
-use common::daemon::Daemon;
+use common::daemon::{Daemon, Fixture};
 use common::leak::{self, Key};
 use common::pki::{self, Cert};
-use common::{error_about, log_lines_about, run_once_ok, s, write_file, PATIENCE};
+use common::{error_about, log_lines_about, publish_once, s, write_file, PATIENCE};
 use std::path::Path;
 
 const ERRORS: &str = "trust_injector_source_errors_total";
 
-struct Fixture {
-    _tmp: tempfile::TempDir,
+struct Running {
+    /// Holds the Secret and the out-dir: removed when the test ends.
+    _fixture: Fixture,
     secret: AtomicWriter,
     good: Cert,
     good_pem: String,
@@ -25,25 +26,19 @@ struct Fixture {
 }
 
 /// A daemon watching a kubelet-style Secret that holds one good CA.
-fn fixture(extra_env: &[(&str, &str)]) -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
+fn fixture(extra_env: &[(&str, &str)]) -> Running {
     let good = pki::root("Good Test CA");
     let good_pem = good.pem();
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("good.crt", good_pem.as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut b = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--debounce", "0", "--resync", "0"]);
+    let fixture = Fixture::with_secret(&[("good.crt", good_pem.as_bytes())]);
+    let mut b = fixture.daemon().no_debounce().resync(0);
     for (k, v) in extra_env {
         b = b.env(k, v);
     }
     let mut daemon = b.start();
     daemon.wait_bundle("good CA published", |b| b == [good.sha256()]);
-    Fixture {
-        _tmp: tmp,
-        secret,
+    Running {
+        secret: fixture.secret.clone(),
+        _fixture: fixture,
         good,
         good_pem,
         daemon,
@@ -290,25 +285,16 @@ fn expired_ca_is_dropped_with_a_warning_and_kept_with_keep_expired() {
     assert!(st.success(), "clean stop: {st}");
 
     // --keep-expired keeps it.
-    let tmp = tempfile::tempdir().unwrap();
-    expired.write_pem(&tmp.path().join("src/expired.crt"));
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("src");
-    run_once_ok(&[
-        "--source",
-        s(&src),
-        "--base",
-        "none",
-        "--keep-expired",
-        "--out-dir",
-        s(&out),
-    ]);
-    assert_eq!(bundle::read_bundle(&out).unwrap(), [expired.sha256()]);
+    let once = Fixture::new();
+    let tmp = once.path();
+    let src = tmp.join("src");
+    expired.write_pem(&src.join("expired.crt"));
+    publish_once(&src, "none", &once.out, &["--keep-expired"]);
+    assert_eq!(bundle::read_bundle(&once.out).unwrap(), [expired.sha256()]);
     // And without it, --once drops it too.
-    let out2 = tmp.path().join("out2");
+    let out2 = tmp.join("out2");
     std::fs::create_dir(&out2).unwrap();
-    let write_good = tmp.path().join("src/good.crt");
+    let write_good = tmp.join("src/good.crt");
     write_file(&write_good, f.good_pem.as_bytes());
     common::run_once(&["--source", s(&src), "--base", "none", "--out-dir", s(&out2)]);
     assert_eq!(bundle::read_bundle(&out2).unwrap(), [f.good.sha256()]);
@@ -316,7 +302,6 @@ fn expired_ca_is_dropped_with_a_warning_and_kept_with_keep_expired() {
 
 #[test]
 fn ca_that_expires_while_running_is_dropped_without_an_event() {
-    let tmp = tempfile::tempdir().unwrap();
     let good = pki::root("Long Lived CA");
     let now = time::OffsetDateTime::now_utc();
     let short = pki::root_valid(
@@ -324,17 +309,11 @@ fn ca_that_expires_while_running_is_dropped_without_an_event() {
         now - time::Duration::days(1),
         now + time::Duration::seconds(6),
     );
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[
+    let f = Fixture::with_secret(&[
         ("good.crt", good.pem().as_bytes()),
         ("short.crt", short.pem().as_bytes()),
     ]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut daemon = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--resync", "0"])
-        .start();
+    let mut daemon = f.daemon().resync(0).start();
     daemon.wait_bundle("both CAs", |b| b.len() == 2);
     daemon.wait_bundle("short-lived CA dropped at its expiry", |b| {
         b == [good.sha256()]
@@ -345,14 +324,15 @@ fn ca_that_expires_while_running_is_dropped_without_an_event() {
 
 /// Start a daemon on a source path that does not exist yet; check the base roots
 /// are published meanwhile and the path is named in a warning.
-fn daemon_on_missing(path: &Path, out: &Path) -> (Daemon, Vec<String>) {
-    std::fs::create_dir(out).unwrap();
-    let daemon = Daemon::builder(out)
-        .args(["--source", s(path)])
-        .args(["--base", "embedded", "--resync", "0", "--debounce", "0"])
+fn daemon_on_missing(f: &Fixture, path: &Path) -> (Daemon, Vec<String>) {
+    let daemon = f
+        .daemon_on(path)
+        .base("embedded")
+        .resync(0)
+        .no_debounce()
         .start();
     // Ready with the base roots alone.
-    let base = bundle::read_bundle(out).expect("base published");
+    let base = bundle::read_bundle(&f.out).expect("base published");
     assert!(base.len() > 50, "embedded roots published: {}", base.len());
     let logs = daemon.logs();
     assert!(
@@ -364,13 +344,13 @@ fn daemon_on_missing(path: &Path, out: &Path) -> (Daemon, Vec<String>) {
 
 #[test]
 fn missing_source_is_waited_for_and_picked_up_when_it_appears() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("not-yet").join("secret");
-    let (mut daemon, base) = daemon_on_missing(&path, &tmp.path().join("out"));
+    let f = Fixture::new();
+    let path = f.path().join("not-yet").join("secret");
+    let (mut daemon, base) = daemon_on_missing(&f, &path);
     // The path appears step by step (a pause between steps gives the watcher a
     // chance to follow; nothing is asserted about timing).
     let pause = || std::thread::sleep(std::time::Duration::from_millis(300));
-    std::fs::create_dir(tmp.path().join("not-yet")).unwrap();
+    std::fs::create_dir(f.path().join("not-yet")).unwrap();
     pause();
     let secret = AtomicWriter::new(&path);
     pause();
@@ -389,9 +369,9 @@ fn missing_source_that_appears_all_at_once_is_picked_up() {
     // watcher can follow directory by directory: whatever events are lost while new
     // watches are being added, the content must still be read (with --resync 0,
     // nothing else would catch it).
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("not-yet").join("secret");
-    let (mut daemon, _) = daemon_on_missing(&path, &tmp.path().join("out"));
+    let f = Fixture::new();
+    let path = f.path().join("not-yet").join("secret");
+    let (mut daemon, _) = daemon_on_missing(&f, &path);
     let ca = pki::root("Sudden Secret CA");
     let secret = AtomicWriter::new(&path);
     secret.write(&[("ca.crt", ca.pem().as_bytes())]);

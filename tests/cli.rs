@@ -4,10 +4,12 @@
 mod common;
 
 use common::bundle::{self, BUNDLE, CERTS};
+use common::daemon::{free_port, Fixture};
 use common::pki;
 use common::tools::{self, Out};
-use common::{run_once, run_once_ok, s, trust_injector, write_file};
+use common::{publish_once, run_once, run_once_ok, run_once_on, s, trust_injector, write_file};
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 use std::time::Duration;
 
@@ -23,13 +25,14 @@ fn assert_usage_error(out: &Out, names: &[&str]) {
     );
 }
 
-/// A source directory with one CA, and an empty out-dir.
-fn setup() -> (tempfile::TempDir, pki::Cert) {
-    let tmp = tempfile::tempdir().unwrap();
+/// A source directory (`src/` in the fixture, the third value) with one CA, and
+/// the empty out-dir.
+fn setup() -> (Fixture, pki::Cert, PathBuf) {
+    let tmp = Fixture::new();
     let ca = pki::root("CLI Test CA");
-    ca.write_pem(&tmp.path().join("src/ca.crt"));
-    std::fs::create_dir(tmp.path().join("out")).unwrap();
-    (tmp, ca)
+    let src = tmp.path().join("src");
+    ca.write_pem(&src.join("ca.crt"));
+    (tmp, ca, src)
 }
 
 #[test]
@@ -50,9 +53,7 @@ fn no_source_is_a_usage_error_naming_source() {
 
 #[test]
 fn bad_flag_values_are_usage_errors_naming_the_flag() {
-    let (tmp, _) = setup();
-    let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let (tmp, _, src) = setup();
     for (flag, value) in [
         ("--listen", "not-an-address"),
         ("--listen", "127.0.0.1:99999"),
@@ -67,7 +68,7 @@ fn bad_flag_values_are_usage_errors_naming_the_flag() {
             "--source",
             s(&src),
             "--out-dir",
-            s(&outd),
+            s(&tmp.out),
             "--base",
             "none",
         ]);
@@ -82,50 +83,33 @@ fn bad_flag_values_are_usage_errors_naming_the_flag() {
 
 #[test]
 fn base_inside_out_dir_is_refused() {
-    let (tmp, _) = setup();
-    let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
-    let base = outd.join("base.pem");
+    let (tmp, _, src) = setup();
+    let base = tmp.out.join("base.pem");
     pki::root("Base Root").write_pem(&base);
-    std::fs::create_dir(outd.join("sub")).unwrap();
-    for b in [base.clone(), outd.join("sub/../base.pem")] {
-        let out = run_once(&["--source", s(&src), "--out-dir", s(&outd), "--base", s(&b)]);
+    std::fs::create_dir(tmp.out.join("sub")).unwrap();
+    for b in [base.clone(), tmp.out.join("sub/../base.pem")] {
+        let out = run_once_on(&src, s(&b), &tmp.out, &[]);
         assert_usage_error(&out, &["--base", s(&b), s(&base)]);
     }
     // Same thing through a differently spelled out-dir.
     let spelled = tmp.path().join("out/../out/");
-    let out = run_once(&[
-        "--source",
-        s(&src),
-        "--out-dir",
-        s(&spelled),
-        "--base",
-        s(&base),
-    ]);
+    let out = run_once_on(&src, s(&base), &spelled, &[]);
     assert_usage_error(&out, &["--base", s(&base)]);
-    assert!(!outd.join(BUNDLE).exists(), "nothing published");
+    assert!(!tmp.out.join(BUNDLE).exists(), "nothing published");
 }
 
 #[test]
 fn unusable_out_dir_is_a_usage_error_naming_it() {
-    let (tmp, _) = setup();
-    let src = tmp.path().join("src");
+    let (tmp, _, src) = setup();
     let file = tmp.path().join("a-file");
     write_file(&file, "x");
     for outd in [file.clone(), file.join("out")] {
-        let out = run_once(&["--source", s(&src), "--base", "none", "--out-dir", s(&outd)]);
+        let out = run_once_on(&src, "none", &outd, &[]);
         assert_usage_error(&out, &[s(&outd)]);
     }
     // A missing out-dir: either created and used, or refused naming it.
     let missing = tmp.path().join("missing/out");
-    let out = run_once(&[
-        "--source",
-        s(&src),
-        "--base",
-        "none",
-        "--out-dir",
-        s(&missing),
-    ]);
+    let out = run_once_on(&src, "none", &missing, &[]);
     match out.code() {
         Some(0) => assert!(missing.join(BUNDLE).is_file(), "{}", out.text()),
         _ => assert_usage_error(&out, &[s(&missing)]),
@@ -134,19 +118,12 @@ fn unusable_out_dir_is_a_usage_error_naming_it() {
 
 #[test]
 fn once_with_an_invalid_file_exits_1_naming_it() {
-    let (tmp, _) = setup();
+    let (tmp, _, src) = setup();
     write_file(
-        &tmp.path().join("src/broken.crt"),
+        &src.join("broken.crt"),
         "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n",
     );
-    let out = run_once(&[
-        "--source",
-        s(&tmp.path().join("src")),
-        "--base",
-        "none",
-        "--out-dir",
-        s(&tmp.path().join("out")),
-    ]);
+    let out = run_once_on(&src, "none", &tmp.out, &[]);
     assert_eq!(out.code(), Some(1), "{}", out.text());
     assert!(
         format!("{}{}", out.stderr, out.stdout).contains("broken.crt"),
@@ -157,52 +134,43 @@ fn once_with_an_invalid_file_exits_1_naming_it() {
 
 #[test]
 fn once_publishes_and_exits_0() {
-    let (tmp, ca) = setup();
-    let outd = tmp.path().join("out");
-    run_once_ok(&[
-        "--source",
-        s(&tmp.path().join("src")),
-        "--base",
-        "none",
-        "--out-dir",
-        s(&outd),
-    ]);
-    assert_eq!(bundle::read_bundle(&outd).unwrap(), [ca.sha256()]);
-    let mode = std::fs::metadata(outd.join(BUNDLE))
+    let (tmp, ca, src) = setup();
+    publish_once(&src, "none", &tmp.out, &[]);
+    assert_eq!(bundle::read_bundle(&tmp.out).unwrap(), [ca.sha256()]);
+    let mode = std::fs::metadata(tmp.out.join(BUNDLE))
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o644, "bundle mode");
     assert!(
-        std::fs::symlink_metadata(outd.join(CERTS))
+        std::fs::symlink_metadata(tmp.out.join(CERTS))
             .unwrap()
             .file_type()
             .is_symlink(),
         "certs is a symlink to a versioned directory"
     );
-    let map = bundle::hashed_dir_map(&outd.join(CERTS), false);
+    let map = bundle::hashed_dir_map(&tmp.out.join(CERTS), false);
     assert_eq!(map.values().cloned().collect::<Vec<_>>(), [ca.sha256()]);
     for name in map.keys() {
-        let mode = std::fs::metadata(outd.join(CERTS).join(name))
+        let mode = std::fs::metadata(tmp.out.join(CERTS).join(name))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o444, 0o444, "certs/{name} is readable by all");
     }
-    common::assert_clean_out_dir(&outd);
+    common::assert_clean_out_dir(&tmp.out);
 }
 
 #[test]
 fn environment_variables_configure_run() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = Fixture::new();
     let a = pki::root("Env A CA");
     let b = pki::root("Env B CA");
     let expired = pki::expired_root("Env Expired CA");
     a.write_pem(&tmp.path().join("a.crt"));
     b.write_pem(&tmp.path().join("dir/b.crt"));
     expired.write_pem(&tmp.path().join("dir/c-expired.crt"));
-    let outd = tmp.path().join("out");
-    std::fs::create_dir(&outd).unwrap();
+    let outd = &tmp.out;
     let sources = format!(
         "{},{}",
         s(&tmp.path().join("a.crt")),
@@ -212,7 +180,7 @@ fn environment_variables_configure_run() {
     cmd.args(["run", "--once"])
         .env("TRUST_INJECTOR_SOURCES", &sources)
         .env("TRUST_INJECTOR_BASE", "none")
-        .env("TRUST_INJECTOR_OUT_DIR", &outd)
+        .env("TRUST_INJECTOR_OUT_DIR", outd)
         .env("TRUST_INJECTOR_KEEP_EXPIRED", "true")
         .env("TRUST_INJECTOR_LOG_FORMAT", "json")
         .env("TRUST_INJECTOR_LISTEN", "off")
@@ -221,7 +189,7 @@ fn environment_variables_configure_run() {
     let out = tools::run(&mut cmd, T);
     assert_eq!(out.code(), Some(0), "{}", out.text());
     assert_eq!(
-        bundle::read_bundle(&outd).unwrap(),
+        bundle::read_bundle(outd).unwrap(),
         [a.sha256(), b.sha256(), expired.sha256()],
         "both sources in order, expired kept"
     );
@@ -288,24 +256,18 @@ fn version_prints_the_crate_version() {
 fn base_system_never_reads_ssl_cert_file() {
     // This machine's own SSL_CERT_FILE could point at our output; the base must
     // come from the distro paths (or the embedded roots), never the variables.
-    let (tmp, ca) = setup();
+    let (tmp, ca, src) = setup();
     let poison = pki::root("Poison From SSL_CERT_FILE");
     let poison_file = tmp.path().join("poison/bundle.pem");
     poison.write_pem(&poison_file);
-    let outd = tmp.path().join("out");
     let mut cmd = trust_injector();
     cmd.args(["run", "--once", "--base", "system"])
-        .args([
-            "--source",
-            s(&tmp.path().join("src")),
-            "--out-dir",
-            s(&outd),
-        ])
+        .args(["--source", s(&src), "--out-dir", s(&tmp.out)])
         .env("SSL_CERT_FILE", &poison_file)
         .env("SSL_CERT_DIR", tmp.path().join("poison"));
     let out = tools::run(&mut cmd, T);
     assert_eq!(out.code(), Some(0), "{}", out.text());
-    let b = bundle::read_bundle(&outd).unwrap();
+    let b = bundle::read_bundle(&tmp.out).unwrap();
     assert!(!b.contains(&poison.sha256()), "SSL_CERT_FILE was read");
     assert!(b.len() > 50, "a system/embedded base was used: {}", b.len());
     assert_eq!(b.last(), Some(&ca.sha256()));
@@ -313,22 +275,14 @@ fn base_system_never_reads_ssl_cert_file() {
 
 #[test]
 fn base_path_is_used_in_its_own_order() {
-    let (tmp, ca) = setup();
+    let (tmp, ca, src) = setup();
     let b1 = pki::root("Base One");
     let b2 = pki::root("Base Two");
     let base = tmp.path().join("base.pem");
     write_file(&base, format!("{}{}", b1.pem(), b2.pem()));
-    let outd = tmp.path().join("out");
-    run_once_ok(&[
-        "--source",
-        s(&tmp.path().join("src")),
-        "--base",
-        s(&base),
-        "--out-dir",
-        s(&outd),
-    ]);
+    publish_once(&src, s(&base), &tmp.out, &[]);
     assert_eq!(
-        bundle::read_bundle(&outd).unwrap(),
+        bundle::read_bundle(&tmp.out).unwrap(),
         [b1.sha256(), b2.sha256(), ca.sha256()]
     );
 }
@@ -395,9 +349,7 @@ fn boolean_variables_accept_the_usual_spellings() {
 
 #[test]
 fn a_bad_variable_is_named_not_its_flag() {
-    let (tmp, _) = setup();
-    let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let (tmp, _, src) = setup();
     let missing = tmp.path().join("missing");
     for (var, value) in [
         ("TRUST_INJECTOR_KEEP_EXPIRED", "maybe"),
@@ -414,7 +366,7 @@ fn a_bad_variable_is_named_not_its_flag() {
             cmd.args(["--listen", "off"]);
         }
         if var != "TRUST_INJECTOR_OUT_DIR" {
-            cmd.args(["--out-dir", s(&outd)]);
+            cmd.args(["--out-dir", s(&tmp.out)]);
         }
         cmd.env(var, value);
         let out = tools::run(&mut cmd, T);
@@ -436,7 +388,7 @@ fn a_bad_variable_is_named_not_its_flag() {
         "--source",
         s(&src),
         "--out-dir",
-        s(&outd),
+        s(&tmp.out),
         "--resync",
         "soon",
     ]);
@@ -450,11 +402,9 @@ fn a_bad_variable_is_named_not_its_flag() {
 
 #[test]
 fn a_negative_resync_says_what_is_expected() {
-    let (tmp, _) = setup();
-    let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let (tmp, _, src) = setup();
     for flag in ["--resync", "--debounce"] {
-        let out = run_once(&["--source", s(&src), "--out-dir", s(&outd), flag, "-1"]);
+        let out = run_once(&["--source", s(&src), "--out-dir", s(&tmp.out), flag, "-1"]);
         assert_usage_error(&out, &[flag]);
         assert!(
             out.stderr.contains("whole number") && out.stderr.contains("negative"),
@@ -472,9 +422,7 @@ fn count_lines(text: &str, needle: &str) -> usize {
 
 #[test]
 fn once_again_says_unchanged_and_counts_dropped_base_roots() {
-    let (tmp, ca) = setup();
-    let src = tmp.path().join("src");
-    let outd = tmp.path().join("out");
+    let (tmp, ca, src) = setup();
     let live = pki::root("Base Live Root");
     let base = tmp.path().join("base.pem");
     let old: Vec<pki::Cert> = (0..5)
@@ -491,13 +439,13 @@ fn once_again_says_unchanged_and_counts_dropped_base_roots() {
         "--base",
         s(&base),
         "--out-dir",
-        s(&outd),
+        s(&tmp.out),
     ];
     let first = run_once_ok(&args);
     let again = run_once_ok(&args);
-    let sha = bundle::sha256_hex(&std::fs::read(outd.join(BUNDLE)).unwrap());
+    let sha = bundle::sha256_hex(&std::fs::read(tmp.out.join(BUNDLE)).unwrap());
     assert_eq!(
-        bundle::read_bundle(&outd).unwrap(),
+        bundle::read_bundle(&tmp.out).unwrap(),
         [live.sha256(), ca.sha256()]
     );
     let unchanged: Vec<&str> = again
@@ -530,8 +478,7 @@ fn once_again_says_unchanged_and_counts_dropped_base_roots() {
 
 #[test]
 fn errors_are_printed_once_and_say_how_to_fix() {
-    let (tmp, _) = setup();
-    let src = tmp.path().join("src");
+    let (tmp, _, src) = setup();
     let missing = tmp.path().join("missing");
     let out = run_once(&["--source", s(&src), "--out-dir", s(&missing)]);
     assert_usage_error(&out, &[s(&missing)]);
@@ -552,7 +499,7 @@ fn errors_are_printed_once_and_say_how_to_fix() {
     let addr = held.local_addr().unwrap().to_string();
     let mut cmd = trust_injector();
     cmd.args(["run", "--source", s(&src), "--base", "none"])
-        .args(["--out-dir", s(&tmp.path().join("out")), "--listen", &addr]);
+        .args(["--out-dir", s(&tmp.out), "--listen", &addr]);
     let out = tools::run(&mut cmd, T);
     assert_usage_error(&out, &["--listen"]);
     assert_eq!(count_lines(&out.stderr, &addr), 1, "once:\n{}", out.text());
@@ -565,23 +512,15 @@ fn errors_are_printed_once_and_say_how_to_fix() {
 
 #[test]
 fn once_logs_name_the_documented_codes_and_no_empty_fields() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = Fixture::new();
     let chain = pki::Chain::new("Codes");
     // An intermediate without its root: the documented `missing_root`.
     chain
         .intermediate
         .write_pem(&tmp.path().join("src/intermediate.crt"));
     write_file(&tmp.path().join("src/broken.crt"), "not a certificate\n");
-    let outd = tmp.path().join("out");
-    std::fs::create_dir(&outd).unwrap();
-    let out = run_once(&[
-        "--source",
-        s(&tmp.path().join("src")),
-        "--base",
-        "none",
-        "--out-dir",
-        s(&outd),
-    ]);
+    let outd = &tmp.out;
+    let out = run_once_on(&tmp.path().join("src"), "none", outd, &[]);
     assert_eq!(out.code(), Some(1), "{}", out.text());
     assert!(
         out.stderr.contains("concern=missing_root"),
@@ -640,11 +579,7 @@ fn help_says_run_is_the_default_and_lists_exit_codes() {
 fn verify_of_plain_http_does_not_suggest_http() {
     // A real plain-HTTP server: Python's http.server on a loopback port.
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = tools::clean_command("python3")
         .args([
             "-m",

@@ -35,7 +35,7 @@ use common::long_client::LongClient;
 use common::pki::{self, Chain};
 use common::rotation::Rotation;
 use common::tools::{self, Trust};
-use common::{run_once_ok, s, trust_injector, wait_for};
+use common::{publish_once, s, trust_injector, wait_for};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,16 +151,7 @@ fn publish(tmp: &Path, name: &str, pem: &str, base: &str) -> (PathBuf, PathBuf) 
     secret.write(&[("ca.crt", pem.as_bytes())]);
     let out = tmp.join(name).join("out");
     std::fs::create_dir_all(&out).unwrap();
-    run_once_ok(&[
-        "--source",
-        s(secret.dir()),
-        "--base",
-        base,
-        "--out-dir",
-        s(&out),
-        "--listen",
-        "off",
-    ]);
+    publish_once(secret.dir(), base, &out, &["--listen", "off"]);
     (out, secret.dir().to_path_buf())
 }
 

@@ -17,7 +17,7 @@
 mod common;
 
 use common::atomic_writer::AtomicWriter;
-use common::daemon::Daemon;
+use common::daemon::Fixture;
 use common::{assert_clean_out_dir, bundle, hermetic_command, pki, s, tools};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -251,25 +251,13 @@ fn assert_clean_out_dir_but_truststore(out: &Path) {
 
 #[test]
 fn emulated_arm64_daemon_follows_rotation_and_stops_on_sigterm() {
-    let tmp = tempfile::tempdir().unwrap();
     let (old, new) = (
         pki::root("Emulated Old CA"),
         pki::Chain::new("Emulated New"),
     );
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", old.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut d = Daemon::builder_with(emulated(), &out)
-        .args([
-            "--source",
-            s(secret.dir()),
-            "--base",
-            "none",
-            "--debounce",
-            "0",
-        ])
-        .start();
+    let f = Fixture::with_ca(&old.pem());
+    let (out, secret) = (&f.out, &f.secret);
+    let mut d = f.daemon_with(emulated()).no_debounce().start();
     d.wait_bundle("emulated daemon published the first CA", |b| {
         b == [old.sha256()]
     });
@@ -293,5 +281,5 @@ fn emulated_arm64_daemon_follows_rotation_and_stops_on_sigterm() {
         Some(0),
         "emulated daemon exit after SIGTERM: {st}"
     );
-    assert_clean_out_dir(&out);
+    assert_clean_out_dir(out);
 }

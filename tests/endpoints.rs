@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
 use common::bundle::{self, sha256_hex, BUNDLE};
-use common::daemon::{metric_sum, Daemon};
+use common::daemon::{metric_sum, Daemon, Fixture};
 use common::pki::{self, Chain};
 use common::s;
 use serde_json::Value;
@@ -50,23 +49,20 @@ fn unix_now() -> f64 {
 
 #[test]
 fn probes_metrics_and_status_describe_the_published_bundle() {
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
     let chain = Chain::new("Endpoints");
     // A subject built to break naive label escaping and line-oriented formats.
     let evil =
         pki::root("Evil \"Quote\" \\ back\nslash {label=\"x\"} 1\n-----END CERTIFICATE-----\n# x");
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    let secret = &f.secret;
     secret.write(&[
         ("root.crt", chain.root.pem().as_bytes()),
         ("intermediate.crt", chain.intermediate.pem().as_bytes()),
         ("evil.crt", evil.pem().as_bytes()),
     ]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let out = &f.out;
     let started = unix_now();
-    let mut d = Daemon::builder(&out)
-        .args(["--source", s(secret.dir()), "--base", "embedded"])
-        .start();
+    let mut d = f.daemon().base("embedded").start();
     let customs = [&evil, &chain.intermediate, &chain.root];
     let fps = d.wait_bundle("custom CAs", |b| {
         customs.iter().all(|c| b.contains(&c.sha256()))
@@ -161,7 +157,7 @@ fn probes_metrics_and_status_describe_the_published_bundle() {
     }
     assert!(
         has_string(&st, |x| x.contains(s(&out.join(BUNDLE)))
-            || x.contains(s(&out))),
+            || x.contains(s(out))),
         "/status names the bundle path"
     );
     assert!(
@@ -228,15 +224,11 @@ fn promtool_check(body: &str) -> String {
 
 #[test]
 fn metrics_answer_in_the_format_the_scraper_asks_for() {
-    let tmp = tempfile::tempdir().unwrap();
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    let f = Fixture::new();
+    let secret = &f.secret;
     let chain = Chain::new("Formats");
     secret.write(&[("root.crt", chain.root.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let d = Daemon::builder(&out)
-        .args(["--source", s(secret.dir()), "--base", "none"])
-        .start();
+    let d = f.daemon().start();
 
     // No Accept header, or one that does not ask for OpenMetrics: the 0.0.4 text format.
     for accept in [None, Some("text/plain;version=0.0.4"), Some("*/*")] {
@@ -296,20 +288,20 @@ fn readyz(d: &Daemon) -> (u16, String) {
 
 #[test]
 fn readyz_waits_for_every_existing_source_to_read_without_error_then_stays_ready() {
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let tmp = f.path();
     let good = pki::root("Ready Good CA");
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    let secret = &f.secret;
     let broken = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
     secret.write(&[
         ("good.crt", good.pem().as_bytes()),
         ("broken.crt", broken.as_bytes()),
     ]);
     // A missing source (an `optional: true` Secret that does not exist) never blocks.
-    let missing = tmp.path().join("optional-secret");
-    let out = tmp.path().join("out");
+    let missing = tmp.join("optional-secret");
+    let out = &f.out;
     // `run --once` publishes elsewhere: two writers must not share an out-dir.
-    let out_once = tmp.path().join("out-once");
-    std::fs::create_dir(&out).unwrap();
+    let out_once = tmp.join("out-once");
     std::fs::create_dir(&out_once).unwrap();
     let args = [
         "--source",
@@ -321,16 +313,19 @@ fn readyz_waits_for_every_existing_source_to_read_without_error_then_stays_ready
         "--resync",
         "0",
     ];
-    let mut d = Daemon::builder(&out).args(args).no_wait().start();
+    let mut d = Daemon::builder(out).args(args).no_wait().start();
     d.wait_published();
-    assert!(bundle::read_bundle(&out).unwrap().contains(&good.sha256()));
+    assert!(bundle::read_bundle(out).unwrap().contains(&good.sha256()));
     // Published, but not every source read cleanly: not ready, and it says why.
     for _ in 0..3 {
         let (code, body) = readyz(&d);
         assert_eq!(code, 503, "a source in error at start: not ready ({body})");
         assert!(body.contains("broken.crt"), "names the file: {body}");
+        // Until the re-read it asks for has begun: the loop reads one at a
+        // time, so by the last probe the first of them has ended.
+        let before = d.reconciles();
         d.signal(libc::SIGHUP);
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        d.wait_reconciles(before + 1.0);
     }
     // `run --once` holds an init container back in exactly the same case.
     let once = common::run_once(&[&args[..], &["--out-dir", s(&out_once)]].concat());
@@ -344,7 +339,7 @@ fn readyz_waits_for_every_existing_source_to_read_without_error_then_stays_ready
         || readyz(&d).0 == 200,
     );
     assert_eq!(
-        bundle::read_bundle(&out),
+        bundle::read_bundle(out),
         Some(vec![good.sha256()]),
         "ready means the clean read is published"
     );
@@ -376,19 +371,19 @@ fn unreadable_secret_file_is_not_ready_and_the_error_says_how_to_fix_it() {
         "this test runs the sidecar as uid {NONROOT} next to a root-owned 0400 Secret file and needs root (CI runs as root)"
     );
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = Fixture::new();
+    let tmp = f.path();
+    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
     let ca = pki::root("Private Gateway CA");
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    let secret = &f.secret;
     secret.write(&[("ca.crt", ca.pem().as_bytes())]);
     // `defaultMode: 0400` on a root-owned Secret volume (chmod follows the key's
     // symlinks to the real file).
     let key = secret.dir().join("ca.crt");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    std::os::unix::fs::chown(&out, Some(NONROOT), Some(NONROOT)).unwrap();
-    let out_once = tmp.path().join("out-once");
+    let out = &f.out;
+    std::os::unix::fs::chown(out, Some(NONROOT), Some(NONROOT)).unwrap();
+    let out_once = tmp.join("out-once");
     std::fs::create_dir(&out_once).unwrap();
     std::os::unix::fs::chown(&out_once, Some(NONROOT), Some(NONROOT)).unwrap();
     let args = [
@@ -400,7 +395,7 @@ fn unreadable_secret_file_is_not_ready_and_the_error_says_how_to_fix_it() {
         "0",
     ];
 
-    let mut d = Daemon::builder(&out)
+    let mut d = Daemon::builder(out)
         .args(args)
         .uid(NONROOT)
         .no_wait()
@@ -460,7 +455,7 @@ fn unreadable_secret_file_is_not_ready_and_the_error_says_how_to_fix_it() {
     common::wait_until(common::PATIENCE, "/readyz 200 after the fix", || {
         readyz(&d).0 == 200
     });
-    assert!(bundle::read_bundle(&out).unwrap().contains(&ca.sha256()));
+    assert!(bundle::read_bundle(out).unwrap().contains(&ca.sha256()));
     once(0);
 }
 
@@ -474,8 +469,8 @@ fn probe(port: u16) -> Result<(u16, String), String> {
 fn healthz_stays_200_while_the_loop_is_busy_with_a_storm_of_rewrites() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
-    let tmp = tempfile::tempdir().unwrap();
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    let f = Fixture::new();
+    let secret = &f.secret;
     // About 1 MiB per version (the most a Secret holds), two versions that differ,
     // so every read parses a full Secret and every publish writes.
     let (a, b) = (pki::root("Storm A"), pki::root("Storm B"));
@@ -489,18 +484,7 @@ fn healthz_stays_200_while_the_loop_is_busy_with_a_storm_of_rewrites() {
     let version = |c: &pki::Cert| format!("{bulk}{}", c.pem());
     let (va, vb) = (version(&a), version(&b));
     secret.write(&[("ca.crt", va.as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let d = Daemon::builder(&out)
-        .args([
-            "--source",
-            s(secret.dir()),
-            "--base",
-            "none",
-            "--resync",
-            "0",
-        ])
-        .start();
+    let d = f.daemon().resync(0).start();
     let before = d.metric("trust_injector_reconciles_total").unwrap();
 
     let stop = AtomicBool::new(false);
@@ -546,18 +530,15 @@ fn healthz_turns_503_when_a_reconcile_never_returns() {
     // the next reconcile's first open of a source file never returns; the
     // kernel-side equivalent of a hung NFS or FUSE mount. Killing strace lets
     // the call go on.
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
+    let f = Fixture::new();
+    let tmp = f.path();
+    let src = tmp.join("src");
     let ca = pki::root("Stuck CA");
     ca.write_pem(&src.join("ca.crt"));
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut d = Daemon::builder(&out)
-        .args(["--source", s(&src), "--base", "none", "--resync", "0"])
-        .start();
+    let mut d = f.daemon_on(&src).resync(0).start();
     assert_eq!(probe(d.port).map(|r| r.0), Ok(200));
 
-    let trace_log = tmp.path().join("strace.log");
+    let trace_log = tmp.join("strace.log");
     let mut strace = common::tools::clean_command("strace")
         .args([
             "-f",

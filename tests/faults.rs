@@ -7,9 +7,8 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
 use common::bundle::{read_bundle, BUNDLE, CERTS};
-use common::daemon::Daemon;
+use common::daemon::{Daemon, Fixture, RECONCILES};
 use common::pki::{self, Cert};
 use common::{assert_clean_out_dir, s, trust_injector, wait_until, PATIENCE};
 use std::path::{Path, PathBuf};
@@ -67,21 +66,16 @@ fn bundle_is(out: &Path, want: &[String]) -> bool {
 
 #[test]
 fn full_output_filesystem_keeps_the_old_bundle_and_recovers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let _mount = Tmpfs::mount(&out, "size=4m");
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    let f = Fixture::new();
+    let (out, secret) = (&f.out, &f.secret);
+    let _mount = Tmpfs::mount(out, "size=4m");
     let small: Vec<Cert> = (0..2)
         .map(|i| pki::root(&format!("Small CA {i}")))
         .collect();
     secret.write(&[("ca.crt", certs_pem(&small).as_bytes())]);
 
-    let mut d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0", "--debounce", "0"])
-        .arg("--source")
-        .arg(secret.dir())
-        .start();
-    wait_until(PATIENCE, "small bundle", || bundle_is(&out, &fps(&small)));
+    let d = f.daemon().resync(0).no_debounce().start();
+    wait_until(PATIENCE, "small bundle", || bundle_is(out, &fps(&small)));
     let before = std::fs::read(out.join(BUNDLE)).unwrap();
 
     // Fill the filesystem, leaving far less than the big bundle needs (every
@@ -128,7 +122,8 @@ fn full_output_filesystem_keeps_the_old_bundle_and_recovers() {
             .unwrap_or(0.0)
             >= 2.0
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // That retry has ended, and left the disk as it was.
+    d.wait_reconciles_done(0);
     assert_eq!(
         std::fs::read(out.join(BUNDLE)).unwrap(),
         before,
@@ -138,9 +133,9 @@ fn full_output_filesystem_keeps_the_old_bundle_and_recovers() {
     wait_until(
         Duration::from_secs(15),
         "big bundle after space freed, with no event",
-        || bundle_is(&out, &fps(&big)),
+        || bundle_is(out, &fps(&big)),
     );
-    assert_clean_out_dir(&out);
+    assert_clean_out_dir(out);
     let status = d.status();
     assert!(status["bundle"]["last_error"].is_null(), "{status}");
     assert!(status["bundle"]["next_retry"].is_null(), "{status}");
@@ -149,22 +144,17 @@ fn full_output_filesystem_keeps_the_old_bundle_and_recovers() {
 
 #[test]
 fn readyz_is_503_while_nothing_can_be_published_and_200_once_it_is() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let _mount = Tmpfs::mount(&out, "size=1m");
+    let f = Fixture::new();
+    let out = &f.out;
+    let _mount = Tmpfs::mount(out, "size=1m");
     // Full from the start: the out-dir is writable (an empty file fits), but no
     // bundle does.
     let filler = out.join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 1024 * 1024]);
-    let src = tmp.path().join("src");
+    let src = f.path().join("src");
     let ca = pki::root("Not Yet CA");
     ca.write_pem(&src.join("ca.crt"));
-    let mut d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(&src)
-        .no_wait()
-        .start();
+    let d = f.daemon_on(&src).resync(0).no_wait().start();
     wait_until(PATIENCE, "the failed first publish in /status", || {
         common::daemon::http_get(d.port, "/status").is_ok_and(|(_, body)| {
             serde_json::from_str::<serde_json::Value>(&body)
@@ -176,9 +166,10 @@ fn readyz_is_503_while_nothing_can_be_published_and_200_once_it_is() {
         assert_eq!(code, 503, "nothing published yet: {body}");
         assert!(body.contains("no bundle published yet"), "{body}");
         assert_eq!(d.get("/healthz").0, 200, "alive all the same");
-        std::thread::sleep(Duration::from_millis(300));
+        // The next retry has come and gone, failing as the disk is still full.
+        d.wait_reconciles_done(0);
     }
-    assert!(read_bundle(&out).is_none(), "no bundle on disk");
+    assert!(read_bundle(out).is_none(), "no bundle on disk");
 
     // Space frees: the retry publishes, and /readyz turns 200 with the bundle
     // already in place.
@@ -188,25 +179,21 @@ fn readyz_is_503_while_nothing_can_be_published_and_200_once_it_is() {
         "/readyz 200 after space freed",
         || d.get("/readyz").0 == 200,
     );
-    assert!(bundle_is(&out, &[ca.sha256()]));
+    assert!(bundle_is(out, &[ca.sha256()]));
     d.assert_running("after the first publish");
 }
 
 #[test]
 fn deleted_or_altered_output_is_restored() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("src");
+    let f = Fixture::new();
+    let out = &f.out;
     let ca = pki::root("Restore CA");
-    ca.write_pem(&src.join("ca.crt"));
-    let _d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "1"])
-        .arg("--source")
-        .arg(&src)
+    let _d = f
+        .daemon_on(&f.plain_source("src", &ca.pem()))
+        .resync(1)
         .start();
     let want = vec![ca.sha256()];
-    wait_until(PATIENCE, "bundle", || bundle_is(&out, &want));
+    wait_until(PATIENCE, "bundle", || bundle_is(out, &want));
     let good = std::fs::read(out.join(BUNDLE)).unwrap();
 
     std::fs::remove_file(out.join(BUNDLE)).unwrap();
@@ -233,75 +220,55 @@ fn deleted_or_altered_output_is_restored() {
         std::fs::read(certs.join(entry.file_name())).is_ok_and(|b| b == entry_bytes)
     });
     wait_until(PATIENCE, "no leftovers", || {
-        std::fs::read_dir(&out).unwrap().count() == 3
+        std::fs::read_dir(out).unwrap().count() == 3
     });
-    assert_clean_out_dir(&out);
+    assert_clean_out_dir(out);
 }
 
 #[test]
 fn source_directory_deleted_and_recreated_is_followed_without_resync() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("volumes/src");
-    let a = pki::root("Recreate A");
-    let b = pki::root("Recreate B");
-    a.write_pem(&src.join("ca.crt"));
-    let _d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(&src)
-        .start();
-    wait_until(PATIENCE, "A published", || bundle_is(&out, &[a.sha256()]));
+    let (a, b) = (pki::root("Recreate A"), pki::root("Recreate B"));
+    let f = Fixture::new();
+    let src = f.plain_source("volumes/src", &a.pem());
+    let out = &f.out;
+    let _d = f.daemon_on(&src).resync(0).start();
+    wait_until(PATIENCE, "A published", || bundle_is(out, &[a.sha256()]));
 
     std::fs::remove_dir_all(&src).unwrap();
     wait_until(PATIENCE, "A gone with its directory", || {
-        bundle_is(&out, &[])
+        bundle_is(out, &[])
     });
 
     b.write_pem(&src.join("ca.crt"));
     wait_until(PATIENCE, "B published from the recreated directory", || {
-        bundle_is(&out, &[b.sha256()])
+        bundle_is(out, &[b.sha256()])
     });
 }
 
 #[test]
 fn secret_volume_that_starts_empty_gets_data_later() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
     // An `optional: true` Secret that does not exist: an empty directory.
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    let d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(secret.dir())
-        .start();
-    assert!(bundle_is(&out, &[]), "ready with an empty bundle");
+    let f = Fixture::new();
+    let (out, secret) = (&f.out, &f.secret);
+    let d = f.daemon().resync(0).start();
+    assert!(bundle_is(out, &[]), "ready with an empty bundle");
     assert_eq!(d.get("/readyz").0, 200);
 
     let ca = pki::root("Late CA");
     secret.write(&[("ca.crt", ca.pem().as_bytes())]);
     wait_until(PATIENCE, "late Secret data published", || {
-        bundle_is(&out, &[ca.sha256()])
+        bundle_is(out, &[ca.sha256()])
     });
 }
 
 #[test]
 fn overflowed_event_queue_leads_to_a_full_reread() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
     let a = pki::root("Overflow A");
     let b = pki::root("Overflow B");
-    secret.write(&[("ca.crt", a.pem().as_bytes())]);
-    let d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(secret.dir())
-        .start();
-    wait_until(PATIENCE, "A published", || bundle_is(&out, &[a.sha256()]));
+    let f = Fixture::with_ca(&a.pem());
+    let (out, secret) = (&f.out, &f.secret);
+    let d = f.daemon().resync(0).start();
+    wait_until(PATIENCE, "A published", || bundle_is(out, &[a.sha256()]));
 
     // Freeze the daemon (its watcher thread included) so the kernel queue,
     // 16384 events by default, overflows while nobody drains it.
@@ -318,7 +285,7 @@ fn overflowed_event_queue_leads_to_a_full_reread() {
     d.signal(libc::SIGCONT);
 
     wait_until(PATIENCE, "B published after the overflow", || {
-        bundle_is(&out, &[b.sha256()])
+        bundle_is(out, &[b.sha256()])
     });
     assert!(
         d.logs().contains("overflowed"),
@@ -329,10 +296,8 @@ fn overflowed_event_queue_leads_to_a_full_reread() {
 
 #[test]
 fn sigterm_during_publishing_leaves_no_partial_bundle_or_temp_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    let f = Fixture::new();
+    let (out, secret) = (&f.out, &f.secret);
     let set_a: Vec<Cert> = (0..150)
         .map(|i| pki::root(&format!("Term A {i}")))
         .collect();
@@ -343,11 +308,7 @@ fn sigterm_during_publishing_leaves_no_partial_bundle_or_temp_files() {
     secret.write(&[("ca.crt", pem_a.as_bytes())]);
 
     for round in 0..8u64 {
-        let mut d = Daemon::builder(&out)
-            .args(["--base", "embedded", "--resync", "0", "--debounce", "0"])
-            .arg("--source")
-            .arg(secret.dir())
-            .start();
+        let mut d = f.daemon().base("embedded").resync(0).no_debounce().start();
         // Keep it publishing, then stop it at a point that moves every round.
         for i in 0..(3 + round) {
             let pem = if i % 2 == 0 { &pem_b } else { &pem_a };
@@ -359,8 +320,8 @@ fn sigterm_during_publishing_leaves_no_partial_bundle_or_temp_files() {
             .wait_exit(Duration::from_secs(5))
             .unwrap_or_else(|| panic!("round {round}: no exit within 5 s"));
         assert!(st.success(), "round {round}: exit {st}");
-        assert_clean_out_dir(&out);
-        let bundle = read_bundle(&out).expect("bundle present");
+        assert_clean_out_dir(out);
+        let bundle = read_bundle(out).expect("bundle present");
         let custom: Vec<String> = bundle[bundle.len() - 150..].to_vec();
         assert!(
             custom == fps(&set_a) || custom == fps(&set_b),
@@ -401,19 +362,12 @@ fn read_only_out_dir_at_start_exits_2_naming_it() {
 fn idle_daemon_does_not_wake_itself_by_reading_its_sources() {
     // Reading a file emits an inotify open event in its directory; a daemon
     // that reacted to it would re-read forever (found the hard way).
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
     let ca = pki::root("Idle CA");
-    secret.write(&[("ca.crt", ca.pem().as_bytes())]);
-    let d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0", "--debounce", "0"])
-        .arg("--source")
-        .arg(secret.dir())
-        .start();
-    wait_until(PATIENCE, "bundle", || bundle_is(&out, &[ca.sha256()]));
-    let settle = || d.metric("trust_injector_reconciles_total").unwrap_or(-1.0);
+    let f = Fixture::with_ca(&ca.pem());
+    let (out, secret) = (&f.out, &f.secret);
+    let d = f.daemon().resync(0).no_debounce().start();
+    wait_until(PATIENCE, "bundle", || bundle_is(out, &[ca.sha256()]));
+    let settle = || d.metric(RECONCILES).unwrap_or(-1.0);
     let before = settle();
     // Someone else reading the Secret is not a change either.
     for _ in 0..20 {
@@ -439,11 +393,7 @@ fn certificate_expiring_while_running_is_dropped_at_that_moment() {
         let src = tmp.path().join("probe-src");
         common::write_file(&src.join("ca.pem"), lasting.pem());
         let started = std::time::Instant::now();
-        let d = Daemon::builder(&out)
-            .args(["--base", "none", "--resync", "0"])
-            .arg("--source")
-            .arg(&src)
-            .start();
+        let d = Daemon::on_source(&out, &src).resync(0).start();
         wait_until(PATIENCE, "probe published", || {
             bundle_is(&out, &[lasting.sha256()])
         });
@@ -470,11 +420,7 @@ fn certificate_expiring_while_running_is_dropped_at_that_moment() {
             format!("{}{}", lasting.pem(), brief.pem()),
         );
         // No resync and no file events: only the expiry timer can act.
-        let d = Daemon::builder(&out)
-            .args(["--base", "none", "--resync", "0"])
-            .arg("--source")
-            .arg(&src)
-            .start();
+        let d = Daemon::on_source(&out, &src).resync(0).start();
         // One file: in bundle order by SHA-256.
         let mut both = vec![lasting.sha256(), brief.sha256()];
         both.sort();

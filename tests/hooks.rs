@@ -4,89 +4,13 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
-use common::daemon::{metric_sum, Daemon};
+use common::daemon::{metric_sum, Daemon, Fixture};
+use common::endpoint::Endpoint;
 use common::pki::root;
-use common::{s, tools, wait_until, PATIENCE};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use common::{tools, wait_until, PATIENCE};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// One request the reload endpoint received.
-#[derive(Debug, Clone)]
-struct Received {
-    method: String,
-    path: String,
-    sha256: Option<String>,
-}
-
-/// A loopback HTTP endpoint that records every request and answers with the
-/// next status of its script (the last one repeats).
-struct Endpoint {
-    port: u16,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Endpoint {
-    fn start(script: &[u16]) -> Endpoint {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let script = script.to_vec();
-        let log = Arc::clone(&received);
-        // Detached: it dies with the test process.
-        std::thread::spawn(move || {
-            for (i, conn) in listener.incoming().enumerate() {
-                let Ok(mut conn) = conn else { continue };
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut sha256 = None;
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    let (name, value) = line.split_once(':').unwrap_or((&line, ""));
-                    match name.to_ascii_lowercase().as_str() {
-                        "x-trust-bundle-sha256" => sha256 = Some(value.trim().to_string()),
-                        "content-length" => length = value.trim().parse().unwrap_or(0),
-                        _ => {}
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                let mut parts = request_line.split_whitespace();
-                log.lock().unwrap().push(Received {
-                    method: parts.next().unwrap_or_default().to_string(),
-                    path: parts.next().unwrap_or_default().to_string(),
-                    sha256,
-                });
-                let status = script[i.min(script.len() - 1)];
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-            }
-        });
-        Endpoint { port, received }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/-/reload", self.port)
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
 
 fn notifications(daemon: &Daemon, kind: &str, outcome: &str) -> f64 {
     let text = daemon.metrics();
@@ -102,42 +26,34 @@ fn notifications(daemon: &Daemon, kind: &str, outcome: &str) -> f64 {
 
 /// Polls `f` for up to PATIENCE; whether it became true.
 fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed() < PATIENCE {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    f()
+    common::poll_for(PATIENCE, || f().then_some(())).is_some() || f()
 }
 
-/// The daemon's idle time after a publish: long enough for a notification that
-/// should not happen to have happened.
-fn settle() {
-    std::thread::sleep(Duration::from_millis(1500));
+/// Waits until the reconcile under way, and the next one (a resync: these
+/// daemons run with `--resync 1`), have ended: a notification they should not
+/// have sent would have been sent by then (hooks start as a reconcile ends).
+fn settle(daemon: &Daemon) {
+    daemon.wait_reconciles_done(1);
 }
 
 #[test]
 fn url_hook_posts_once_per_changed_publish_never_for_the_first() {
-    let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (root("Hook A Root CA"), root("Hook B Root CA"));
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", a.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let f = Fixture::with_ca(&a.pem());
+    let secret = &f.secret;
     let endpoint = Endpoint::start(&[200]);
 
-    let mut daemon = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--debounce", "0", "--resync", "1"])
+    let mut daemon = f
+        .daemon()
+        .no_debounce()
+        .resync(1)
         .args(["--on-change-url", &endpoint.url()])
         .start();
     daemon.wait_bundle("root A", |f| f == [a.sha256()]);
     // First publish, then at least one resync and a SIGHUP that change nothing.
-    settle();
+    settle(&daemon);
     daemon.signal(libc::SIGHUP);
-    settle();
+    settle(&daemon);
     assert!(
         endpoint.received().is_empty(),
         "no POST for the first publish or for unchanged re-reads: {:?}",
@@ -186,7 +102,7 @@ fn url_hook_posts_once_per_changed_publish_never_for_the_first() {
             daemon.logs()
         );
     }
-    settle();
+    settle(&daemon);
     assert_eq!(
         endpoint.received().len(),
         changed_publishes(),
@@ -226,18 +142,16 @@ fn url_hook_posts_once_per_changed_publish_never_for_the_first() {
 
 #[test]
 fn url_hook_retries_a_failing_endpoint_and_reports_giving_up() {
-    let tmp = tempfile::tempdir().unwrap();
     let (a, b, c) = (root("Retry A"), root("Retry B"), root("Retry C"));
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", a.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let f = Fixture::with_ca(&a.pem());
+    let secret = &f.secret;
     // Two failures, then success; from the 4th request on, failures only.
     let endpoint = Endpoint::start(&[503, 500, 200, 503]);
 
-    let mut daemon = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--debounce", "0", "--resync", "0"])
+    let mut daemon = f
+        .daemon()
+        .no_debounce()
+        .resync(0)
         .args(["--on-change-url", &endpoint.url()])
         .start();
     daemon.wait_bundle("root A", |f| f == [a.sha256()]);
@@ -339,24 +253,22 @@ fn hups(log: &Path) -> usize {
 
 #[test]
 fn signal_hook_reaches_the_named_process_on_change_only() {
-    let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (root("Signal A"), root("Signal B"));
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", a.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let f = Fixture::with_ca(&a.pem());
+    let secret = &f.secret;
     // Unique per test process, so parallel runs never signal each other's.
     let name = format!("ti-hup-{}", std::process::id() % 100_000);
-    let log = tmp.path().join("hups");
+    let log = f.path().join("hups");
     let target = Target::start(&name, &log);
 
-    let mut daemon = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--debounce", "0", "--resync", "1"])
+    let mut daemon = f
+        .daemon()
+        .no_debounce()
+        .resync(1)
         .args(["--on-change-signal", &format!("HUP:{name}")])
         .start();
     daemon.wait_bundle("root A", |f| f == [a.sha256()]);
-    settle();
+    settle(&daemon);
     assert_eq!(hups(&log), 0, "no signal for the first publish or a resync");
     assert!(daemon.status()["notifications"]["last_signal"].is_null());
 
@@ -373,7 +285,7 @@ fn signal_hook_reaches_the_named_process_on_change_only() {
         .to_string();
     assert!(detail.contains("1 process"), "{detail}");
     assert_eq!(notifications(&daemon, "signal", "ok"), 1.0);
-    settle();
+    settle(&daemon);
     assert_eq!(hups(&log), 1, "one signal per change");
 
     // The application is gone: the next change is reported as an error.

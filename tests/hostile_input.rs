@@ -5,9 +5,9 @@
 mod common;
 
 use common::bundle::{read_bundle, BUNDLE};
-use common::daemon::Daemon;
+use common::daemon::Fixture;
 use common::pki;
-use common::{error_about, wait_until, write_file, PATIENCE};
+use common::{error_about, wait_for_else, wait_until, write_file, PATIENCE};
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -64,19 +64,14 @@ fn vm_hwm_kib(pid: i32) -> u64 {
 
 #[test]
 fn hostile_files_are_errors_for_themselves_alone() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("src");
+    let f = Fixture::new();
+    let (tmp, out) = (f.path(), &f.out);
+    let src = tmp.join("src");
     let good = pki::root("Good CA");
     good.write_pem(&src.join("good.crt"));
-    let mut d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(&src)
-        .start();
+    let d = f.daemon_on(&src).resync(0).start();
     wait_until(PATIENCE, "good CA", || {
-        read_bundle(&out).is_some_and(|b| b == vec![good.sha256()])
+        read_bundle(out).is_some_and(|b| b == vec![good.sha256()])
     });
 
     let cert_pem = good.pem();
@@ -147,13 +142,13 @@ fn hostile_files_are_errors_for_themselves_alone() {
     weird_ca.write_pem(&weird);
     let long_ca = pki::root("Long Name CA");
     long_ca.write_pem(&src.join(format!("{}.crt", "l".repeat(251))));
-    let outside = tmp.path().join("outside.crt");
+    let outside = tmp.join("outside.crt");
     let outside_ca = pki::root("Outside CA");
     outside_ca.write_pem(&outside);
     std::os::unix::fs::symlink(&outside, src.join("escape.crt")).unwrap();
     // A link out of the source whose target's name tries to start log lines of
     // its own (the skip reason names the target).
-    let crafted = tmp.path().join("x\n-----BEGIN CERTIFICATE-----\nMIIB");
+    let crafted = tmp.join("x\n-----BEGIN CERTIFICATE-----\nMIIB");
     outside_ca.write_pem(&crafted);
     std::os::unix::fs::symlink(&crafted, src.join("crafted-link.crt")).unwrap();
     let evil = evil_subject_cert();
@@ -181,17 +176,18 @@ fn hostile_files_are_errors_for_themselves_alone() {
     let taken = |b: &Vec<String>| {
         b.contains(&weird_ca.sha256()) && b.contains(&long_ca.sha256()) && b.contains(&evil_sha)
     };
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !read_bundle(&out).is_some_and(|b| taken(&b)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "valid weird-named files not taken; status: {}\nlogs:\n{}",
-            d.status(),
-            d.logs()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let bundle = read_bundle(&out).unwrap();
+    wait_for_else(
+        PATIENCE,
+        || {
+            format!(
+                "valid weird-named files not taken; status: {}\nlogs:\n{}",
+                d.status(),
+                d.logs()
+            )
+        },
+        || read_bundle(out).filter(|b| taken(b)),
+    );
+    let bundle = read_bundle(out).unwrap();
     assert!(bundle.contains(&good.sha256()), "the good CA is kept");
     assert!(
         !bundle.contains(&outside_ca.sha256()),

@@ -4,11 +4,12 @@
 //! `openssl` program (rcgen cannot), so those tests need it and fail without it.
 
 mod common;
-#[path = "common/faulty.rs"]
-mod faulty;
 
 use common::atomic_writer::AtomicWriter;
-use common::pki::Chain;
+use common::daemon::Fixture;
+use common::faulty;
+use common::openssl;
+use common::pki::{self, Chain};
 use common::tools::{self, Out};
 use common::{s, trust_injector};
 use serde_json::Value;
@@ -144,13 +145,13 @@ fn secret_volume_with_a_bad_file_lists_the_rest_and_exits_1() {
 
 #[test]
 fn anchor_warnings_match_the_publish_loop() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Fixture::new();
     let c = Chain::new("Warn");
     let soon = faulty::intermediate_valid_for(&c.root, "Warn Soon Intermediate", 7);
     let secret = dir.path().join("secret");
     common::write_file(&secret.join("intermediate.crt"), c.intermediate.pem());
     // 90 days: the chain's own leaf (30 days) would also count as expiring soon.
-    let leaf = faulty::signed(faulty::leaf_params("localhost"), &c.intermediate);
+    let leaf = pki::signed(pki::leaf_params("localhost"), &c.intermediate);
     common::write_file(&secret.join("leaf.crt"), leaf.pem());
     common::write_file(&secret.join("soon.crt"), soon.pem());
 
@@ -188,11 +189,7 @@ fn anchor_warnings_match_the_publish_loop() {
     );
 
     // And /status of the sidecar says the same, from the same checks.
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let mut d = common::daemon::Daemon::builder(&out_dir)
-        .args(["--source", s(&secret), "--base", "none"])
-        .start();
+    let mut d = dir.daemon().start();
     d.wait_ready();
     let status = d.status();
     let certs = status["custom_certificates"].as_array().unwrap();
@@ -215,14 +212,6 @@ fn anchor_warnings_match_the_publish_loop() {
     d.stop();
 }
 
-/// `openssl` with arguments, failing the test on a non-zero exit.
-fn openssl(dir: &Path, args: &[&str]) {
-    let mut cmd = tools::clean_command("openssl");
-    cmd.current_dir(dir).args(args);
-    let out = tools::run(&mut cmd, Duration::from_secs(60));
-    assert!(out.ok(), "openssl {args:?}\n{}", out.text());
-}
-
 #[test]
 fn weak_keys_and_sha1_signatures_are_flagged() {
     tools::require("openssl");
@@ -230,87 +219,12 @@ fn weak_keys_and_sha1_signatures_are_flagged() {
     let d = dir.path();
     // A self-signed RSA-1024 CA: weak key (its SHA-1 self-signature is not
     // flagged: nobody checks an anchor's own signature).
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:1024",
-            "-sha1",
-            "-nodes",
-            "-subj",
-            "/CN=Weak RSA CA",
-            "-keyout",
-            "weak.key",
-            "-out",
-            "weak.pem",
-            "-days",
-            "90",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
-    );
+    openssl::self_signed_ca(d, "weak", "Weak RSA CA", 1024, "-sha1");
     // A strong CA that signs an intermediate with SHA-1.
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-sha256",
-            "-nodes",
-            "-subj",
-            "/CN=Strong RSA CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "90",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=SHA1 Intermediate",
-            "-keyout",
-            "sha1.key",
-            "-out",
-            "sha1.csr",
-        ],
-    );
+    openssl::self_signed_ca(d, "ca", "Strong RSA CA", 2048, "-sha256");
+    openssl::request(d, "sha1", "SHA1 Intermediate");
     common::write_file(&d.join("ext.cnf"), "basicConstraints=critical,CA:TRUE\n");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "sha1.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-sha1",
-            "-days",
-            "90",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "sha1.pem",
-        ],
-    );
+    openssl::sign_request(d, "sha1", "ca", ("-sha1", 90), "ext.cnf", "sha1.pem");
 
     let (code, v) = inspect_json(&[
         s(&d.join("weak.pem")),
@@ -332,25 +246,15 @@ fn weak_keys_and_sha1_signatures_are_flagged() {
 
 #[test]
 fn hashed_directory_bundle_and_der_files() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Fixture::new();
     let c = Chain::new("Hashed");
     let src = dir.path().join("src");
     common::write_file(
         &src.join("ca.crt"),
         format!("{}{}", c.root.pem(), c.intermediate.pem()),
     );
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    common::run_once_ok(&[
-        "--source",
-        s(&src),
-        "--base",
-        "none",
-        "--out-dir",
-        s(&out_dir),
-        "--listen",
-        "off",
-    ]);
+    let out_dir = &dir.out;
+    common::publish_once(&src, "none", out_dir, &["--listen", "off"]);
 
     // certs/ is a symlink to a versioned directory of <hash>.<n> files.
     let certs = out_dir.join(common::bundle::CERTS);
@@ -401,7 +305,7 @@ fn hashed_directory_bundle_and_der_files() {
 
 #[test]
 fn a_whole_tls_secret_is_a_warning_as_in_the_sidecar() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Fixture::new();
     let c = Chain::new("TlsSecret");
     let vol = AtomicWriter::new(&dir.path().join("tls-secret"));
     vol.write(&[
@@ -436,16 +340,7 @@ fn a_whole_tls_secret_is_a_warning_as_in_the_sidecar() {
     assert_eq!(v["file_warnings"][0]["file"], format!("{secret}/tls.key"));
 
     // The sidecar says the same of that file: `empty`, and exit 0 with --once.
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let once = common::run_once(&[
-        "--source",
-        secret,
-        "--base",
-        "none",
-        "--out-dir",
-        s(&out_dir),
-    ]);
+    let once = common::run_once_on(vol.dir(), "none", &dir.out, &[]);
     assert_eq!(once.code(), Some(0), "{}", once.text());
 }
 

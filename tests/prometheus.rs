@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
-use common::daemon::{free_port, http_get, Daemon};
+use common::daemon::{free_port, http_get, Fixture};
 use common::pki::Chain;
 use common::{s, wait_for};
 use serde_json::Value;
@@ -100,20 +99,14 @@ fn value(sample: &Value) -> f64 {
 
 #[test]
 fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_custom_certificates() {
-    let tmp = tempfile::tempdir().unwrap();
     let chain = Chain::new("Scraped");
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[
+    let f = Fixture::with_secret(&[
         ("root.crt", chain.root.pem().as_bytes()),
         ("intermediate.crt", chain.intermediate.pem().as_bytes()),
     ]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let d = Daemon::builder(&out)
-        .args(["--source", s(secret.dir()), "--base", "embedded"])
-        .start();
+    let d = f.daemon().base("embedded").start();
 
-    let prom_dir = tmp.path().join("prometheus");
+    let prom_dir = f.path().join("prometheus");
     std::fs::create_dir(&prom_dir).unwrap();
     let mut prom = Prometheus::start(&prom_dir, d.port);
 
@@ -158,6 +151,6 @@ fn a_real_prometheus_scrapes_the_sidecar_and_sees_the_custom_certificates() {
     let bundle = prom.query("trust_injector_bundle_certificates", 1);
     assert_eq!(
         value(&bundle[0]),
-        common::bundle::read_bundle(&out).unwrap().len() as f64
+        common::bundle::read_bundle(&f.out).unwrap().len() as f64
     );
 }

@@ -6,15 +6,15 @@ mod common;
 
 use common::atomic_writer::AtomicWriter;
 use common::bundle::{self, sha256_hex, BUNDLE, CERTS};
-use common::daemon::Daemon;
+use common::daemon::{Daemon, Fixture};
 use common::pki;
-use common::{assert_clean_out_dir, run_once_ok, s, write_file};
+use common::{assert_clean_out_dir, publish_once, run_once_ok, s, write_file};
 use std::os::unix::fs::MetadataExt;
 
 #[test]
 fn order_is_base_then_sources_in_flag_order_files_by_name_certificates_by_sha256_deduplicated() {
-    let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path();
+    let f = Fixture::new();
+    let p = f.path();
     let [b1, b2, c1, c2, c3, c4, c5, hidden] = ["B1", "B2", "C1", "C2", "C3", "C4", "C5", "Hidden"]
         .map(|n| pki::root(&format!("Order {n}")));
     let base = p.join("base.pem");
@@ -38,8 +38,7 @@ fn order_is_base_then_sources_in_flag_order_files_by_name_certificates_by_sha256
     let src3 = AtomicWriter::new(&p.join("src3"));
     src3.write(&[("ca.crt", format!("{}{}", c1.pem(), c5.pem()).as_bytes())]);
 
-    let out = p.join("out");
-    std::fs::create_dir(&out).unwrap();
+    let out = &f.out;
     run_once_ok(&[
         "--base",
         s(&base),
@@ -50,7 +49,7 @@ fn order_is_base_then_sources_in_flag_order_files_by_name_certificates_by_sha256
         "--source",
         s(src3.dir()),
         "--out-dir",
-        s(&out),
+        s(out),
     ]);
     // Within a.crt, certificates by SHA-256 (not block order).
     let mut a_crt = [c1.sha256(), c2.sha256()];
@@ -60,7 +59,7 @@ fn order_is_base_then_sources_in_flag_order_files_by_name_certificates_by_sha256
         .chain(a_crt)
         .chain([&c3, &c4, &c5].iter().map(|c| c.sha256()))
         .collect();
-    assert_eq!(bundle::read_bundle(&out).unwrap(), want);
+    assert_eq!(bundle::read_bundle(out).unwrap(), want);
     // certs/ holds the same set.
     let mut in_dir: Vec<String> = bundle::hashed_dir_map(&out.join(CERTS), false)
         .into_values()
@@ -73,25 +72,18 @@ fn order_is_base_then_sources_in_flag_order_files_by_name_certificates_by_sha256
 
 #[test]
 fn unchanged_content_is_not_rewritten() {
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
     let ca = pki::root("Stable CA");
-    ca.write_pem(&tmp.path().join("src/ca.crt"));
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("src");
-    let args = [
-        "--source",
-        s(&src),
-        "--base",
-        "embedded",
-        "--out-dir",
-        s(&out),
-    ];
-    run_once_ok(&args);
+    let src = f.path().join("src");
+    ca.write_pem(&src.join("ca.crt"));
+    let out = &f.out;
+    publish_once(&src, "embedded", out, &[]);
     let meta1 = std::fs::metadata(out.join(BUNDLE)).unwrap();
     let link1 = std::fs::read_link(out.join(CERTS)).unwrap();
+    // Long enough for a rewrite to show in the mtime (the filesystem's clock
+    // moves in kernel ticks, not nanoseconds).
     std::thread::sleep(std::time::Duration::from_millis(20));
-    run_once_ok(&args);
+    publish_once(&src, "embedded", out, &[]);
     let meta2 = std::fs::metadata(out.join(BUNDLE)).unwrap();
     let link2 = std::fs::read_link(out.join(CERTS)).unwrap();
     assert_eq!(
@@ -100,30 +92,24 @@ fn unchanged_content_is_not_rewritten() {
         "bundle rewritten although nothing changed"
     );
     assert_eq!(link1, link2, "certs/ swapped although nothing changed");
-    assert_clean_out_dir(&out);
+    assert_clean_out_dir(out);
 }
 
 #[test]
 fn crash_leftovers_are_cleaned_at_start() {
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
     let ca = pki::root("Leftover CA");
-    ca.write_pem(&tmp.path().join("src/ca.crt"));
-    let out = tmp.path().join("out");
+    let src = f.path().join("src");
+    ca.write_pem(&src.join("ca.crt"));
+    let out = &f.out;
     // What a crash mid-publish can leave: a temp bundle, a half-built and an old
     // versioned certs directory.
     write_file(&out.join(".tmp-ca-certificates.crt-12345"), "partial");
     write_file(&out.join(".certs-0123456789abcdef/0badc0de.0"), "old");
     write_file(&out.join(".tmp-certs-777/0badc0de.0"), "half");
-    let res = run_once_ok(&[
-        "--source",
-        s(&tmp.path().join("src")),
-        "--base",
-        "none",
-        "--out-dir",
-        s(&out),
-    ]);
-    assert_clean_out_dir(&out);
-    assert_eq!(bundle::read_bundle(&out).unwrap(), [ca.sha256()]);
+    let res = publish_once(&src, "none", out, &[]);
+    assert_clean_out_dir(out);
+    assert_eq!(bundle::read_bundle(out).unwrap(), [ca.sha256()]);
     // Said once, with the count: an operator sees that a crash happened.
     assert!(
         res.stderr.contains("removed leftovers") && res.stderr.contains("removed=3"),
@@ -134,16 +120,10 @@ fn crash_leftovers_are_cleaned_at_start() {
 
 #[test]
 fn resync_restores_output_that_was_deleted_or_altered() {
-    let tmp = tempfile::tempdir().unwrap();
     let ca = pki::root("Restored CA");
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", ca.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut d = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--resync", "1"])
-        .start();
+    let f = Fixture::with_ca(&ca.pem());
+    let out = &f.out;
+    let mut d = f.daemon().resync(1).start();
     d.wait_bundle("published", |b| b == [ca.sha256()]);
     let good = std::fs::read(out.join(BUNDLE)).unwrap();
     let good_certs = bundle::hashed_dir_map(&out.join(CERTS), false);
@@ -169,7 +149,7 @@ fn resync_restores_output_that_was_deleted_or_altered() {
         sha256_hex(&std::fs::read(out.join(BUNDLE)).unwrap()),
         sha256_hex(&good)
     );
-    assert_clean_out_dir(&out);
+    assert_clean_out_dir(out);
 }
 
 /// One traced syscall: its name and its arguments as strace printed them
@@ -267,12 +247,11 @@ fn every_published_file_is_synced_before_its_rename_and_the_directory_after() {
     // directory entry the rename changed reaches it afterwards. Dropping any
     // of these syncs leaves a crash window in which a reader (or the next
     // boot) sees an empty bundle.
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().canonicalize().unwrap();
+    let f = Fixture::new();
+    let root = f.path().canonicalize().unwrap();
     let ca = pki::root("Durable CA");
     ca.write_pem(&root.join("src/ca.crt"));
-    let out = root.join("out");
-    std::fs::create_dir(&out).unwrap();
+    let out = f.out.canonicalize().unwrap();
     let calls = traced_run_once(
         &[
             "--source",
@@ -342,13 +321,12 @@ fn a_failed_bundle_write_leaves_the_old_bundle_whole() {
     // own write never failed in any test, and writing it in place went
     // unnoticed. RLIMIT_FSIZE makes the kernel refuse exactly the bundle: each
     // certs/ file is far below the limit, the new bundle far above it.
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let f = Fixture::new();
+    let src = f.path().join("src");
+    let out = &f.out;
     let old = pki::root("Old Whole CA");
     old.write_pem(&src.join("ca.crt"));
-    let args = ["--source", s(&src), "--base", "none", "--out-dir", s(&out)];
+    let args = ["--source", s(&src), "--base", "none", "--out-dir", s(out)];
     run_once_ok(&args);
     let old_bundle = std::fs::read(out.join(BUNDLE)).unwrap();
 
@@ -403,11 +381,7 @@ fn a_failed_bundle_write_leaves_the_old_bundle_whole() {
         now.len(),
         old_bundle.len()
     );
-    let leftovers: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp-"))
-        .collect();
+    let leftovers = common::temp_files(out);
     assert!(
         leftovers.is_empty(),
         "temporary file removed: {leftovers:?}"
@@ -418,8 +392,8 @@ fn a_failed_bundle_write_leaves_the_old_bundle_whole() {
     // One file's certificates are published in SHA-256 order (docs/publishing.md).
     let mut want: Vec<String> = many.iter().map(|c| c.sha256()).collect();
     want.sort();
-    assert_eq!(bundle::read_bundle(&out).unwrap(), want);
-    assert_clean_out_dir(&out);
+    assert_eq!(bundle::read_bundle(out).unwrap(), want);
+    assert_clean_out_dir(out);
 }
 
 #[test]
@@ -428,20 +402,14 @@ fn a_real_certs_directory_from_an_older_tool_is_replaced_by_the_symlink() {
     // `certs` as a real directory, which rename cannot replace: it is removed
     // once, and from then on `certs` is our symlink. Found by the mutation
     // audit (docs/testing.md): nothing exercised this branch.
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
     let ca = pki::root("Upgrade CA");
-    ca.write_pem(&tmp.path().join("src/ca.crt"));
-    let out = tmp.path().join("out");
+    let src = f.path().join("src");
+    ca.write_pem(&src.join("ca.crt"));
+    let out = &f.out;
     write_file(&out.join("certs/0badc0de.0"), "stale, from an older tool");
-    run_once_ok(&[
-        "--source",
-        s(&tmp.path().join("src")),
-        "--base",
-        "none",
-        "--out-dir",
-        s(&out),
-    ]);
-    assert_clean_out_dir(&out);
+    publish_once(&src, "none", out, &[]);
+    assert_clean_out_dir(out);
     let in_dir: Vec<String> = bundle::hashed_dir_map(&out.join(CERTS), false)
         .into_values()
         .collect();
@@ -452,16 +420,10 @@ fn a_real_certs_directory_from_an_older_tool_is_replaced_by_the_symlink() {
 fn publishes_total_counts_exactly_the_publishes_that_wrote_something() {
     // The counter is how an operator sees rotations arrive: a resync that
     // finds nothing to do is not a publish, restoring one deleted file is.
-    let tmp = tempfile::tempdir().unwrap();
     let ca = pki::root("Counted CA");
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", ca.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut d = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--resync", "1"])
-        .start();
+    let f = Fixture::with_ca(&ca.pem());
+    let out = &f.out;
+    let mut d = f.daemon().resync(1).start();
     d.wait_bundle("published", |b| b == [ca.sha256()]);
     let publishes = |d: &Daemon| d.metric("trust_injector_publishes_total").unwrap_or(-1.0);
     let reconciles = |d: &Daemon| d.metric("trust_injector_reconciles_total").unwrap_or(0.0);
@@ -494,28 +456,21 @@ fn a_base_file_with_one_odd_root_keeps_the_others_and_a_der_base_works() {
     // The base is someone else's curated list: one certificate block that
     // does not parse costs that one only, with a warning counting it; other
     // PEM blocks are not certificates. A base of DER bytes is one root.
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let tmp = f.path();
     let (b1, b2) = (pki::root("Base One"), pki::root("Base Two"));
     let odd = "-----BEGIN CERTIFICATE-----\nMIIBAjCB6wIBATANBgkqhkiG9w0BAQsFADAA\n-----END CERTIFICATE-----\n";
     let crl =
         "-----BEGIN X509 CRL-----\nMIIBAjCB6wIBATANBgkqhkiG9w0BAQsFADAA\n-----END X509 CRL-----\n";
-    let base = tmp.path().join("base.pem");
+    let base = tmp.join("base.pem");
     write_file(&base, format!("{}{odd}{crl}{}", b1.pem(), b2.pem()));
-    let src = tmp.path().join("src");
+    let src = tmp.join("src");
     let custom = pki::root("Custom Next To Base");
     custom.write_pem(&src.join("ca.crt"));
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let res = run_once_ok(&[
-        "--base",
-        s(&base),
-        "--source",
-        s(&src),
-        "--out-dir",
-        s(&out),
-    ]);
+    let out = &f.out;
+    let res = publish_once(&src, s(&base), out, &[]);
     assert_eq!(
-        bundle::read_bundle(&out).unwrap(),
+        bundle::read_bundle(out).unwrap(),
         [b1.sha256(), b2.sha256(), custom.sha256()]
     );
     assert!(
@@ -524,18 +479,11 @@ fn a_base_file_with_one_odd_root_keeps_the_others_and_a_der_base_works() {
         res.text()
     );
 
-    let der_base = tmp.path().join("base.der");
+    let der_base = tmp.join("base.der");
     write_file(&der_base, b1.der());
-    run_once_ok(&[
-        "--base",
-        s(&der_base),
-        "--source",
-        s(&src),
-        "--out-dir",
-        s(&out),
-    ]);
+    publish_once(&src, s(&der_base), out, &[]);
     assert_eq!(
-        bundle::read_bundle(&out).unwrap(),
+        bundle::read_bundle(out).unwrap(),
         [b1.sha256(), custom.sha256()]
     );
 }

@@ -5,14 +5,12 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
 use common::bundle::BUNDLE;
-use common::daemon::Daemon;
+use common::daemon::{Daemon, Fixture};
 use common::https::HttpsServer;
 use common::pki::Chain;
 use common::tools::{self, Trust};
 use common::{log_lines_about, run_once, s};
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const STATE: &str = ".retained.json";
@@ -38,59 +36,58 @@ fn leaves_at(d: &Daemon, sha256: &str) -> Option<i64> {
     Some(t.unix_timestamp())
 }
 
-fn daemon(out: &Path, secret: &AtomicWriter, grace: &str) -> Daemon {
-    Daemon::builder(out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--debounce", "0", "--resync", "0"])
-        .args(["--retain-removed", grace])
-        .start()
-}
-
-/// A and B, the secret holding A, the sidecar publishing it, and a backend
-/// serving A's chain.
+/// A and B, the secret holding A, and a backend serving A's chain; the
+/// sidecar started by [`Rotation::daemon`].
 struct Rotation {
-    _tmp: tempfile::TempDir,
+    fixture: Fixture,
     a: Chain,
     b: Chain,
-    secret: AtomicWriter,
-    out: std::path::PathBuf,
     backend: HttpsServer,
 }
 
 fn rotation() -> Rotation {
-    let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (Chain::new("Retained A"), Chain::new("Retained B"));
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", a.root.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let fixture = Fixture::with_ca(&a.root.pem());
     let backend = HttpsServer::start(&a.server_pem());
     Rotation {
-        _tmp: tmp,
+        fixture,
         a,
         b,
-        secret,
-        out,
         backend,
     }
 }
 
 impl Rotation {
+    /// The sidecar on the Secret with `--retain-removed GRACE`.
+    fn daemon(&self, grace: &str) -> Daemon {
+        self.fixture
+            .daemon()
+            .no_debounce()
+            .resync(0)
+            .args(["--retain-removed", grace])
+            .start()
+    }
+
     fn client_reaches_a(&self) -> tools::Out {
-        tools::s_client(self.backend.port, Trust::File(&self.out.join(BUNDLE)))
+        tools::s_client(
+            self.backend.port,
+            Trust::File(&self.fixture.out.join(BUNDLE)),
+        )
     }
 }
 
 #[test]
 fn a_replaced_root_stays_trusted_for_the_grace_period_and_not_after() {
     let r = rotation();
-    let mut d = daemon(&r.out, &r.secret, "3s");
+    let mut d = r.daemon("3s");
     d.wait_bundle("root A", |b| b == [r.a.root.sha256()]);
     let ok = r.client_reaches_a();
     assert!(ok.ok(), "A trusted before the rotation:\n{}", ok.text());
 
     // The usual rotation: the Secret's content replaced, A gone at once.
-    r.secret.write(&[("ca.crt", r.b.root.pem().as_bytes())]);
+    r.fixture
+        .secret
+        .write(&[("ca.crt", r.b.root.pem().as_bytes())]);
     d.wait_bundle("B published, A retained", |b| {
         b.contains(&r.b.root.sha256()) && b.contains(&r.a.root.sha256())
     });
@@ -131,16 +128,18 @@ fn a_replaced_root_stays_trusted_for_the_grace_period_and_not_after() {
 #[test]
 fn a_restart_in_the_middle_neither_shortens_nor_extends_the_grace() {
     let r = rotation();
-    let mut d = daemon(&r.out, &r.secret, "8s");
+    let mut d = r.daemon("8s");
     d.wait_bundle("root A", |b| b == [r.a.root.sha256()]);
-    r.secret.write(&[("ca.crt", r.b.root.pem().as_bytes())]);
+    r.fixture
+        .secret
+        .write(&[("ca.crt", r.b.root.pem().as_bytes())]);
     d.wait_bundle("A retained", |b| b.len() == 2);
     let deadline = leaves_at(&d, &r.a.root.sha256()).expect("A retained");
     let st = d.stop();
     assert!(st.success(), "{st}");
     // The sidecar is down; the bundle it left keeps A meanwhile.
 
-    let mut d = daemon(&r.out, &r.secret, "8s");
+    let mut d = r.daemon("8s");
     assert!(
         now_unix() < deadline,
         "the restart took longer than the grace; the test needs a longer one"
@@ -150,7 +149,7 @@ fn a_restart_in_the_middle_neither_shortens_nor_extends_the_grace() {
         Some(deadline),
         "the same deadline after the restart"
     );
-    let b = common::bundle::read_bundle(&r.out).unwrap();
+    let b = common::bundle::read_bundle(&r.fixture.out).unwrap();
     assert!(b.contains(&r.a.root.sha256()), "A still published: {b:?}");
     let ok = r.client_reaches_a();
     assert!(ok.ok(), "A trusted after the restart:\n{}", ok.text());
@@ -170,8 +169,8 @@ fn a_restart_in_the_middle_neither_shortens_nor_extends_the_grace() {
 #[test]
 fn a_damaged_state_file_is_ignored_with_a_warning() {
     let r = rotation();
-    common::write_file(&r.out.join(STATE), "{ this is not the state");
-    let mut d = daemon(&r.out, &r.secret, "3s");
+    common::write_file(&r.fixture.out.join(STATE), "{ this is not the state");
+    let mut d = r.daemon("3s");
     d.wait_bundle("root A", |b| b == [r.a.root.sha256()]);
     assert!(
         !log_lines_about(&d.logs(), STATE, &["warn"]).is_empty(),
@@ -179,31 +178,32 @@ fn a_damaged_state_file_is_ignored_with_a_warning() {
         d.logs()
     );
     // Rewritten, valid, and retention works from it.
-    let text = std::fs::read_to_string(r.out.join(STATE)).unwrap();
+    let text = std::fs::read_to_string(r.fixture.out.join(STATE)).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("state rewritten as JSON ({e}): {text}"));
     assert_eq!(doc["certificates"].as_array().map(Vec::len), Some(1));
-    r.secret.write(&[("ca.crt", r.b.root.pem().as_bytes())]);
+    r.fixture
+        .secret
+        .write(&[("ca.crt", r.b.root.pem().as_bytes())]);
     d.wait_bundle("A retained", |b| b.len() == 2);
     // The file holds certificates and times, never anything secret.
-    let text = std::fs::read_to_string(r.out.join(STATE)).unwrap();
+    let text = std::fs::read_to_string(r.fixture.out.join(STATE)).unwrap();
     assert!(!text.contains("PRIVATE"), "{text}");
     d.stop();
 }
 
 #[test]
 fn a_bad_duration_exits_2_naming_the_option() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
+    let f = Fixture::new();
+    let src = f.path().join("src");
     std::fs::create_dir(&src).unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
+    let out = &f.out;
     for bad in ["3w", "soon", "1.5h"] {
         let res = run_once(&[
             "--source",
             s(&src),
             "--out-dir",
-            s(&out),
+            s(out),
             "--retain-removed",
             bad,
         ]);

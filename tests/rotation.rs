@@ -4,36 +4,22 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
 use common::bundle::{BUNDLE, CERTS};
-use common::daemon::Daemon;
 use common::https::HttpsServer;
-use common::pki::Chain;
+use common::rotation::Rotation;
 use common::tools::{self, Trust};
-use common::{s, wait_until, PATIENCE};
+use common::{wait_until, PATIENCE};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[test]
 fn rotation_with_overlap_never_fails_a_request() {
-    let tmp = tempfile::tempdir().unwrap();
-    let old = Chain::new("Old");
-    let new = Chain::new("New");
-
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", old.root.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-
-    let mut daemon = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--debounce", "0", "--resync", "0"])
-        .start();
+    let mut r = Rotation::start(&["--resync", "0"]);
+    let (old, new) = (&r.old, &r.new);
+    let (secret, daemon, server) = (&r.secret, &mut r.daemon, &r.server);
     let pid = daemon.pid();
-    daemon.wait_bundle("old root published", |b| b == [old.root.sha256()]);
-
-    let server = HttpsServer::start(&old.server_pem());
     let port = server.port;
+    let out = daemon.out_dir.clone();
 
     // The client: alternately curl with the bundle and Python with certs/, each a
     // new process, so a new TLS context per request.

@@ -16,23 +16,13 @@
 mod common;
 
 use common::long_client::LongClient;
+use common::python;
 use common::rotation::Rotation;
 use common::tools::{self, Trust};
 use common::{s, wait_until, PATIENCE};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Fails (never skips) when `program` is missing, naming the Debian package.
-fn need(program: &str) {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path).any(|dir| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(dir.join(program))
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    });
-    assert!(found, "{}", tools::missing_message(program));
-}
 
 fn runtimes_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtimes")
@@ -45,21 +35,12 @@ fn runtimes_dir() -> PathBuf {
 ///   new        create_default_context() made now
 ///   capath-old a context made at start with capath=CERTS (hashed directory)
 const PY_LONG_CLIENT: &str = r#"
-import socket, ssl, sys
 port, capath = int(sys.argv[1]), sys.argv[2]
 old = ssl.create_default_context()
 capath_old = ssl.create_default_context(cafile=None, capath=capath)
 def get(ctx):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-            with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-                tls.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = tls.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+        data = http_get(ctx, port)
     except Exception as e:
         return "fail " + str(e).replace("\n", " ")
     return "ok" if data.startswith(b"HTTP/1.0 200") else "fail " + repr(data[:60])
@@ -77,11 +58,9 @@ for line in sys.stdin:
 "#;
 
 fn python_client(r: &Rotation) -> LongClient {
-    let mut cmd = tools::clean_command("python3");
+    let mut cmd = python::command(PY_LONG_CLIENT);
     // Deliberately: the variable an application container is given.
     cmd.env("SSL_CERT_FILE", r.bundle())
-        .arg("-c")
-        .arg(PY_LONG_CLIENT)
         .arg(r.port().to_string())
         .arg(r.certs());
     LongClient::start("python3", cmd, r.tmp().join("python.stderr"))
@@ -89,7 +68,7 @@ fn python_client(r: &Rotation) -> LongClient {
 
 #[test]
 fn python_new_context_follows_a_rotation_a_long_lived_one_does_not() {
-    need("python3");
+    tools::require("python3");
     let mut r = Rotation::start(&[]);
     let mut client = python_client(&r);
     client.expect_ok("old", "before rotation");
@@ -114,7 +93,7 @@ fn python_new_context_follows_a_rotation_a_long_lived_one_does_not() {
 
 #[test]
 fn openssl_a_new_ssl_ctx_per_run_follows_a_rotation() {
-    need("openssl");
+    tools::require("openssl");
     let mut r = Rotation::start(&[]);
     // openssl s_client builds a new SSL_CTX on every run, from the files as
     // they are at that moment. (A long-lived SSL_CTX loaded with a CAfile does
@@ -132,7 +111,7 @@ fn openssl_a_new_ssl_ctx_per_run_follows_a_rotation() {
 
 #[test]
 fn curl_every_run_reads_the_current_bundle() {
-    need("curl");
+    tools::require("curl");
     let mut r = Rotation::start(&[]);
     let run = |bundle: &Path, port: u16| {
         let mut cmd = tools::clean_command("curl");
@@ -160,7 +139,7 @@ fn curl_every_run_reads_the_current_bundle() {
 
 #[test]
 fn go_loads_system_roots_once_and_needs_a_restart_or_a_handled_signal() {
-    need("go");
+    tools::require("go");
     let go = tools::require("go");
     let build_dir = tempfile::tempdir().unwrap();
     // The process name is the binary's: unique per test process, so the
@@ -228,8 +207,8 @@ pub fn build_java_client(dir: &Path) {
 
 #[test]
 fn java_default_context_keeps_the_truststore_it_started_with() {
-    need("java");
-    need("javac");
+    tools::require("java");
+    tools::require("javac");
     let mut r = Rotation::start(&["--pkcs12"]);
     let classes = r.tmp().join("classes");
     build_java_client(&classes);
@@ -266,7 +245,7 @@ fn java_default_context_keeps_the_truststore_it_started_with() {
 // ---------------------------------------------------------------- Node.js
 
 fn node_client(r: &Rotation, use_openssl_ca: bool, env: &[(&str, &Path)]) -> LongClient {
-    need("node");
+    tools::require("node");
     let mut cmd = tools::clean_command("node");
     if use_openssl_ca {
         cmd.arg("--use-openssl-ca");

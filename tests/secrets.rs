@@ -5,28 +5,18 @@
 mod common;
 
 use common::bundle::read_bundle;
-use common::daemon::Daemon;
+use common::daemon::Fixture;
 use common::leak::{self, Key};
+use common::openssl::openssl;
 use common::pki;
-use common::tools::{clean_command, require};
+use common::tools::require;
 use common::{wait_until, write_file, PATIENCE};
 use std::path::Path;
 
 /// Private keys as PEM: PKCS#8, PKCS#1 RSA, SEC1 EC, encrypted PKCS#8.
 fn keys(dir: &Path) -> Vec<(String, String)> {
     require("openssl");
-    let run = |args: &[&str]| {
-        let o = clean_command("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     run(&["genrsa", "-traditional", "-out", "rsa.pem", "2048"]);
     run(&[
         "ecparam",
@@ -52,13 +42,12 @@ fn keys(dir: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn private_keys_never_appear_in_any_output() {
-    let tmp = tempfile::tempdir().unwrap();
-    let keydir = tmp.path().join("keys");
+    let f = Fixture::new();
+    let keydir = f.path().join("keys");
     std::fs::create_dir(&keydir).unwrap();
     let keys = keys(&keydir);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("src");
+    let out = &f.out;
+    let src = f.path().join("src");
     let a = pki::root("Secret Test A");
     let b = pki::root("Secret Test B");
 
@@ -91,16 +80,15 @@ fn private_keys_never_appear_in_any_output() {
         write_file(&src.join(format!("{i}-der-{name}")), der);
     }
 
-    let d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
+    let d = f
+        .daemon_on(&src)
+        .resync(0)
         // Its state file in the out-dir is one more output to search.
         .args(["--retain-removed", "1h"])
         .env("TRUST_INJECTOR_LOG", "trace")
-        .arg("--source")
-        .arg(&src)
         .start();
     wait_until(PATIENCE, "the certificates next to the keys", || {
-        read_bundle(&out).is_some_and(|b| b.len() == 2)
+        read_bundle(out).is_some_and(|b| b.len() == 2)
     });
 
     let places = leak::daemon_outputs(&d);

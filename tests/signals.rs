@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
 use common::bundle;
-use common::daemon::Daemon;
+use common::daemon::Fixture;
 use common::pki;
-use common::{assert_clean_out_dir, replace_file, s};
+use common::{assert_clean_out_dir, replace_file};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,23 +15,18 @@ use std::time::Duration;
 const STOP_BOUND: Duration = Duration::from_secs(5);
 
 fn stops_cleanly_on(sig: i32) {
-    let tmp = tempfile::tempdir().unwrap();
     let ca = pki::root("Signal CA");
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", ca.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut d = Daemon::builder(&out)
-        .args(["--source", s(secret.dir()), "--base", "none"])
-        .start();
+    let f = Fixture::with_ca(&ca.pem());
+    let out = &f.out;
+    let mut d = f.daemon().start();
     d.wait_bundle("published", |b| b == [ca.sha256()]);
     d.signal(sig);
     let st = d
         .wait_exit(STOP_BOUND)
         .unwrap_or_else(|| panic!("still running {STOP_BOUND:?} after signal {sig}"));
     assert_eq!(st.code(), Some(0), "exit status after signal {sig}: {st}");
-    assert_clean_out_dir(&out);
-    assert_eq!(bundle::read_bundle(&out).unwrap(), [ca.sha256()]);
+    assert_clean_out_dir(out);
+    assert_eq!(bundle::read_bundle(out).unwrap(), [ca.sha256()]);
 }
 
 #[test]
@@ -47,22 +41,16 @@ fn sigint_stops_with_exit_0_and_no_leftovers() {
 
 #[test]
 fn sigterm_while_publishing_leaves_no_temporary_files() {
-    let tmp = tempfile::tempdir().unwrap();
     let cas: Vec<_> = (0..4)
         .map(|i| pki::root(&format!("Churn CA {i}")))
         .collect();
     let pems: Vec<String> = cas.iter().map(|c| c.pem()).collect();
-    let secret = Arc::new(AtomicWriter::new(&tmp.path().join("secret")));
-    secret.write(&[("ca.crt", pems[0].as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut d = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "embedded", "--debounce", "0"])
-        .start();
+    let f = Fixture::with_ca(&pems[0]);
+    let out = &f.out;
+    let mut d = f.daemon().base("embedded").no_debounce().start();
     let stop = Arc::new(AtomicBool::new(false));
     let churn = {
-        let (secret, stop, pems) = (secret.clone(), stop.clone(), pems.clone());
+        let (secret, stop, pems) = (f.secret.clone(), stop.clone(), pems.clone());
         std::thread::spawn(move || {
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
@@ -99,9 +87,9 @@ fn sigterm_while_publishing_leaves_no_temporary_files() {
         )
     });
     assert_eq!(st.code(), Some(0), "{st}");
-    assert_clean_out_dir(&out);
+    assert_clean_out_dir(out);
     // What is left is a whole bundle.
-    let b = bundle::read_bundle(&out).unwrap();
+    let b = bundle::read_bundle(out).unwrap();
     assert!(b.len() > 50);
 }
 
@@ -110,19 +98,19 @@ fn sighup_rereads_every_source() {
     // A file source that is a symlink to a file elsewhere: rewriting the target in
     // place produces no event in the watched directory, and resync is off, so only
     // SIGHUP can make the daemon notice.
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
     let v1 = pki::root("HUP CA v1");
     let v2 = pki::root("HUP CA v2");
-    let real = tmp.path().join("elsewhere/real.crt");
+    let real = f.path().join("elsewhere/real.crt");
     v1.write_pem(&real);
-    let watched = tmp.path().join("watched");
+    let watched = f.path().join("watched");
     std::fs::create_dir(&watched).unwrap();
     std::os::unix::fs::symlink(&real, watched.join("ca.crt")).unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut d = Daemon::builder(&out)
-        .args(["--source", s(&watched.join("ca.crt"))])
-        .args(["--base", "none", "--resync", "0", "--debounce", "0"])
+    let out = &f.out;
+    let mut d = f
+        .daemon_on(&watched.join("ca.crt"))
+        .resync(0)
+        .no_debounce()
         .start();
     d.wait_bundle("v1", |b| b == [v1.sha256()]);
 
@@ -130,7 +118,7 @@ fn sighup_rereads_every_source() {
     // Precondition for the test to mean anything: no re-read without the signal.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
-        bundle::read_bundle(&out).unwrap(),
+        bundle::read_bundle(out).unwrap(),
         [v1.sha256()],
         "test precondition: the change was noticed without SIGHUP (the daemon watches \
          symlink targets?), so this test cannot show SIGHUP works"

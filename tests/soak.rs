@@ -8,9 +8,8 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
 use common::bundle::{fingerprints, read_bundle, BUNDLE, CERTS};
-use common::daemon::Daemon;
+use common::daemon::Fixture;
 use common::pki::{self, Cert};
 use common::{wait_until, PATIENCE};
 use std::collections::{BTreeSet, HashSet};
@@ -73,10 +72,8 @@ fn soak_swaps_never_show_a_torn_or_unexpected_read() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_SWAPS);
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
+    let f = Fixture::new();
+    let (out, secret) = (&f.out, &f.secret);
 
     let pool: Vec<Cert> = (0..150)
         .map(|i| pki::root(&format!("Soak CA {i}")))
@@ -101,13 +98,9 @@ fn soak_swaps_never_show_a_torn_or_unexpected_read() {
         secret.write(&files);
     };
     write(&payloads[0]);
-    let mut d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0", "--debounce", "0"])
-        .arg("--source")
-        .arg(secret.dir())
-        .start();
+    let d = f.daemon().resync(0).no_debounce().start();
     wait_until(PATIENCE, "first payload", || {
-        read_bundle(&out).is_some_and(|b| b == payloads[0].fingerprints)
+        read_bundle(out).is_some_and(|b| b == payloads[0].fingerprints)
     });
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -146,7 +139,7 @@ fn soak_swaps_never_show_a_torn_or_unexpected_read() {
     }
     let last = &payloads[((swaps.max(1) - 1) * 7 + 1) % payloads.len()];
     wait_until(PATIENCE, "final bundle equals the final Secret", || {
-        read_bundle(&out).is_some_and(|b| b == last.fingerprints)
+        read_bundle(out).is_some_and(|b| b == last.fingerprints)
     });
     stop.store(true, Ordering::Relaxed);
     for r in readers {

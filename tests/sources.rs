@@ -10,21 +10,13 @@ mod common;
 
 use common::atomic_writer::AtomicWriter;
 use common::bundle::read_bundle;
-use common::daemon::Daemon;
+use common::daemon::{Daemon, Fixture, RECONCILES};
+use common::endpoint::Endpoint;
 use common::{log_lines_about, pki, run_once, s, wait_until, write_file, PATIENCE};
 use std::path::Path;
 use std::time::Duration;
 
-/// The reconciles counter, to wait for "the daemon looked again".
-const RECONCILES: &str = "trust_injector_reconciles_total";
 const ERRORS: &str = "trust_injector_source_errors_total";
-
-/// Waits until the daemon has completed `n` more reconciles than `before`.
-fn wait_reconciles(d: &Daemon, before: f64, n: f64) {
-    wait_until(PATIENCE, "more reconciles", || {
-        d.metric(RECONCILES).unwrap_or(0.0) >= before + n
-    });
-}
 
 /// The `/status` entry of the first source.
 fn source0(d: &Daemon) -> serde_json::Value {
@@ -56,21 +48,14 @@ fn mv_t(from: &Path, to: &Path) {
 
 #[test]
 fn data_link_leaving_the_volume_is_refused_and_the_last_good_cas_stay() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let vol = AtomicWriter::new(&tmp.path().join("secret"));
     let good = pki::root("Secret CA");
-    vol.write(&[("ca.crt", good.pem().as_bytes())]);
+    let f = Fixture::with_ca(&good.pem());
+    let (out, vol) = (&f.out, &f.secret);
     // Somewhere else on the node: a directory of certificates that are not ours.
-    let elsewhere = tmp.path().join("elsewhere");
+    let elsewhere = f.path().join("elsewhere");
     let snakeoil = pki::root("Snakeoil");
     snakeoil.write_pem(&elsewhere.join("ca.crt"));
-    let mut d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "1"])
-        .arg("--source")
-        .arg(vol.dir())
-        .start();
+    let mut d = f.daemon().resync(1).start();
     d.wait_bundle("the Secret's CA", |b| b == [good.sha256()]);
 
     // ln -s /somewhere/else vol/..data_tmp && mv -T vol/..data_tmp vol/..data
@@ -88,9 +73,9 @@ fn data_link_leaving_the_volume_is_refused_and_the_last_good_cas_stay() {
     );
     assert_eq!(source0(&d)["state"], "error", "{}", source0(&d));
     let before = d.metric(RECONCILES).unwrap();
-    wait_reconciles(&d, before, 2.0);
+    d.wait_reconciles(before + 2.0);
     assert_eq!(
-        read_bundle(&out).unwrap(),
+        read_bundle(out).unwrap(),
         [good.sha256()],
         "the Secret's CA stays, nothing from outside comes in"
     );
@@ -108,10 +93,8 @@ fn data_link_leaving_the_volume_is_refused_and_the_last_good_cas_stay() {
 
 #[test]
 fn directory_loops_are_read_once_and_said_in_log_and_status() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("src");
+    let f = Fixture::new();
+    let src = f.path().join("src");
     let bulk = src.join("bulk");
     let ca = pki::root("Looped CA");
     ca.write_pem(&bulk.join("ca.crt"));
@@ -119,11 +102,7 @@ fn directory_loops_are_read_once_and_said_in_log_and_status() {
     // A file symlink loop, silently ignored before.
     std::os::unix::fs::symlink("b.crt", src.join("a.crt")).unwrap();
     std::os::unix::fs::symlink("a.crt", src.join("b.crt")).unwrap();
-    let d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(&src)
-        .start();
+    let d = f.daemon_on(&src).resync(0).start();
     let files = source0(&d)["files"].as_array().unwrap().clone();
     assert_eq!(files.len(), 1, "one certificate, one path: {files:?}");
     assert_eq!(files[0]["path"], s(&bulk.join("ca.crt")));
@@ -149,8 +128,8 @@ fn directory_loops_are_read_once_and_said_in_log_and_status() {
 
 #[test]
 fn a_large_volume_with_a_loop_is_not_more_than_4096_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
+    let f = Fixture::new();
+    let src = f.path().join("src");
     let bulk = src.join("bulk");
     let ca = pki::root("Bulk CA");
     // 600 files read through 7 looping levels would pass the 4096 limit.
@@ -158,9 +137,14 @@ fn a_large_volume_with_a_loop_is_not_more_than_4096_files() {
         write_file(&bulk.join(format!("ca-{i}.crt")), ca.pem());
     }
     std::os::unix::fs::symlink(".", bulk.join("again")).unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let run = run_once(&["--base", "none", "--source", s(&src), "--out-dir", s(&out)]);
+    let run = run_once(&[
+        "--base",
+        "none",
+        "--source",
+        s(&src),
+        "--out-dir",
+        s(&f.out),
+    ]);
     assert_eq!(run.code(), Some(0), "{}", run.text());
     assert!(!run.text().contains("more than 4096"), "{}", run.text());
     assert!(run.text().contains("loop"), "{}", run.text());
@@ -174,21 +158,16 @@ fn mkfifo(path: &Path) {
 
 #[test]
 fn fifos_and_sockets_are_never_opened() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let src = tmp.path().join("src");
+    let f = Fixture::new();
+    let (tmp, out) = (f.path(), &f.out);
+    let src = tmp.join("src");
     let ca = pki::root("Beside A Fifo CA");
     ca.write_pem(&src.join("ca.crt"));
     mkfifo(&src.join("pipe.crt"));
     let _socket = std::os::unix::net::UnixListener::bind(src.join("sock.crt")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", src.join("zero.crt")).unwrap();
-    let d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(&src)
-        .start();
-    assert_eq!(read_bundle(&out).unwrap(), [ca.sha256()]);
+    let d = f.daemon_on(&src).resync(0).start();
+    assert_eq!(read_bundle(out).unwrap(), [ca.sha256()]);
     let skipped = skipped(&d);
     let reason = |name: &str| {
         skipped
@@ -203,9 +182,9 @@ fn fifos_and_sockets_are_never_opened() {
     assert!(reason("zero.crt").contains("outside"), "{skipped:?}");
 
     // A FIFO named as a source is an error for that file, not a hang.
-    let fifo = tmp.path().join("lone.pem");
+    let fifo = tmp.join("lone.pem");
     mkfifo(&fifo);
-    let out2 = tmp.path().join("out2");
+    let out2 = tmp.join("out2");
     std::fs::create_dir(&out2).unwrap();
     let mut cmd = common::trust_injector();
     cmd.args(["run", "--once", "--base", "none", "--source", s(&fifo)])
@@ -334,24 +313,18 @@ fn token(n: u32) -> String {
 
 #[test]
 fn include_takes_only_the_ca_keys_of_a_projected_volume() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let vol = AtomicWriter::new(&tmp.path().join("projected"));
+    let f = Fixture::new();
+    let vol = &f.secret;
     let ca = pki::root("Projected CA");
-    projected(&vol, &ca.pem(), &token(0));
-    let mut d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0", "--include", "*.crt"])
-        .arg("--source")
-        .arg(vol.dir())
-        .start();
+    projected(vol, &ca.pem(), &token(0));
+    let mut d = f.daemon().resync(0).args(["--include", "*.crt"]).start();
     d.wait_bundle("the CA", |b| b == [ca.sha256()]);
     // Every file taken is valid: ready, so the gateway may start.
     d.wait_ready();
     for n in 1..=3 {
         let before = d.metric(RECONCILES).unwrap();
-        projected(&vol, &ca.pem(), &token(n));
-        wait_reconciles(&d, before, 1.0);
+        projected(vol, &ca.pem(), &token(n));
+        d.wait_reconciles(before + 1.0);
     }
     let src = source0(&d);
     assert_eq!(src["state"], "ok", "{src}");
@@ -370,7 +343,7 @@ fn include_takes_only_the_ca_keys_of_a_projected_volume() {
     );
 
     // The same through the variable, comma-separated.
-    let out2 = tmp.path().join("out2");
+    let out2 = f.path().join("out2");
     std::fs::create_dir(&out2).unwrap();
     let mut cmd = common::trust_injector();
     cmd.env("TRUST_INJECTOR_INCLUDE", "*.pem,ca.*")
@@ -383,23 +356,17 @@ fn include_takes_only_the_ca_keys_of_a_projected_volume() {
 
 #[test]
 fn a_token_refreshed_again_and_again_is_one_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let vol = AtomicWriter::new(&tmp.path().join("projected"));
+    let f = Fixture::new();
+    let vol = &f.secret;
     let ca = pki::root("Projected CA");
-    projected(&vol, &ca.pem(), &token(0));
-    let mut d = Daemon::builder(&out)
-        .args(["--base", "none", "--resync", "0"])
-        .arg("--source")
-        .arg(vol.dir())
-        .start();
+    projected(vol, &ca.pem(), &token(0));
+    let mut d = f.daemon().resync(0).start();
     d.wait_bundle("the CA", |b| b == [ca.sha256()]);
     let errors = d.metric(ERRORS).unwrap();
     for n in 1..=4 {
         let before = d.metric(RECONCILES).unwrap();
-        projected(&vol, &ca.pem(), &token(n));
-        wait_reconciles(&d, before, 1.0);
+        projected(vol, &ca.pem(), &token(n));
+        d.wait_reconciles(before + 1.0);
     }
     assert_eq!(
         d.metric(ERRORS).unwrap(),
@@ -412,31 +379,10 @@ fn a_token_refreshed_again_and_again_is_one_error() {
     // Without --include the token is a file in error: never ready.
     assert_eq!(d.get("/readyz").0, 503);
     // A different failure of that file is new, and said.
-    projected(&vol, &ca.pem(), "");
+    projected(vol, &ca.pem(), "");
     wait_until(PATIENCE, "a new kind of failure counted", || {
         d.metric(ERRORS) == Some(errors + 1.0)
     });
-}
-
-/// A loopback reload endpoint that answers 204 and counts the requests.
-fn reload_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/reload", listener.local_addr().unwrap());
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = std::sync::Arc::clone(&count);
-    // Detached: it dies with the test process.
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
-            let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf);
-            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (url, count)
 }
 
 /// The kubelet projects a ClusterTrustBundle as one PEM file whose
@@ -446,10 +392,8 @@ fn reload_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)
 #[test]
 fn cluster_trust_bundle_in_a_new_order_republishes_nothing() {
     use std::os::unix::fs::MetadataExt;
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let vol = AtomicWriter::new(&tmp.path().join("trust"));
+    let f = Fixture::new();
+    let (out, vol) = (&f.out, &f.secret);
     let roots: Vec<pki::Cert> = (0..5)
         .map(|i| pki::root(&format!("Cluster Signer {i}")))
         .collect();
@@ -461,12 +405,13 @@ fn cluster_trust_bundle_in_a_new_order_republishes_nothing() {
         ])
     };
     project(&[0, 1, 2, 3, 4], 0);
-    let (url, hits) = reload_endpoint();
-    let mut d = Daemon::builder(&out)
-        .args(["--base", "embedded", "--resync", "0", "--include", "*.pem"])
-        .args(["--on-change-url", &url])
-        .arg("--source")
-        .arg(vol.dir())
+    let endpoint = Endpoint::start(&[204]);
+    let url = endpoint.url();
+    let mut d = f
+        .daemon()
+        .base("embedded")
+        .resync(0)
+        .args(["--include", "*.pem", "--on-change-url", &url])
         .start();
     let all: Vec<String> = roots.iter().map(|r| r.sha256()).collect();
     d.wait_bundle("every cluster signer", |b| {
@@ -484,7 +429,7 @@ fn cluster_trust_bundle_in_a_new_order_republishes_nothing() {
     {
         let before = d.metric(RECONCILES).unwrap();
         project(order, n as u32 + 1);
-        wait_reconciles(&d, before, 1.0);
+        d.wait_reconciles(before + 1.0);
     }
     let st = d.status();
     assert_eq!(st["sources"][0]["state"], "ok", "{st}");
@@ -500,11 +445,7 @@ fn cluster_trust_bundle_in_a_new_order_republishes_nothing() {
     );
     let now = std::fs::metadata(out.join(common::bundle::BUNDLE)).unwrap();
     assert_eq!(now.ino(), inode, "the bundle file was not replaced");
-    assert_eq!(
-        hits.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "no notification"
-    );
+    assert_eq!(endpoint.received().len(), 0, "no notification");
 
     // A real change still publishes and notifies (the hook is wired).
     let extra = pki::root("Cluster Signer 5");
@@ -513,6 +454,6 @@ fn cluster_trust_bundle_in_a_new_order_republishes_nothing() {
     vol.write(&[("ca-bundle.pem", text.as_bytes()), ("token", b"t")]);
     d.wait_bundle("the new signer", |b| b.contains(&extra.sha256()));
     wait_until(PATIENCE, "one notification", || {
-        hits.load(std::sync::atomic::Ordering::SeqCst) == 1
+        endpoint.received().len() == 1
     });
 }

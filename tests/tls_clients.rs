@@ -7,10 +7,11 @@ mod common;
 
 use common::atomic_writer::AtomicWriter;
 use common::bundle::{self, hashed_dir_map, BUNDLE, CERTS};
+use common::daemon::Fixture;
 use common::https::HttpsServer;
 use common::pki::{self, Chain};
 use common::tools::{self, Out, Trust};
-use common::{run_once_ok, s, write_file};
+use common::{publish_once, write_file};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -26,42 +27,26 @@ fn expect(failures: &mut Vec<String>, what: &str, out: Out, should_succeed: bool
 
 #[test]
 fn published_bundle_is_trusted_by_real_clients_and_nothing_else_is() {
-    let tmp = tempfile::tempdir().unwrap();
     let chain = Chain::new("Clients");
 
     // The Secret holds the root and the intermediate, as a team would mount it.
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[
+    let f = Fixture::with_secret(&[
         ("root-ca.crt", chain.root.pem().as_bytes()),
         ("intermediate-ca.crt", chain.intermediate.pem().as_bytes()),
     ]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    run_once_ok(&[
-        "--source",
-        s(secret.dir()),
-        "--base",
-        "embedded",
-        "--out-dir",
-        s(&out),
-    ]);
+    let tmp = f.path();
+    let out = &f.out;
+    publish_once(f.secret.dir(), "embedded", out, &[]);
 
     // The control: the same base with an unrelated custom CA.
-    let other = AtomicWriter::new(&tmp.path().join("other-secret"));
+    let other = AtomicWriter::new(&tmp.join("other-secret"));
     other.write(&[("ca.crt", pki::root("Unrelated Root").pem().as_bytes())]);
-    let control = tmp.path().join("control");
+    let control = tmp.join("control");
     std::fs::create_dir(&control).unwrap();
-    run_once_ok(&[
-        "--source",
-        s(other.dir()),
-        "--base",
-        "embedded",
-        "--out-dir",
-        s(&control),
-    ]);
+    publish_once(other.dir(), "embedded", &control, &[]);
 
-    let leaf = tmp.path().join("leaf.pem");
-    let inter = tmp.path().join("intermediate.pem");
+    let leaf = tmp.join("leaf.pem");
+    let inter = tmp.join("intermediate.pem");
     chain.leaf.write_pem(&leaf);
     chain.intermediate.write_pem(&inter);
 
@@ -156,7 +141,7 @@ fn rehash_reference(bundle_path: &Path, dir: &Path) -> BTreeMap<String, String> 
 
 #[test]
 fn certs_dir_is_named_exactly_as_openssl_rehash_names_it() {
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
     // Subjects that differ only in case and whitespace canonicalise to the same
     // name, so they share one hash and must become <hash>.0, .1, ... in order.
     let colliding = [
@@ -175,7 +160,7 @@ fn certs_dir_is_named_exactly_as_openssl_rehash_names_it() {
         pki::root_with_dn(pki::dn("FooBar")),
     ];
     let chain = Chain::new("Rehash");
-    let src = tmp.path().join("src");
+    let src = f.path().join("src");
     let mut collide_pem = String::new();
     for c in &colliding {
         collide_pem.push_str(&c.pem());
@@ -189,18 +174,10 @@ fn certs_dir_is_named_exactly_as_openssl_rehash_names_it() {
         .intermediate
         .write_pem(&src.join("d-intermediate.crt"));
 
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    run_once_ok(&[
-        "--source",
-        s(&src),
-        "--base",
-        "embedded",
-        "--out-dir",
-        s(&out),
-    ]);
+    let out = &f.out;
+    publish_once(&src, "embedded", out, &[]);
 
-    let reference = rehash_reference(&out.join(BUNDLE), &tmp.path().join("rehashed"));
+    let reference = rehash_reference(&out.join(BUNDLE), &f.path().join("rehashed"));
     let published = hashed_dir_map(&out.join(CERTS), false);
 
     // Every custom certificate is in there (the bundle holds them all).

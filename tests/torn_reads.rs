@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
 use common::bundle::{self, BUNDLE};
-use common::daemon::Daemon;
+use common::daemon::Fixture;
 use common::pki;
-use common::s;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +16,6 @@ const FLIPS: usize = 500;
 
 #[test]
 fn readers_only_ever_see_a_whole_set() {
-    let tmp = tempfile::tempdir().unwrap();
     // Set A and set B share a key name with different content and each has a key
     // the other lacks, so the kubelet's symlink juggling is exercised too.
     let a1 = pki::root("Set A shared-key CA");
@@ -31,14 +28,9 @@ fn readers_only_ever_see_a_whole_set() {
     let fp_a: BTreeSet<String> = [a1.sha256(), a2.sha256()].into();
     let fp_b: BTreeSet<String> = [b1.sha256(), b2.sha256()].into();
 
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&set_a);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut daemon = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--debounce", "0"])
-        .start();
+    let f = Fixture::with_secret(&set_a);
+    let (out, secret) = (&f.out, &f.secret);
+    let mut daemon = f.daemon().no_debounce().start();
     daemon.wait_bundle("set A", |b| {
         b.iter().cloned().collect::<BTreeSet<_>>() == fp_a
     });
@@ -126,5 +118,5 @@ fn readers_only_ever_see_a_whole_set() {
     let st = daemon.stop();
     assert!(st.success(), "clean stop: {st}");
     // No temporary file or old certs/ version survived the churn.
-    common::assert_clean_out_dir(&out);
+    common::assert_clean_out_dir(out);
 }

@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::atomic_writer::AtomicWriter;
-use common::daemon::Daemon;
+use common::daemon::Fixture;
 use common::https::HttpsServer;
 use common::pki::Chain;
-use common::{run_once, run_once_ok, s, tools};
+use common::{publish_once, run_once, run_once_ok, s, tools};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,24 +57,15 @@ fn java_get(classes: &Path, store: &Path, password: Option<&str>, port: u16) -> 
 
 #[test]
 fn java_trusts_the_truststore_without_a_password() {
-    let tmp = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
     let chain = Chain::new("Java");
     let other = Chain::new("Java Other");
-    let src = tmp.path().join("ca.crt");
+    let src = f.path().join("ca.crt");
     common::write_file(&src, chain.root.pem());
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    run_once_ok(&[
-        "--source",
-        s(&src),
-        "--base",
-        "embedded",
-        "--out-dir",
-        s(&out),
-        "--pkcs12",
-    ]);
+    let out = &f.out;
+    publish_once(&src, "embedded", out, &["--pkcs12"]);
     let store = out.join(TRUSTSTORE);
-    let bundle_len = common::bundle::read_bundle(&out).unwrap().len();
+    let bundle_len = common::bundle::read_bundle(out).unwrap().len();
 
     let listing = keytool_list(&store, None);
     assert!(listing.ok(), "keytool -list:\n{}", listing.text());
@@ -92,7 +82,7 @@ fn java_trusts_the_truststore_without_a_password() {
         listing.stdout
     );
 
-    let classes = java_classes(tmp.path());
+    let classes = java_classes(f.path());
     let server = HttpsServer::start(&chain.server_pem());
     let res = java_get(&classes, &store, None, server.port);
     assert!(res.ok(), "Java trusting truststore.p12:\n{}", res.text());
@@ -182,10 +172,9 @@ fn password_from_flag_variable_or_file_protects_the_truststore() {
 
 #[test]
 fn bad_password_options_exit_2_naming_the_flag() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let base = ["--source", "/nonexistent", "--out-dir", s(&out)];
+    let f = Fixture::new();
+    let out = &f.out;
+    let base = ["--source", "/nonexistent", "--out-dir", s(out)];
     let cases: [(&[&str], &str); 3] = [
         (
             &["--pkcs12", "--pkcs12-password-file", "/nonexistent/pw"],
@@ -214,15 +203,13 @@ fn bad_password_options_exit_2_naming_the_flag() {
 
 #[test]
 fn truststore_follows_rotation_and_is_rewritten_only_when_it_changed() {
-    let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (Chain::new("Store A"), Chain::new("Store B"));
-    let secret = AtomicWriter::new(&tmp.path().join("secret"));
-    secret.write(&[("ca.crt", a.root.pem().as_bytes())]);
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let mut daemon = Daemon::builder(&out)
-        .args(["--source", s(secret.dir())])
-        .args(["--base", "none", "--debounce", "0", "--resync", "1"])
+    let f = Fixture::with_ca(&a.root.pem());
+    let (out, secret) = (&f.out, &f.secret);
+    let mut daemon = f
+        .daemon()
+        .no_debounce()
+        .resync(1)
         .env("TRUST_INJECTOR_PKCS12", "true")
         .start();
     daemon.wait_bundle("root A", |f| f == [a.root.sha256()]);
@@ -235,10 +222,11 @@ fn truststore_follows_rotation_and_is_rewritten_only_when_it_changed() {
     );
     let inode = std::fs::metadata(&store).unwrap().ino();
 
-    // Resyncs and a SIGHUP change nothing: the file is not rewritten.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Resyncs and a SIGHUP change nothing: the file is not rewritten. Each
+    // wait ends when the reconciles it names have ended.
+    daemon.wait_reconciles_done(2);
     daemon.signal(libc::SIGHUP);
-    std::thread::sleep(Duration::from_millis(500));
+    daemon.wait_reconciles_done(1);
     assert_eq!(
         std::fs::metadata(&store).unwrap().ino(),
         inode,
@@ -267,11 +255,7 @@ fn truststore_follows_rotation_and_is_rewritten_only_when_it_changed() {
     assert_eq!(std::fs::read(&store).unwrap(), before);
     let st = daemon.stop();
     assert!(st.success(), "{st}");
-    let leftovers: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp-"))
-        .collect();
+    let leftovers = common::temp_files(out);
     assert!(
         leftovers.is_empty(),
         "no temporary files left: {leftovers:?}"

@@ -4,12 +4,12 @@
 //! tests need `python3` and fail without it.
 
 mod common;
-#[path = "common/faulty.rs"]
-mod faulty;
 
+use common::faulty;
 use common::https::HttpsServer;
+use common::openssl;
 use common::pki::{self, Cert, Chain};
-use common::tools::{self, Out};
+use common::tools::{self, Out, Trust};
 use common::{s, trust_injector};
 use std::path::Path;
 use std::time::Duration;
@@ -157,7 +157,7 @@ fn each_cause_is_named_with_its_exit_code() {
 
     let root = pki::root("NotCa Test Root CA");
     let fake = faulty::non_ca_intermediate(&root, "NotCa Fake Intermediate");
-    let leaf = faulty::signed(faulty::leaf_params("localhost"), &fake);
+    let leaf = pki::signed(pki::leaf_params("localhost"), &fake);
     cases.push(Case {
         name: "intermediate is not a CA",
         served: faulty::server_pem(&[&leaf, &fake]),
@@ -378,17 +378,8 @@ fn partial_chain_claim_matches_openssl() {
     let server = HttpsServer::start(&c.server_pem());
     let bundle = write_bundle(dir.path(), "inter.pem", &[&c.intermediate]);
     let s_client = |partial: bool| {
-        let mut cmd = tools::clean_command("openssl");
-        cmd.args(["s_client", "-connect"])
-            .arg(format!("127.0.0.1:{}", server.port))
-            .args(["-servername", "localhost", "-verify_return_error", "-brief"])
-            .arg("-CAfile")
-            .arg(&bundle)
-            .args(["-no-CApath", "-no-CAstore"]);
-        if partial {
-            cmd.arg("-partial_chain");
-        }
-        tools::run(&mut cmd, Duration::from_secs(30))
+        let extra: &[&str] = if partial { &["-partial_chain"] } else { &[] };
+        tools::s_client_with(server.port, Trust::File(&bundle), extra)
     };
     assert!(!s_client(false).ok(), "OpenSSL default rules refuse");
     let out = s_client(true);
@@ -400,14 +391,6 @@ fn partial_chain_claim_matches_openssl() {
         "{}",
         out.text()
     );
-}
-
-/// `openssl` in `dir`, failing the test on a non-zero exit.
-fn openssl(dir: &Path, args: &[&str]) {
-    let mut cmd = tools::clean_command("openssl");
-    cmd.current_dir(dir).args(args);
-    let out = tools::run(&mut cmd, Duration::from_secs(60));
-    assert!(out.ok(), "openssl {args:?}\n{}", out.text());
 }
 
 fn der_of(path: &Path) -> Vec<u8> {
@@ -430,70 +413,15 @@ fn weak_algorithms_are_named() {
         &d.join("leaf.cnf"),
         "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
     );
-    for (name, bits) in [("strong", "2048"), ("weak", "1024")] {
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                &format!("rsa:{bits}"),
-                "-sha256",
-                "-nodes",
-                "-subj",
-                &format!("/CN={name} CA"),
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "90",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-            ],
-        );
+    for (name, bits) in [("strong", 2048), ("weak", 1024)] {
+        openssl::self_signed_ca(d, name, &format!("{name} CA"), bits, "-sha256");
     }
-    openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-        ],
-    );
+    openssl::request(d, "leaf", "localhost");
     for (ca, digest, out) in [
         ("strong", "-sha1", "sha1-leaf.pem"),
         ("weak", "-sha256", "weak-leaf.pem"),
     ] {
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "leaf.csr",
-                "-CA",
-                &format!("{ca}.pem"),
-                "-CAkey",
-                &format!("{ca}.key"),
-                "-CAcreateserial",
-                digest,
-                "-days",
-                "30",
-                "-extfile",
-                "leaf.cnf",
-                "-out",
-                out,
-            ],
-        );
+        openssl::sign_request(d, "leaf", ca, (digest, 30), "leaf.cnf", out);
     }
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     let now = std::time::SystemTime::now()

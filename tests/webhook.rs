@@ -7,6 +7,7 @@ mod common;
 
 use common::atomic_writer::AtomicWriter;
 use common::pki::{Cert, Chain};
+use common::python;
 use common::webhook::{self as wh, Req, Webhook};
 use common::{tools, wait_until, PATIENCE};
 use serde_json::{json, Value};
@@ -603,19 +604,11 @@ fn other_pods_are_left_alone_or_denied() {
 /// Sends the headers of a review declaring a body that never comes, over TLS
 /// (Python's ssl), and prints the status line of the answer.
 const SLOW_CLIENT: &str = r#"
-import socket, ssl, sys
 port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile)
-with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-    with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-        tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
-        data = b""
-        while b"\r\n" not in data:
-            chunk = tls.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        print(data.split(b"\r\n")[0].decode())
+with tls_connect(ctx, port, timeout=30) as tls:
+    tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+    print(recv_until(tls, b"\r\n").split(b"\r\n")[0].decode())
 "#;
 
 /// A body that does not arrive within --request-timeout gets 408, and the
@@ -624,11 +617,8 @@ with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
 fn a_stalled_body_times_out() {
     let tls = TlsVolume::new();
     let w = tls.start(&["--request-timeout=1"]);
-    let mut cmd = tools::clean_command("python3");
-    cmd.arg("-c")
-        .arg(SLOW_CLIENT)
-        .arg(w.port.to_string())
-        .arg(&tls.ca_file);
+    let mut cmd = python::command(SLOW_CLIENT);
+    cmd.arg(w.port.to_string()).arg(&tls.ca_file);
     let started = std::time::Instant::now();
     let out = tools::run(&mut cmd, Duration::from_secs(30));
     assert!(out.ok(), "{}", out.text());
@@ -660,25 +650,17 @@ fn sigterm_drains_then_exits_cleanly() {
 /// Streams a chunked body (no Content-Length) of `total` bytes and prints
 /// the status line of the answer.
 const CHUNKED_CLIENT: &str = r#"
-import socket, ssl, sys
 port, cafile, total = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ctx = ssl.create_default_context(cafile=cafile)
-with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-    with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-        tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
-        chunk = b"x" * 16384
-        sent = 0
-        while sent < total:
-            tls.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
-            sent += len(chunk)
-        tls.sendall(b"0\r\n\r\n")
-        data = b""
-        while b"\r\n" not in data:
-            part = tls.recv(4096)
-            if not part:
-                break
-            data += part
-        print(data.split(b"\r\n")[0].decode())
+with tls_connect(ctx, port, timeout=30) as tls:
+    tls.sendall(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"x" * 16384
+    sent = 0
+    while sent < total:
+        tls.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        sent += len(chunk)
+    tls.sendall(b"0\r\n\r\n")
+    print(recv_until(tls, b"\r\n").split(b"\r\n")[0].decode())
 "#;
 
 /// Without a declared length the limit holds while reading: 413, not an
@@ -687,12 +669,8 @@ with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
 fn a_chunked_body_over_the_limit_is_refused() {
     let tls = TlsVolume::new();
     let w = tls.start(&["--max-body-bytes=65536"]);
-    let mut cmd = tools::clean_command("python3");
-    cmd.arg("-c")
-        .arg(CHUNKED_CLIENT)
-        .arg(w.port.to_string())
-        .arg(&tls.ca_file)
-        .arg("262144");
+    let mut cmd = python::command(CHUNKED_CLIENT);
+    cmd.arg(w.port.to_string()).arg(&tls.ca_file).arg("262144");
     let out = tools::run(&mut cmd, Duration::from_secs(30));
     assert!(out.ok(), "{}", out.text());
     assert_eq!(

@@ -25,6 +25,7 @@ const NEW_DATA_DIR: &str = "..data_tmp";
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+#[derive(Clone)]
 pub struct AtomicWriter {
     dir: PathBuf,
 }

@@ -1,14 +1,21 @@
 //! Running `trust-injector run` as a daemon on a loopback port, and talking to its
-//! HTTP endpoints with plain HTTP/1.0 over a TcpStream.
+//! HTTP endpoints with plain HTTP/1.0 over a TcpStream; [`Fixture`] is the Secret
+//! and the out-dir it runs on.
 
-use std::ffi::OsStr;
+use std::cell::RefCell;
+use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
-use super::{wait_for, PATIENCE};
+use super::atomic_writer::AtomicWriter;
+use super::process::Process;
+use super::{wait_for, wait_for_else, PATIENCE};
+
+/// The counter of reconciles begun, to wait for "the daemon looked again".
+pub const RECONCILES: &str = "trust_injector_reconciles_total";
 
 /// A free loopback port (bind :0, read it, release it).
 pub fn free_port() -> u16 {
@@ -103,16 +110,18 @@ fn dechunk(mut body: &str) -> String {
 
 /// A running `trust-injector run`, stopped with SIGTERM on drop.
 pub struct Daemon {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
     pub out_dir: PathBuf,
-    logs: tempfile::TempDir,
 }
 
 pub struct DaemonBuilder {
     cmd: Command,
     out_dir: PathBuf,
     wait_ready: bool,
+    /// `--base`, given once at `start` so that a fixture's default (`none`) can be
+    /// changed with [`DaemonBuilder::base`] instead of repeated.
+    base: Option<OsString>,
 }
 
 impl DaemonBuilder {
@@ -132,6 +141,20 @@ impl DaemonBuilder {
         self.cmd.env(k, v);
         self
     }
+    /// `--base BASE` (`none`, `embedded`, a file...).
+    pub fn base(mut self, base: impl AsRef<OsStr>) -> Self {
+        self.base = Some(base.as_ref().to_os_string());
+        self
+    }
+    /// `--debounce 0`: every event is read at once, for tests that step through
+    /// changes one by one (or count what each one does).
+    pub fn no_debounce(self) -> Self {
+        self.args(["--debounce", "0"])
+    }
+    /// `--resync SECONDS` (0: only events, signals and timers wake the daemon).
+    pub fn resync(self, seconds: u32) -> Self {
+        self.arg("--resync").arg(seconds.to_string())
+    }
     /// Do not wait for anything after spawning (for tests that look at startup
     /// itself, e.g. the 503s of /readyz before it turns 200).
     pub fn no_wait(mut self) -> Self {
@@ -148,27 +171,23 @@ impl DaemonBuilder {
     }
 
     pub fn start(mut self) -> Daemon {
+        if let Some(base) = &self.base {
+            assert!(
+                !self.cmd.get_args().any(|a| a == "--base"),
+                "--base given twice: use DaemonBuilder::base"
+            );
+            self.cmd.arg("--base").arg(base);
+        }
         let port = free_port();
-        let logs = tempfile::tempdir().unwrap();
-        let stdout = std::fs::File::create(logs.path().join("stdout")).unwrap();
-        let stderr = std::fs::File::create(logs.path().join("stderr")).unwrap();
         self.cmd
             .arg("--out-dir")
             .arg(&self.out_dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        let child = self
-            .cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn trust-injector: {e}"));
+            .arg(format!("127.0.0.1:{port}"));
         let mut d = Daemon {
-            child: Some(child),
+            process: Process::spawn(&mut self.cmd, "trust-injector"),
             port,
             out_dir: self.out_dir,
-            logs,
         };
         if self.wait_ready {
             d.wait_published();
@@ -184,6 +203,16 @@ impl Daemon {
         Daemon::builder_with(super::trust_injector(), out_dir)
     }
 
+    /// [`Daemon::builder`] with `--source SOURCE --base none` (change the base
+    /// with [`DaemonBuilder::base`]): what [`Fixture::daemon_on`] starts, for the
+    /// tests that need more than one out-dir.
+    pub fn on_source(out_dir: &Path, source: &Path) -> DaemonBuilder {
+        Daemon::builder(out_dir)
+            .arg("--source")
+            .arg(source)
+            .base("none")
+    }
+
     /// Like [`Daemon::builder`] but starting `cmd`, which must run the sidecar when
     /// given `run ...` (e.g. `qemu-aarch64-static <arm64 binary>`).
     pub fn builder_with(mut cmd: Command, out_dir: &Path) -> DaemonBuilder {
@@ -192,11 +221,12 @@ impl Daemon {
             cmd,
             out_dir: out_dir.to_path_buf(),
             wait_ready: true,
+            base: None,
         }
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
+        self.process.pid()
     }
 
     /// Wait until the first publish shows in /status (`bundle.sha256` set), which
@@ -204,49 +234,59 @@ impl Daemon {
     /// publishes but is not ready, and the tests about readiness itself must
     /// see its 503s (call `wait_ready` for the 200).
     pub fn wait_published(&mut self) {
-        let start = Instant::now();
-        loop {
-            self.assert_running("while waiting for the first publish");
-            let last = http_get(self.port, "/status");
-            if let Ok((200, body)) = &last {
-                let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-                if v["bundle"]["sha256"].is_string() {
-                    return;
-                }
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                panic!(
-                    "no publish in /status after 30 s (last answer: {last:?}); logs:\n{}",
-                    self.logs_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        self.wait_answer(
+            "/status",
+            "no publish in /status",
+            "the first publish",
+            |a| {
+                matches!(a, Ok((200, body))
+                if serde_json::from_str::<serde_json::Value>(body)
+                    .unwrap_or_default()["bundle"]["sha256"]
+                    .is_string())
+            },
+        )
     }
 
     /// Wait until /readyz answers 200; panic (with logs) if the process exits first.
     pub fn wait_ready(&mut self) {
-        let port = self.port;
-        let start = Instant::now();
-        loop {
-            self.assert_running("while waiting for /readyz");
-            let last = match http_get(port, "/readyz") {
-                Ok((200, _)) => return,
-                other => other,
-            };
-            if start.elapsed() > Duration::from_secs(30) {
-                panic!(
-                    "/readyz not 200 after 30 s (last answer: {last:?}); logs:\n{}",
+        self.wait_answer("/readyz", "/readyz not 200", "/readyz", |a| {
+            matches!(a, Ok((200, _)))
+        })
+    }
+
+    /// Polls `GET path` for 30 s until `done(answer)`; panics `failure` with the
+    /// last answer and the logs, or at once if the process exits (`awaited` says
+    /// what it was waiting for).
+    fn wait_answer(
+        &self,
+        path: &str,
+        failure: &str,
+        awaited: &str,
+        done: impl Fn(&Result<(u16, String), String>) -> bool,
+    ) {
+        let last = RefCell::new(None);
+        wait_for_else(
+            Duration::from_secs(30),
+            || {
+                format!(
+                    "{failure} after 30 s (last answer: {:?}); logs:\n{}",
+                    last.borrow(),
                     self.logs_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+                )
+            },
+            || {
+                self.assert_running(&format!("while waiting for {awaited}"));
+                let answer = http_get(self.port, path);
+                let ok = done(&answer);
+                *last.borrow_mut() = Some(answer);
+                ok.then_some(())
+            },
+        )
     }
 
     /// Panic (with logs) if the daemon is no longer running.
-    pub fn assert_running(&mut self, context: &str) {
-        if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+    pub fn assert_running(&self, context: &str) {
+        if let Some(st) = self.process.exited() {
             panic!(
                 "trust-injector exited ({st}) {context}; logs:\n{}",
                 self.logs_tail()
@@ -292,6 +332,40 @@ impl Daemon {
         metric_sum(&self.metrics(), name)
     }
 
+    /// `trust_injector_reconciles_total` now: it ticks as each reconcile begins.
+    pub fn reconciles(&self) -> f64 {
+        self.metric(RECONCILES).unwrap_or(0.0)
+    }
+
+    /// Wait until `trust_injector_reconciles_total` reaches `n`.
+    pub fn wait_reconciles(&self, n: f64) {
+        wait_for_else(
+            PATIENCE,
+            || {
+                format!(
+                    "timed out after {PATIENCE:?} waiting for {n} reconciles (now {}); logs:\n{}",
+                    self.reconciles(),
+                    self.logs_tail()
+                )
+            },
+            || {
+                self.assert_running("while waiting for reconciles");
+                (self.reconciles() >= n).then_some(())
+            },
+        )
+    }
+
+    /// Wait until the reconcile under way (if any) and the `n` after it have
+    /// ended, and with them everything they set off (a publish, a retry, the
+    /// start of a notification): what a test waits for before it says that
+    /// something did *not* happen. The counter ticks as a reconcile begins, and
+    /// one begins only when the one before has ended, so the (`n`+1)-th tick
+    /// from now is the proof. Something must wake the daemon that often:
+    /// `--resync`, a publish retry, or events the test makes.
+    pub fn wait_reconciles_done(&self, n: u32) {
+        self.wait_reconciles(self.reconciles() + f64::from(n) + 1.0);
+    }
+
     /// The last lines of the log, for failure messages.
     pub fn logs_tail(&self) -> String {
         let logs = self.logs();
@@ -307,41 +381,28 @@ impl Daemon {
 
     /// Everything the daemon logged so far (stderr, then stdout).
     pub fn logs(&self) -> String {
-        let err = std::fs::read_to_string(self.logs.path().join("stderr")).unwrap_or_default();
-        let out = std::fs::read_to_string(self.logs.path().join("stdout")).unwrap_or_default();
-        format!("{err}{out}")
+        self.process.logs()
     }
 
     pub fn signal(&self, sig: i32) {
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+        self.process.signal(sig);
     }
 
     /// Wait up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                return Some(st);
-            }
-            if start.elapsed() > timeout {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.process.wait_exit(timeout)
     }
 
     /// SIGTERM and wait (the orderly way every test ends).
     pub fn stop(&mut self) -> ExitStatus {
-        if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+        if let Some(st) = self.process.exited() {
             return st;
         }
         self.signal(libc::SIGTERM);
         match self.wait_exit(Duration::from_secs(10)) {
             Some(st) => st,
             None => {
-                let _ = self.child.as_mut().unwrap().kill();
-                let _ = self.child.as_mut().unwrap().wait();
+                self.process.kill();
                 panic!("trust-injector ignored SIGTERM for 10 s");
             }
         }
@@ -350,15 +411,9 @@ impl Daemon {
     /// Poll until the published bundle satisfies `f` (bounded by PATIENCE).
     pub fn wait_bundle(&mut self, what: &str, mut f: impl FnMut(&[String]) -> bool) -> Vec<String> {
         let out = self.out_dir.clone();
-        let start = Instant::now();
-        loop {
-            self.assert_running(&format!("while waiting for bundle: {what}"));
-            if let Some(fps) = super::bundle::read_bundle(&out) {
-                if f(&fps) {
-                    return fps;
-                }
-            }
-            if start.elapsed() > PATIENCE {
+        wait_for_else(
+            PATIENCE,
+            || {
                 let now = super::bundle::read_bundle(&out).map(|b| {
                     if b.len() > 8 {
                         format!(
@@ -370,13 +425,16 @@ impl Daemon {
                         format!("{b:?}")
                     }
                 });
-                panic!(
+                format!(
                     "timed out after {PATIENCE:?} waiting for bundle: {what}\nbundle now: {now:?}\nlogs:\n{}",
                     self.logs_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+                )
+            },
+            || {
+                self.assert_running(&format!("while waiting for bundle: {what}"));
+                super::bundle::read_bundle(&out).filter(|fps| f(fps))
+            },
+        )
     }
 
     /// Poll until `f(/status)` holds.
@@ -385,22 +443,72 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            if child.try_wait().ok().flatten().is_none() {
-                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-                let start = Instant::now();
-                while child.try_wait().ok().flatten().is_none() {
-                    if start.elapsed() > Duration::from_secs(5) {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
+/// A Secret, an out-dir, a daemon: what nearly every test starts from. One
+/// temporary directory holds the Secret volume (`secret/`, written kubelet-style
+/// through [`AtomicWriter`]) and the empty out-dir (`out/`); anything else a test
+/// needs (a plain source directory, a base file) goes beside them, in
+/// [`Fixture::path`].
+pub struct Fixture {
+    pub secret: AtomicWriter,
+    pub out: PathBuf,
+    /// Removed on drop, with everything in it.
+    tmp: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// An empty Secret volume (what an optional Secret that does not exist looks
+    /// like) and an empty out-dir.
+    pub fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = AtomicWriter::new(&tmp.path().join("secret"));
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        Fixture { secret, out, tmp }
+    }
+
+    /// The Secret holding `payload` (keys and their bytes).
+    pub fn with_secret(payload: &[(&str, &[u8])]) -> Fixture {
+        let f = Fixture::new();
+        f.secret.write(payload);
+        f
+    }
+
+    /// The Secret holding one key, `ca.crt`, with `pem`.
+    pub fn with_ca(pem: &str) -> Fixture {
+        Fixture::with_secret(&[("ca.crt", pem.as_bytes())])
+    }
+
+    /// A plain directory `name` (not kubelet-style) beside the Secret, holding
+    /// `ca.crt` with `pem`: the source of tests that change files in place.
+    pub fn plain_source(&self, name: &str, pem: &str) -> PathBuf {
+        let dir = self.path().join(name);
+        super::write_file(&dir.join("ca.crt"), pem);
+        dir
+    }
+
+    /// The temporary directory the Secret and the out-dir are in.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `trust-injector run --source SECRET --base none` publishing into the
+    /// out-dir (change the base with [`DaemonBuilder::base`]).
+    pub fn daemon(&self) -> DaemonBuilder {
+        self.daemon_on(self.secret.dir())
+    }
+
+    /// Like [`Fixture::daemon`] on another source (a plain directory, a file).
+    pub fn daemon_on(&self, source: &Path) -> DaemonBuilder {
+        Daemon::on_source(&self.out, source)
+    }
+
+    /// Like [`Fixture::daemon`], starting the sidecar through `cmd` (see
+    /// [`Daemon::builder_with`]).
+    pub fn daemon_with(&self, cmd: Command) -> DaemonBuilder {
+        Daemon::builder_with(cmd, &self.out)
+            .arg("--source")
+            .arg(self.secret.dir())
+            .base("none")
     }
 }
 

@@ -1,45 +1,14 @@
-//! Faulty certificates and servers for the `verify` tests: one per way a
-//! backend can fail to be trusted. Included with `#[path]` by the tests that
-//! use it (so `common/mod.rs` stays untouched).
-#![allow(dead_code)]
+//! Faulty certificates and servers for the `verify` and `inspect` tests: one per
+//! way a backend can fail to be trusted, each a good leaf from
+//! [`pki::leaf_params`] with one field bent.
 
-use crate::common::pki::{dn, Cert};
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
+use super::daemon::free_port;
+use super::pki::{dn, leaf_params, self_signed, signed, Cert};
+use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration as StdDuration;
 use time::{Duration, OffsetDateTime};
-
-/// Parameters of a good TLS server certificate for localhost / 127.0.0.1,
-/// valid from yesterday for 90 days; tests bend one field each.
-pub fn leaf_params(cn: &str) -> CertificateParams {
-    let mut p =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    p.distinguished_name = dn(cn);
-    p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    p.not_before = OffsetDateTime::now_utc() - Duration::days(1);
-    p.not_after = OffsetDateTime::now_utc() + Duration::days(90);
-    p.use_authority_key_identifier_extension = true;
-    p
-}
-
-/// Signs `params` with `issuer`.
-pub fn signed(params: CertificateParams, issuer: &Cert) -> Cert {
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer.cert, &issuer.key).unwrap();
-    Cert { cert, key }
-}
-
-/// Self-signs `params`.
-pub fn self_signed(params: CertificateParams) -> Cert {
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    Cert { cert, key }
-}
 
 /// A leaf that expired yesterday.
 pub fn expired_leaf(issuer: &Cert) -> Cert {
@@ -113,8 +82,7 @@ pub fn server_pem(certs: &[&Cert]) -> String {
 
 /// A loopback port where nothing listens (bound, then released).
 pub fn refused_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    free_port()
 }
 
 /// A loopback server that answers any connection with a plain HTTP 400, as

@@ -1,4 +1,5 @@
-//! A loopback HTTPS server (Python's `ssl`) that serves leaf + intermediate.
+//! A loopback HTTPS server (Python's `ssl`, tests/common/python.rs) that serves
+//! leaf + intermediate.
 //!
 //! The server re-reads its PEM (leaf, intermediate, key in one file) for every
 //! connection, so a test can switch it to another chain by atomically replacing that
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 const SERVER: &str = r#"
-import socket, ssl, sys, threading
+import threading
 pem = sys.argv[1]
 srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -52,12 +53,7 @@ def handle(conn):
             if keep_alive:
                 serve_keep_alive(tls, n)
                 return
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = tls.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            recv_until(tls, b"\r\n\r\n")
             tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
     except Exception:
         pass
@@ -96,9 +92,7 @@ impl HttpsServer {
         let dir = tempfile::tempdir().unwrap();
         let pem = dir.path().join("server.pem");
         std::fs::write(&pem, server_pem).unwrap();
-        let mut child = super::tools::clean_command("python3")
-            .arg("-c")
-            .arg(SERVER)
+        let mut child = super::python::command(SERVER)
             .arg(&pem)
             .args(mode)
             .stdin(Stdio::null())

@@ -7,10 +7,15 @@
 pub mod atomic_writer;
 pub mod bundle;
 pub mod daemon;
+pub mod endpoint;
+pub mod faulty;
 pub mod https;
 pub mod leak;
 pub mod long_client;
+pub mod openssl;
 pub mod pki;
+pub mod process;
+pub mod python;
 pub mod rotation;
 pub mod tools;
 pub mod webhook;
@@ -22,18 +27,40 @@ use std::time::{Duration, Instant};
 pub const PATIENCE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(25);
 
-/// Poll `f` until it returns `Some`, or panic after `timeout` describing what was awaited.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+/// Poll `f` every 25 ms until it returns `Some`, or `None` once `timeout` has passed:
+/// the one poll loop of the tests, for waits whose timeout is not a failure (e.g.
+/// "did the process exit?").
+pub fn poll_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
-            return v;
+            return Some(v);
         }
         if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for: {what}");
+            return None;
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Poll `f` until it returns `Some`, or panic after `timeout` with `describe()`,
+/// built only then: a failure can show the state at that moment (the logs, the last
+/// answer) without every poll paying for it.
+pub fn wait_for_else<T>(
+    timeout: Duration,
+    describe: impl FnOnce() -> String,
+    f: impl FnMut() -> Option<T>,
+) -> T {
+    poll_for(timeout, f).unwrap_or_else(|| panic!("{}", describe()))
+}
+
+/// Poll `f` until it returns `Some`, or panic after `timeout` describing what was awaited.
+pub fn wait_for<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_else(
+        timeout,
+        || format!("timed out after {timeout:?} waiting for: {what}"),
+        f,
+    )
 }
 
 /// Poll `f` until it returns true, or panic after `timeout`.
@@ -97,6 +124,35 @@ pub fn run_once_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> tools::Out {
     let out = run_once(args);
     assert_eq!(out.code(), Some(0), "run --once failed:\n{}", out.text());
     out
+}
+
+/// `run --once --source SOURCE --base BASE --out-dir OUT EXTRA...`: the one-shot
+/// publish that most tests of the outputs and the command line start from.
+pub fn run_once_on(source: &Path, base: &str, out: &Path, extra: &[&str]) -> tools::Out {
+    run_once(
+        &[
+            &["--source", s(source), "--base", base, "--out-dir", s(out)],
+            extra,
+        ]
+        .concat(),
+    )
+}
+
+/// [`run_once_on`], which must exit 0.
+pub fn publish_once(source: &Path, base: &str, out: &Path, extra: &[&str]) -> tools::Out {
+    let out = run_once_on(source, base, out, extra);
+    assert_eq!(out.code(), Some(0), "run --once failed:\n{}", out.text());
+    out
+}
+
+/// The names of the temporary files (`.tmp-*`) in `out_dir`: a publish that has
+/// ended, whichever way, leaves none.
+pub fn temp_files(out_dir: &Path) -> Vec<String> {
+    std::fs::read_dir(out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect()
 }
 
 /// `out_dir` holds exactly the published files: the bundle (a regular file), `certs`

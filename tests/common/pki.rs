@@ -39,26 +39,40 @@ impl Cert {
         self.sign(params)
     }
 
-    /// A TLS server certificate for localhost / 127.0.0.1 signed by this CA.
+    /// A TLS server certificate for localhost / 127.0.0.1 signed by this CA,
+    /// valid for 30 days.
     pub fn leaf(&self, cn: &str) -> Cert {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        params.distinguished_name = dn(cn);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+        let mut params = leaf_params(cn);
         params.not_after = OffsetDateTime::now_utc() + Duration::days(30);
-        params.use_authority_key_identifier_extension = true;
         self.sign(params)
     }
 
     fn sign(&self, mut params: CertificateParams) -> Cert {
         params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        Cert { cert, key }
+        signed(params, self)
     }
+}
+
+/// Parameters of a good TLS server certificate for localhost / 127.0.0.1,
+/// valid from yesterday for 90 days; tests bend one field each.
+pub fn leaf_params(cn: &str) -> CertificateParams {
+    let mut p =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    p.distinguished_name = dn(cn);
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+    p.not_after = OffsetDateTime::now_utc() + Duration::days(90);
+    p.use_authority_key_identifier_extension = true;
+    p
+}
+
+/// Signs `params` with `issuer`, as they are.
+pub fn signed(params: CertificateParams, issuer: &Cert) -> Cert {
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer.cert, &issuer.key).unwrap();
+    Cert { cert, key }
 }
 
 /// A distinguished name holding only a CommonName (UTF8String).
@@ -142,7 +156,8 @@ pub fn not_yet_valid_root(cn: &str) -> Cert {
     root_valid(cn, now + Duration::days(30), now + Duration::days(400))
 }
 
-fn self_signed(params: CertificateParams) -> Cert {
+/// Self-signs `params`.
+pub fn self_signed(params: CertificateParams) -> Cert {
     let key = KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     Cert { cert, key }

@@ -5,16 +5,16 @@
 
 use super::atomic_writer::AtomicWriter;
 use super::bundle::{BUNDLE, CERTS};
-use super::daemon::Daemon;
+use super::daemon::{Daemon, Fixture};
 use super::https::HttpsServer;
 use super::pki::Chain;
-use super::s;
 use super::tools::{self, Trust};
 use std::path::{Path, PathBuf};
 
 /// A CA rotation under way: daemon, Secret, server, and both chains.
 pub struct Rotation {
-    pub tmp: tempfile::TempDir,
+    /// The Secret and the out-dir, removed when the rotation is dropped.
+    fixture: Fixture,
     pub old: Chain,
     pub new: Chain,
     pub secret: AtomicWriter,
@@ -35,25 +35,17 @@ impl Rotation {
     }
 
     fn begin(daemon_args: &[&str], serve: fn(&str) -> HttpsServer) -> Rotation {
-        let tmp = tempfile::tempdir().unwrap();
         let old = Chain::new("Matrix Old");
         let new = Chain::new("Matrix New");
-        let secret = AtomicWriter::new(&tmp.path().join("secret"));
-        secret.write(&[("ca.crt", old.root.pem().as_bytes())]);
-        let out = tmp.path().join("out");
-        std::fs::create_dir(&out).unwrap();
-        let mut daemon = Daemon::builder(&out)
-            .args(["--source", s(secret.dir())])
-            .args(["--base", "none", "--debounce", "0"])
-            .args(daemon_args)
-            .start();
+        let fixture = Fixture::with_ca(&old.root.pem());
+        let mut daemon = fixture.daemon().no_debounce().args(daemon_args).start();
         daemon.wait_bundle("root Old", |b| b == [old.root.sha256()]);
         let server = serve(&old.server_pem());
         Rotation {
-            tmp,
+            secret: fixture.secret.clone(),
+            fixture,
             old,
             new,
-            secret,
             daemon,
             server,
         }
@@ -72,7 +64,7 @@ impl Rotation {
     }
 
     pub fn tmp(&self) -> &Path {
-        self.tmp.path()
+        self.fixture.path()
     }
 
     /// Old goes, New comes: the Secret, then (once published) the server.

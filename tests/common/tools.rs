@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Find `program` on PATH, or panic with how to install it.
 pub fn require(program: &str) -> PathBuf {
@@ -154,18 +154,11 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Out {
         let _ = se.read_to_end(&mut v);
         v
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
-            panic!("{desc} did not finish within {timeout:?}; stderr:\n{stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = super::poll_for(timeout, || child.try_wait().unwrap()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
+        panic!("{desc} did not finish within {timeout:?}; stderr:\n{stderr}");
     };
     Out {
         status,
@@ -205,8 +198,8 @@ pub fn curl(port: u16, trust: Trust) -> Out {
     run(&mut cmd, CLIENT_TIMEOUT)
 }
 
+/// Exit 3 on a TLS failure, 4 on an answer other than 200.
 const PY_CLIENT: &str = r#"
-import socket, ssl, sys
 port, kind, where = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 if kind == "file":
     ctx = ssl.create_default_context(cafile=where)
@@ -215,15 +208,7 @@ elif kind == "dir":
 else:
     ctx = ssl.create_default_context()
 try:
-    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-        with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-            tls.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            data = b""
-            while True:
-                chunk = tls.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+    data = http_get(ctx, port)
 except ssl.SSLError as e:
     print("TLS failure:", e, file=sys.stderr)
     sys.exit(3)
@@ -235,8 +220,8 @@ print("ok")
 
 /// Python's `ssl` module with a fresh default context.
 pub fn python(port: u16, trust: Trust) -> Out {
-    let mut cmd = clean_command("python3");
-    cmd.arg("-c").arg(PY_CLIENT).arg(port.to_string());
+    let mut cmd = super::python::command(PY_CLIENT);
+    cmd.arg(port.to_string());
     match trust {
         Trust::File(p) => cmd.arg("file").arg(p),
         Trust::Dir(p) => cmd.arg("dir").arg(p),
@@ -247,6 +232,11 @@ pub fn python(port: u16, trust: Trust) -> Out {
 
 /// `openssl s_client` handshake that fails on any verification error.
 pub fn s_client(port: u16, trust: Trust) -> Out {
+    s_client_with(port, trust, &[])
+}
+
+/// [`s_client`] with `extra` options (e.g. `-partial_chain`).
+pub fn s_client_with(port: u16, trust: Trust, extra: &[&str]) -> Out {
     let mut cmd = clean_command("openssl");
     cmd.args(["s_client", "-connect"])
         .arg(format!("127.0.0.1:{port}"))
@@ -257,7 +247,8 @@ pub fn s_client(port: u16, trust: Trust) -> Out {
             "localhost",
             "-verify_return_error",
             "-brief",
-        ]);
+        ])
+        .args(extra);
     openssl_trust_args(&mut cmd, trust);
     run(&mut cmd, CLIENT_TIMEOUT)
 }

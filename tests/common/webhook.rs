@@ -3,18 +3,20 @@
 //! `http.client` (an outside TLS stack, verifying the served chain).
 
 use super::daemon::{free_port, http_get};
+use super::process::Process;
 use super::tools;
+use super::wait_for_else;
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 /// A running webhook, stopped with SIGTERM on drop.
 pub struct Webhook {
-    child: Child,
+    process: Process,
     pub port: u16,
     pub probe_port: u16,
-    logs: tempfile::TempDir,
 }
 
 impl Webhook {
@@ -22,11 +24,8 @@ impl Webhook {
     /// files given and `extra` arguments. Does not wait for readiness.
     pub fn start(cert: &Path, key: &Path, extra: &[&str]) -> Webhook {
         let (port, probe_port) = (free_port(), free_port());
-        let logs = tempfile::tempdir().unwrap();
-        let stdout = std::fs::File::create(logs.path().join("stdout")).unwrap();
-        let stderr = std::fs::File::create(logs.path().join("stderr")).unwrap();
-        let child = super::trust_injector()
-            .arg("webhook")
+        let mut cmd = super::trust_injector();
+        cmd.arg("webhook")
             .arg(format!("--listen=127.0.0.1:{port}"))
             .arg(format!("--probe-listen=127.0.0.1:{probe_port}"))
             .arg("--tls-cert")
@@ -34,36 +33,36 @@ impl Webhook {
             .arg("--tls-key")
             .arg(key)
             .args(extra)
-            .env("TRUST_INJECTOR_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn trust-injector webhook: {e}"));
+            .env("TRUST_INJECTOR_LOG", "info");
         Webhook {
-            child,
+            process: Process::spawn(&mut cmd, "trust-injector webhook"),
             port,
             probe_port,
-            logs,
         }
     }
 
     /// Waits for `/readyz` 200, panicking with the logs if it exits first.
     pub fn wait_ready(&mut self) {
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                panic!("webhook exited ({st}); logs:\n{}", self.logs());
-            }
-            let last = http_get(self.probe_port, "/readyz");
-            if matches!(last, Ok((200, _))) {
-                return;
-            }
-            if start.elapsed() > super::PATIENCE {
-                panic!("/readyz not 200 (last: {last:?}); logs:\n{}", self.logs());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        let last = RefCell::new(None);
+        wait_for_else(
+            super::PATIENCE,
+            || {
+                format!(
+                    "/readyz not 200 (last: {:?}); logs:\n{}",
+                    last.borrow(),
+                    self.logs()
+                )
+            },
+            || {
+                if let Some(st) = self.process.exited() {
+                    panic!("webhook exited ({st}); logs:\n{}", self.logs());
+                }
+                let answer = http_get(self.probe_port, "/readyz");
+                let ready = matches!(answer, Ok((200, _)));
+                *last.borrow_mut() = Some(answer);
+                ready.then_some(())
+            },
+        )
     }
 
     /// GET on the plain-HTTP probe port.
@@ -77,37 +76,25 @@ impl Webhook {
     }
 
     pub fn logs(&self) -> String {
-        let err = std::fs::read_to_string(self.logs.path().join("stderr")).unwrap_or_default();
-        let out = std::fs::read_to_string(self.logs.path().join("stdout")).unwrap_or_default();
-        format!("{err}{out}")
+        self.process.logs()
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.process.pid()
     }
 
     /// SIGTERM and the exit status (panics after 10 s).
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                let _ = self.child.kill();
+        if let Some(st) = self.process.exited() {
+            return st;
+        }
+        self.process.signal(libc::SIGTERM);
+        match self.process.wait_exit(Duration::from_secs(10)) {
+            Some(st) => st,
+            None => {
+                self.process.kill();
                 panic!("webhook ignored SIGTERM for 10 s; logs:\n{}", self.logs());
             }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-            let _ = self.child.wait();
         }
     }
 }
@@ -116,15 +103,14 @@ impl Drop for Webhook {
 /// after the server closes it) and prints a JSON list of answers: status,
 /// content type, body, and the SHA-256 of the certificate the server showed.
 const CLIENT: &str = r#"
-import base64, hashlib, http.client, json, socket, ssl, sys
+import base64, hashlib, http.client, json
 port, cafile, servername = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ctx = ssl.create_default_context(cafile=cafile)
 class Conn(http.client.HTTPSConnection):
     # TCP to loopback, SNI and name check for `servername` (a Service name
     # that does not resolve here).
     def connect(self):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.sock = ctx.wrap_socket(sock, server_hostname=servername)
+        self.sock = tls_connect(ctx, port, timeout=20, servername=servername)
 conn = Conn(servername, port, context=ctx, timeout=20)
 out = []
 for r in json.load(sys.stdin):
@@ -200,10 +186,8 @@ pub fn send(port: u16, cafile: &Path, servername: &str, reqs: &[Req]) -> Vec<Ans
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("requests.json");
     std::fs::write(&input, serde_json::to_vec(&list).unwrap()).unwrap();
-    let mut cmd = tools::clean_command("python3");
-    cmd.arg("-c")
-        .arg(CLIENT)
-        .arg(port.to_string())
+    let mut cmd = super::python::command(CLIENT);
+    cmd.arg(port.to_string())
         .arg(cafile)
         .arg(servername)
         .stdin(std::fs::File::open(&input).unwrap());
