@@ -54,6 +54,7 @@ pub enum DaemonError {
 /// Runs `--once`: one reconcile. Returns the report (the caller turns errors
 /// into exit code 1).
 pub fn run_once(config: &RunConfig) -> Result<Report, DaemonError> {
+    crate::memory::one_shot();
     let metrics = Arc::new(Metrics::new());
     let mut reconciler = Reconciler::new(config, metrics)
         .map_err(|e| DaemonError::Config(format!("--out-dir: {e}")))?;
@@ -97,10 +98,13 @@ async fn run_cycle(
     progress.begin();
     let done = tokio::task::spawn_blocking(move || {
         let report = worker.cycle();
+        crate::memory::idle();
         (worker, report)
     })
     .await;
     progress.end();
+    // The runtime thread freed memory too (the previous snapshot, start-up).
+    crate::memory::idle();
     done.map_err(|e| DaemonError::Fatal(format!("reconcile failed: {e}")))
 }
 
