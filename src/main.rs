@@ -2,42 +2,19 @@
 //! invalid or publishing failed (or a fatal runtime error), 2 bad usage or
 //! configuration.
 
+/// musl's `memcpy` is slow for short copies; the musl amd64 binary links ours
+/// (see the module). Compiled for tests everywhere on amd64.
+#[cfg(all(target_arch = "x86_64", any(test, target_env = "musl")))]
+mod memcopy;
+
 use std::process::ExitCode;
 use trust_injector::cli::config::{self, Command, ConfigError, RunArgs, RunConfig};
 use trust_injector::cli::daemon::{self, DaemonError};
 use trust_injector::cli::{inspect, logging, webhook};
 use trust_injector::{inject, verify};
 
-/// musl's allocator is slow for this program's many small allocations; the
-/// shipped amd64 musl binary uses mimalloc instead (why and numbers: Cargo.toml and
-/// docs/performance.md). glibc builds keep glibc's malloc.
-#[cfg(all(target_env = "musl", target_arch = "x86_64"))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's defaults trade memory for speed in two ways a sidecar in every pod
-/// should not: arenas committed eagerly (on Linux, because it overcommits), and
-/// freed memory returned to the OS only after a delay, which an idle daemon never
-/// reaches because returning happens inside later allocator calls. Measured idle RSS
-/// (roots + 10 CAs, probes on): 14.9 MiB with the defaults, 3.7 MiB with these.
-/// Set before the first allocation of `main`, when mimalloc has reserved nothing yet.
-#[cfg(all(target_env = "musl", target_arch = "x86_64"))]
-fn tune_allocator() {
-    // Positions in mimalloc 3's `mi_option_e` (include/mimalloc.h, the version
-    // libmimalloc-sys builds by default); its Rust binding names only version 2's.
-    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: mi_option_set stores an integer in mimalloc's option table; any
-    // value is valid for these two options.
-    unsafe {
-        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
-    }
-}
-
 fn main() -> ExitCode {
-    #[cfg(all(target_env = "musl", target_arch = "x86_64"))]
-    tune_allocator();
+    trust_injector::cli::tune_allocator();
     let cli = config::parse();
     match cli.command {
         None => run(cli.run),

@@ -89,7 +89,9 @@ fn data_link_leaving_the_volume_is_refused_and_the_last_good_cas_stay() {
     vol.write(&[("ca.crt", next.pem().as_bytes())]);
     d.wait_bundle("the new Secret content", |b| b == [next.sha256()]);
     // The bundle is on disk a moment before the loop shares its new snapshot.
-    d.wait_status("the source ok again", |st| st["sources"][0]["state"] == "ok");
+    d.wait_status("the source ok again", |st| {
+        st["sources"][0]["state"] == "ok"
+    });
 }
 
 #[test]

@@ -88,6 +88,7 @@ impl DaemonError {
 /// Runs `--once`: one reconcile. Returns the report (the caller turns errors
 /// into exit code 1).
 pub fn run_once(config: &RunConfig) -> Result<Report, DaemonError> {
+    crate::memory::one_shot();
     let metrics = Arc::new(Metrics::new());
     let mut reconciler = Reconciler::new(config, metrics)?;
     Ok(reconciler.reconcile())
@@ -157,10 +158,13 @@ async fn run_cycle(
     progress.begin();
     let done = tokio::task::spawn_blocking(move || {
         let report = worker.cycle();
+        crate::memory::idle();
         (worker, report)
     })
     .await;
     progress.end();
+    // The runtime thread freed memory too (the previous snapshot, start-up).
+    crate::memory::idle();
     done.map_err(DaemonError::Worker)
 }
 
