@@ -151,7 +151,7 @@ impl Reconciler {
 
     /// Books a successful publish of `bundle`: logs and counts what it
     /// wrote, and keeps `bundle` as the one on disk.
-    fn published(&mut self, bundle: Bundle, outcome: Outcome, now: i64, report: &mut Report) {
+    fn published(&mut self, mut bundle: Bundle, outcome: Outcome, now: i64, report: &mut Report) {
         report.outcome = outcome;
         report.first = self.published.is_none();
         report.changed = self
@@ -167,6 +167,7 @@ impl Reconciler {
         self.ledger.succeeded(now, outcome.wrote());
         self.metrics
             .record_bundle(&bundle, self.inventory.files_in_error());
+        bundle.forget_bytes();
         self.published = Some(bundle);
     }
 

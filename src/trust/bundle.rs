@@ -81,6 +81,16 @@ impl Bundle {
         self.entries.iter().filter(|e| e.origin.is_custom()).count()
     }
 
+    /// Drops the encoded bytes once they are on disk: the daemon keeps the
+    /// published bundle for its entries (the next publish's log diff,
+    /// `/status`, the next expiry), never for its bytes, and with the system
+    /// roots they are a quarter of a MiB of an idle sidecar's memory. The
+    /// bundle then has no [`Bundle::hashed_files`] either.
+    pub fn forget_bytes(&mut self) {
+        self.pem = Vec::new();
+        self.blocks = Vec::new();
+    }
+
     /// The hashed-directory files: each name (`<hash>.<n>`) with its entry's
     /// PEM block, numbered exactly as `openssl rehash` numbers a directory
     /// whose files sort in bundle order. Certificates whose name cannot be
