@@ -309,11 +309,11 @@ pub(crate) mod tests {
 
     #[test]
     fn errors_read_as_before_and_configuration_ones_exit_2() {
-        let out_dir = DaemonError::from(PublishError {
-            action: "create",
-            path: "/out/.trust-injector-probe".into(),
-            source: io::Error::from_raw_os_error(libc::EROFS),
-        });
+        let out_dir = DaemonError::from(PublishError::new(
+            "create",
+            "/out/.trust-injector-probe".as_ref(),
+            io::Error::from_raw_os_error(libc::EROFS),
+        ));
         let listen = DaemonError::Listen {
             addr: "127.0.0.1:9090".parse().unwrap(),
             source: io_error(),

@@ -202,11 +202,9 @@ impl Reconciler {
         let Some(truststore) = &mut self.truststore else {
             return Ok(outcome);
         };
-        let bytes = truststore.encode(bundle).map_err(|e| PublishError {
-            action: "encode",
-            path: self.publisher.truststore_path(),
-            source: std::io::Error::other(e),
-        })?;
+        let bytes = truststore
+            .encode(bundle)
+            .map_err(|e| PublishError::new("encode", &self.publisher.truststore_path(), e))?;
         outcome.truststore_written = self.publisher.publish_truststore(bytes)?;
         Ok(outcome)
     }

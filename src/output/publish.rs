@@ -12,6 +12,7 @@
 //! unchanged bundle is never rewritten and a deleted or altered file is put
 //! back on the next reconcile.
 
+use crate::output::truststore::TruststoreError;
 use crate::trust::bundle::Bundle;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -33,20 +34,48 @@ const CERTS_DIR_PREFIX: &str = ".certs-";
 #[derive(Debug, thiserror::Error)]
 #[error("{action} {}: {source}", path.display())]
 pub struct PublishError {
-    /// What we were doing ("write", "rename", …).
+    /// What we were doing ("write", "rename", "encode", …).
     pub action: &'static str,
     /// The file or directory concerned.
     pub path: PathBuf,
+    /// Why, typed until the log and `/status` turn it into text.
     #[source]
-    pub source: io::Error,
+    pub source: PublishCause,
 }
 
-fn ctx<T>(action: &'static str, path: &Path, r: io::Result<T>) -> Result<T, PublishError> {
-    r.map_err(|source| PublishError {
-        action,
-        path: path.to_path_buf(),
-        source,
-    })
+/// Why a publishing step failed. Each variant shows exactly its inner error
+/// (`transparent`), so the text in the log and in `/status` is what it was
+/// when the truststore's error travelled inside an `io::Error`.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishCause {
+    /// The file system refused (ENOSPC, EROFS, EACCES, …); the `ErrorKind`
+    /// and errno survive for whoever needs them.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// `--pkcs12`: the truststore could not be encoded, so nothing was
+    /// written.
+    #[error(transparent)]
+    Truststore(#[from] TruststoreError),
+}
+
+impl PublishError {
+    /// `action` on `path` failed because of `cause` (an `io::Error` or a
+    /// `TruststoreError`).
+    pub fn new(action: &'static str, path: &Path, cause: impl Into<PublishCause>) -> Self {
+        PublishError {
+            action,
+            path: path.to_path_buf(),
+            source: cause.into(),
+        }
+    }
+}
+
+fn ctx<T, E: Into<PublishCause>>(
+    action: &'static str,
+    path: &Path,
+    r: Result<T, E>,
+) -> Result<T, PublishError> {
+    r.map_err(|cause| PublishError::new(action, path, cause))
 }
 
 /// What a publish changed on disk.
@@ -96,11 +125,11 @@ impl Publisher {
     pub fn check_writable(&self) -> Result<(), PublishError> {
         let meta = ctx("open", &self.out_dir, fs::metadata(&self.out_dir))?;
         if !meta.is_dir() {
-            return Err(PublishError {
-                action: "use",
-                path: self.out_dir.clone(),
-                source: io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
-            });
+            return Err(PublishError::new(
+                "use",
+                &self.out_dir,
+                io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
+            ));
         }
         let probe = self.tmp_path("probe");
         ctx("write", &probe, File::create(&probe))?;
@@ -307,4 +336,71 @@ fn unique_stamp() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{nanos:x}{:x}", SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text before the cause was typed: the truststore's error inside an
+    /// `io::Error`, and an `io::Error` as itself. The log and `/status` show
+    /// this, and tests grep for it.
+    fn old_text(action: &str, path: &Path, cause: &dyn std::fmt::Display) -> String {
+        format!("{action} {}: {cause}", path.display())
+    }
+
+    #[test]
+    fn a_truststore_failure_reads_as_when_it_was_an_io_error() {
+        let path = Path::new("/out/truststore.p12");
+        let errors = || {
+            [
+                TruststoreError::Mac(hmac::digest::InvalidLength),
+                TruststoreError::Encode(der::Error::from(der::ErrorKind::Overflow)),
+            ]
+        };
+        for (typed, boxed) in errors().into_iter().zip(errors()) {
+            let old = old_text("encode", path, &io::Error::other(boxed));
+            let new = PublishError::new("encode", path, typed);
+            assert_eq!(new.to_string(), old);
+            assert!(matches!(new.source, PublishCause::Truststore(_)));
+        }
+    }
+
+    #[test]
+    fn an_io_failure_keeps_its_text_and_its_errno() {
+        let path = Path::new("/out/ca-certificates.crt");
+        let io = || io::Error::from_raw_os_error(libc::ENOSPC);
+        let new = PublishError::new("write", path, io());
+        assert_eq!(new.to_string(), old_text("write", path, &io()));
+        let PublishCause::Io(e) = &new.source else {
+            panic!("not an io error: {new:?}");
+        };
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        let dir = PublishError::new(
+            "use",
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
+        );
+        assert_eq!(
+            dir.to_string(),
+            "use /out/ca-certificates.crt: not a directory"
+        );
+    }
+
+    #[test]
+    fn the_source_chain_is_the_same_length_as_before() {
+        // `transparent` forwards `source()`, so a chain walker sees the
+        // cause once, as it did through `io::Error::other`.
+        let path = Path::new("/out/truststore.p12");
+        let new = PublishError::new(
+            "encode",
+            path,
+            TruststoreError::Mac(hmac::digest::InvalidLength),
+        );
+        let old = io::Error::other(TruststoreError::Mac(hmac::digest::InvalidLength));
+        let cause = std::error::Error::source(&new).map(ToString::to_string);
+        assert_eq!(cause, Some(old.to_string()));
+        let below = std::error::Error::source(&new).and_then(std::error::Error::source);
+        assert_eq!(below.is_some(), std::error::Error::source(&old).is_some());
+    }
 }
