@@ -63,30 +63,15 @@ pub unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) {
 /// the start and one ending at the end, overlapping in the middle. Loads first.
 #[inline(always)]
 unsafe fn copy_short(dst: *mut u8, src: *const u8, n: usize) {
-    // SAFETY (every arm): the two accesses are [0, w) and [n - w, n) with
-    // w <= n, inside the n bytes the caller guarantees.
+    // SAFETY (every arm): the width is at most n, inside the n bytes the
+    // caller guarantees.
     unsafe {
         if n >= 16 {
-            let (a, b) = (
-                read_unaligned(src as *const u128),
-                read_unaligned(src.add(n - 16) as *const u128),
-            );
-            write_unaligned(dst as *mut u128, a);
-            write_unaligned(dst.add(n - 16) as *mut u128, b);
+            copy_ends::<u128>(dst, src, n);
         } else if n >= 8 {
-            let (a, b) = (
-                read_unaligned(src as *const u64),
-                read_unaligned(src.add(n - 8) as *const u64),
-            );
-            write_unaligned(dst as *mut u64, a);
-            write_unaligned(dst.add(n - 8) as *mut u64, b);
+            copy_ends::<u64>(dst, src, n);
         } else if n >= 4 {
-            let (a, b) = (
-                read_unaligned(src as *const u32),
-                read_unaligned(src.add(n - 4) as *const u32),
-            );
-            write_unaligned(dst as *mut u32, a);
-            write_unaligned(dst.add(n - 4) as *mut u32, b);
+            copy_ends::<u32>(dst, src, n);
         } else if n > 0 {
             // 1 to 3 bytes: first, middle, last (some the same byte).
             let (a, m, z) = (*src, *src.add(n / 2), *src.add(n - 1));
@@ -94,6 +79,26 @@ unsafe fn copy_short(dst: *mut u8, src: *const u8, n: usize) {
             *dst.add(n / 2) = m;
             *dst.add(n - 1) = z;
         }
+    }
+}
+
+/// Copies [0, w) and [n - w, n) with `w` the width of `T`, both loads before
+/// both stores, so the copy is right when the regions overlap.
+///
+/// # Safety
+/// `size_of::<T>() <= n`; `src` readable and `dst` writable for `n` bytes.
+#[inline(always)]
+unsafe fn copy_ends<T: Copy>(dst: *mut u8, src: *const u8, n: usize) {
+    let w = std::mem::size_of::<T>();
+    // SAFETY: w <= n, so both accesses lie inside the caller's n bytes; the
+    // unaligned forms need no alignment.
+    unsafe {
+        let (a, b) = (
+            read_unaligned(src as *const T),
+            read_unaligned(src.add(n - w) as *const T),
+        );
+        write_unaligned(dst as *mut T, a);
+        write_unaligned(dst.add(n - w) as *mut T, b);
     }
 }
 
