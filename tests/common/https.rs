@@ -3,14 +3,18 @@
 //!
 //! The server re-reads its PEM (leaf, intermediate, key in one file) for every
 //! connection, so a test can switch it to another chain by atomically replacing that
-//! file, without a gap in service.
+//! file, without a gap in service. It reads that file once per connection and loads
+//! the context from a private snapshot of those bytes: `load_cert_chain` opens its
+//! file twice (the chain, then the key), so a switch between the two opens would pair
+//! the old chain with the new key, fail with KEY_VALUES_MISMATCH and reset the
+//! client's handshake (seen once in CI, in tests/rotation.rs).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 const SERVER: &str = r#"
-import threading
+import os, tempfile, threading
 pem = sys.argv[1]
 srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -21,6 +25,21 @@ print(srv.getsockname()[1], flush=True)
 keep_alive = sys.argv[2:] == ["keep-alive"]
 conns = [0]
 conns_lock = threading.Lock()
+snapshot = {"bytes": None, "path": None}
+snapshot_lock = threading.Lock()
+
+def current_chain():
+    # One read of the served file, saved under a name nothing else writes to, so
+    # the chain and the key that load_cert_chain reads come from the same bytes.
+    with open(pem, "rb") as f:
+        data = f.read()
+    with snapshot_lock:
+        if snapshot["bytes"] != data:
+            fd, path = tempfile.mkstemp(dir=os.path.dirname(pem), suffix=".snapshot")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            snapshot["bytes"], snapshot["path"] = data, path
+        return snapshot["path"]
 
 def serve_keep_alive(tls, n):
     # HTTP/1.1 requests on one connection until the client closes it or asks
@@ -48,7 +67,7 @@ def handle(conn):
     try:
         conn.settimeout(300 if keep_alive else 15)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(pem)
+        ctx.load_cert_chain(current_chain())
         with ctx.wrap_socket(conn, server_side=True) as tls:
             if keep_alive:
                 serve_keep_alive(tls, n)
