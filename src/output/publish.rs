@@ -12,6 +12,7 @@
 //! unchanged bundle is never rewritten and a deleted or altered file is put
 //! back on the next reconcile.
 
+use crate::output::dir::Dir;
 use crate::output::truststore::TruststoreError;
 use crate::trust::bundle::Bundle;
 use std::ffi::OsStr;
@@ -173,14 +174,10 @@ impl Publisher {
             self.swap_certs_dir(&bundle.sha256, &files)?;
             true
         };
-        let bundle_path = self.bundle_path();
-        let bundle_written = match fs::read(&bundle_path) {
-            Ok(on_disk) if on_disk == bundle.pem => false,
-            _ => {
-                self.write_atomically(&bundle_path, &bundle.pem)?;
-                true
-            }
-        };
+        let bundle_written = !self.holds(BUNDLE_FILE, &bundle.pem);
+        if bundle_written {
+            self.write_atomically(&self.bundle_path(), &bundle.pem)?;
+        }
         Ok(Outcome {
             bundle_written,
             certs_written,
@@ -200,11 +197,17 @@ impl Publisher {
     /// bytes mean nothing changed), writing only when it differs. Returns
     /// whether it was written.
     pub fn publish_truststore(&self, bytes: &[u8]) -> Result<bool, PublishError> {
-        let path = self.truststore_path();
-        match fs::read(&path) {
-            Ok(on_disk) if on_disk == bytes => Ok(false),
-            _ => self.write_atomically(&path, bytes).map(|()| true),
+        if self.holds(crate::output::truststore::TRUSTSTORE_FILE, bytes) {
+            return Ok(false);
         }
+        self.write_atomically(&self.truststore_path(), bytes)
+            .map(|()| true)
+    }
+
+    /// Whether `name` in `--out-dir` holds exactly `bytes`; an out-dir that
+    /// cannot be opened holds nothing (writing then names the error).
+    fn holds(&self, name: &str, bytes: &[u8]) -> bool {
+        Dir::open(&self.out_dir).is_ok_and(|d| d.holds(name, bytes))
     }
 
     /// Makes the hidden file `name` in `--out-dir` hold `bytes` (the
@@ -233,9 +236,10 @@ impl Publisher {
         if listing.count() != files.len() {
             return false;
         }
-        files
-            .iter()
-            .all(|(name, pem)| fs::read(dir.join(name)).is_ok_and(|b| b == *pem))
+        let Ok(dir) = Dir::open(&dir) else {
+            return false;
+        };
+        files.iter().all(|(name, pem)| dir.holds(name, pem))
     }
 
     fn swap_certs_dir(&self, sha: &str, files: &[(String, &[u8])]) -> Result<(), PublishError> {
@@ -247,16 +251,18 @@ impl Publisher {
         let final_dir = self.out_dir.join(&final_name);
         let build = || -> Result<(), PublishError> {
             ctx("create", &building, fs::create_dir(&building))?;
+            let dir = ctx("open", &building, Dir::open(&building))?;
             for (name, pem) in files {
-                let path = building.join(name);
-                let mut f = ctx("create", &path, create_file(&path))?;
-                ctx("write", &path, f.write_all(pem))?;
+                // The path is built only for an error: hundreds of files.
+                let fail = |action, e| PublishError::new(action, &dir.join(name), e);
+                let mut f = dir.create(name).map_err(|e| fail("create", e))?;
+                f.write_all(pem).map_err(|e| fail("write", e))?;
             }
             // No fsync per file: hundreds of them would dominate a publish,
             // and durability is not needed here. After a crash every start
             // compares certs/ byte for byte with what it should hold and
             // rebuilds it, before the startup probe lets the application run.
-            ctx("sync", &building, sync_dir(&building))?;
+            ctx("sync", &building, dir.sync())?;
             ctx("rename", &final_dir, fs::rename(&building, &final_dir))
         };
         if let Err(e) = build() {
@@ -313,13 +319,12 @@ impl Publisher {
 /// A new file readable by everyone (0644 regardless of umask: the reader runs
 /// as another user in another container).
 fn create_file(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::PermissionsExt;
     let f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(crate::output::dir::PUBLIC)
         .open(path)?;
-    f.set_permissions(fs::Permissions::from_mode(0o644))?;
+    crate::output::dir::make_public(&f)?;
     Ok(f)
 }
 

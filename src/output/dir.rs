@@ -1,0 +1,202 @@
+//! A directory of `--out-dir`, opened once, and the files in it created and
+//! compared relative to that descriptor (`openat(2)`).
+//!
+//! A publish of the hashed directory touches every certificate file, hundreds
+//! of them, so the per-file cost is what a swap costs. Through `std::fs` with
+//! joined paths each file is an allocated path, a kernel walk of every
+//! component of it, and, in the static musl binary the image ships, one more
+//! `fcntl(F_SETFD)` after every open (musl's `open(3)` re-applies `O_CLOEXEC`
+//! for kernels older than 2.6.23; its `openat(3)` does not). Comparisons read
+//! into a buffer on the stack rather than a `Vec` the size of the file: the
+//! bundle is a quarter of a megabyte, and memory the allocator has returned
+//! to the OS costs a page fault per 4 KiB when it is allocated again.
+//! docs/performance.md has the figures.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// An open directory.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    /// `O_DIRECTORY` descriptor every name is resolved against.
+    fd: OwnedFd,
+    /// Where it is, for error messages.
+    path: PathBuf,
+}
+
+impl Dir {
+    /// Opens the directory at `path`.
+    pub(crate) fn open(path: &Path) -> io::Result<Dir> {
+        let c = CString::new(path.as_os_str().as_bytes())?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        // SAFETY: `c` is NUL-terminated and outlives the call. openat, not
+        // open: see the module comment on musl.
+        let fd = unsafe { libc::openat(libc::AT_FDCWD, c.as_ptr(), flags) };
+        Ok(Dir {
+            fd: owned(fd)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The path of `name` in this directory, for messages.
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Creates the new file `name`, readable by everyone (0644 whatever the
+    /// umask: the reader runs as another user in another container). Fails
+    /// if `name` exists, so a symlink planted there is never followed.
+    pub(crate) fn create(&self, name: &str) -> io::Result<File> {
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+        let file = File::from(self.open_at(name, flags, PUBLIC)?);
+        make_public(&file)?;
+        Ok(file)
+    }
+
+    /// Whether `name` is a regular file holding exactly `expected`. Anything
+    /// else (missing, unreadable, a symlink, a FIFO, other bytes) is `false`:
+    /// the caller then writes it anew. Opened non-blocking and without
+    /// following a symlink, because the application can write in this
+    /// directory too.
+    pub(crate) fn holds(&self, name: &str, expected: &[u8]) -> bool {
+        let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let Ok(fd) = self.open_at(name, flags, 0) else {
+            return false;
+        };
+        let file = File::from(fd);
+        match file.metadata() {
+            Ok(m) if m.is_file() && m.len() == expected.len() as u64 => {}
+            _ => return false,
+        }
+        same_bytes(file, expected).unwrap_or(false)
+    }
+
+    /// Flushes the directory's entries (new names, renames) to disk.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        // SAFETY: `fd` is open for as long as `self` lives.
+        if unsafe { libc::fsync(self.fd.as_raw_fd()) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn open_at(&self, name: &str, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+        let c = CString::new(name)?;
+        // SAFETY: `fd` is open for as long as `self` lives and `c` is
+        // NUL-terminated; the mode is read only with O_CREAT.
+        let fd = unsafe { libc::openat(self.fd.as_raw_fd(), c.as_ptr(), flags, mode) };
+        owned(fd)
+    }
+}
+
+/// The mode of every published file.
+pub(crate) const PUBLIC: u32 = 0o644;
+
+/// Gives `file`, just created with mode [`PUBLIC`], that mode exactly when
+/// the umask took bits of it away (an `fchmod` per file otherwise saved).
+pub(crate) fn make_public(file: &File) -> io::Result<()> {
+    if umask_narrows_public() {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(PUBLIC))?;
+    }
+    Ok(())
+}
+
+fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a non-negative return of open(2)/openat(2) is a new descriptor
+    // that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads `file` to its end, comparing with `expected` as it goes.
+fn same_bytes(mut file: File, expected: &[u8]) -> io::Result<bool> {
+    let mut buf = [0u8; 16 * 1024];
+    let mut rest = expected;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(rest.is_empty());
+        }
+        match rest.strip_prefix(&buf[..n]) {
+            Some(tail) => rest = tail,
+            // Longer than expected, or different.
+            None => return Ok(false),
+        }
+    }
+}
+
+/// Whether the process's umask clears a bit of 0644, so a new file needs an
+/// `fchmod` to be public. Read once from `/proc/self/status` (Linux 4.7+);
+/// unknown means yes. Nothing in the process changes its umask.
+fn umask_narrows_public() -> bool {
+    static NARROWS: OnceLock<bool> = OnceLock::new();
+    *NARROWS.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            .is_none_or(|mask| mask & PUBLIC != 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn holds_is_true_only_for_a_regular_file_with_exactly_those_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open(tmp.path()).unwrap();
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(tmp.path().join("big"), &big).unwrap();
+        assert!(dir.holds("big", &big));
+        let mut other = big.clone();
+        *other.last_mut().unwrap() ^= 1;
+        assert!(!dir.holds("big", &other), "last byte differs");
+        assert!(!dir.holds("big", &big[..big.len() - 1]), "shorter");
+        assert!(!dir.holds("missing", b""));
+        std::os::unix::fs::symlink("big", tmp.path().join("link")).unwrap();
+        assert!(!dir.holds("link", &big), "a symlink is never followed");
+        crate::trust::read::tests::make_fifo(&tmp.path().join("fifo"));
+        assert!(!dir.holds("fifo", b""), "a FIFO neither blocks nor counts");
+        std::fs::write(tmp.path().join("empty"), b"").unwrap();
+        assert!(dir.holds("empty", b""));
+    }
+
+    #[test]
+    fn created_files_are_public_and_never_replace_anything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open(tmp.path()).unwrap();
+        let f = dir.create("new").unwrap();
+        let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        let e = dir.create("new").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        std::os::unix::fs::symlink("/nonexistent/x", tmp.path().join("planted")).unwrap();
+        assert!(
+            dir.create("planted").is_err(),
+            "a planted symlink is not followed"
+        );
+        assert!(!Path::new("/nonexistent/x").exists());
+        dir.sync().unwrap();
+        assert!(
+            Dir::open(&tmp.path().join("new")).is_err(),
+            "not a directory"
+        );
+    }
+}
