@@ -4,7 +4,7 @@
 
 use crate::trust::cert::Certificate;
 use crate::trust::parse::{parse_bundle_lenient, ParseError};
-use crate::trust::read::{read_capped, ReadError, MAX_BUNDLE_BYTES};
+use crate::trust::read::{digest_capped, read_capped, ReadError, MAX_BUNDLE_BYTES};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -166,6 +166,11 @@ impl Base {
                 }))
             }
             Base::File(path) => {
+                // Hashed first, without keeping the bytes: unchanged is by
+                // far the common case, and then nothing is copied.
+                if last.is_some() && last == Some(&digest_capped(path, MAX_BUNDLE_BYTES)?) {
+                    return Ok(Load::Unchanged);
+                }
                 let bytes = read_capped(path, MAX_BUNDLE_BYTES)?;
                 let digest: [u8; 32] = Sha256::digest(&bytes).into();
                 if last == Some(&digest) {

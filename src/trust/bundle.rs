@@ -119,8 +119,7 @@ pub fn assemble<'a>(
     policy: Policy,
     now: i64,
 ) -> Bundle {
-    let mut seen: HashSet<&[u8]> = HashSet::new();
-    let mut entries = Vec::new();
+    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(base.len());
     let mut dropped = Vec::new();
     let candidates = base
         .iter()
@@ -132,6 +131,8 @@ pub fn assemble<'a>(
                 .into_iter()
                 .map(move |c| (c, Origin::File(path.clone())))
         }));
+    // At least the base: one allocation rather than a doubling series.
+    let mut entries = Vec::with_capacity(candidates.size_hint().0);
     for (cert, origin) in candidates {
         if !seen.insert(&cert.der) {
             continue;
@@ -187,7 +188,7 @@ fn render(entries: &[Entry]) -> (Vec<u8>, Vec<Range<usize>>) {
         out.push_str(&escape_line(&e.cert.subject));
         out.push('\n');
         let start = out.len();
-        out.push_str(&e.cert.to_pem());
+        e.cert.write_pem(&mut out);
         blocks.push(start..out.len());
     }
     (out.into_bytes(), blocks)

@@ -97,17 +97,30 @@ impl Certificate {
 
     /// The certificate as one PEM block, 64 columns, ending in a newline.
     pub fn to_pem(&self) -> String {
+        let mut out = String::with_capacity(self.der.len() * 4 / 3 + self.der.len() / 48 + 60);
+        self.write_pem(&mut out);
+        out
+    }
+
+    /// Appends [`Certificate::to_pem`] to `out` without allocating: the
+    /// bundle is rendered on every change, certificate after certificate.
+    pub fn write_pem(&self, out: &mut String) {
         use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
-        let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 60);
         out.push_str("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            // base64 output is ASCII, so every chunk is valid UTF-8.
-            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        // 48 bytes of DER are one full 64-column line of base64, and as 48 is
+        // a multiple of 3, only the last line can carry padding: the lines
+        // are exactly those of the whole DER encoded at once.
+        let mut line = [0u8; 64];
+        for chunk in self.der.chunks(48) {
+            // Cannot fail: 64 bytes hold the encoding of 48.
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(chunk, &mut line)
+                .unwrap_or_default();
+            // base64 output is ASCII, so valid UTF-8.
+            out.push_str(std::str::from_utf8(&line[..n]).unwrap_or_default());
             out.push('\n');
         }
         out.push_str("-----END CERTIFICATE-----\n");
-        out
     }
 }
 
@@ -173,6 +186,29 @@ pub fn display_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pem_lines_are_those_of_the_whole_der_encoded_at_once() {
+        use base64::Engine;
+        let (roots, _) = crate::trust::base::embedded_roots();
+        let mut lengths = std::collections::HashSet::new();
+        for root in &roots {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&root.der);
+            let mut want = String::from("-----BEGIN CERTIFICATE-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                want.push_str(std::str::from_utf8(line).unwrap());
+                want.push('\n');
+            }
+            want.push_str("-----END CERTIFICATE-----\n");
+            assert_eq!(root.to_pem(), want);
+            let mut appended = String::from("x");
+            root.write_pem(&mut appended);
+            assert_eq!(appended[1..], want);
+            lengths.insert(root.der.len() % 48);
+        }
+        // Every last-line length and padding occurs among the roots.
+        assert!(lengths.len() > 20, "{lengths:?}");
+    }
 
     #[test]
     fn escape_line_never_adds_lines_or_markers() {

@@ -147,6 +147,34 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     read_open(open_nonblocking(path, false)?, max)
 }
 
+/// The SHA-256 of the regular file at `path`, with [`read_capped`]'s checks
+/// and errors, read through a buffer on the stack. The daemon reads its base
+/// bundle on every reconcile only to see whether it changed, which it almost
+/// never has: a quarter of a megabyte per reconcile need not be allocated.
+pub(crate) fn digest_capped(path: &Path, max: u64) -> Result<[u8; 32], ReadError> {
+    use sha2::{Digest, Sha256};
+    let mut file = open_nonblocking(path, false)?;
+    if let Some(kind) = kind_of(&file.metadata()?.file_type()) {
+        return Err(ReadError::NotRegular(kind));
+    }
+    let mut hash = Sha256::new();
+    let mut buf = [0u8; 16 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(hash.finalize().into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        total += n as u64;
+        if total > max {
+            return Err(ReadError::TooLarge { max });
+        }
+        hash.update(&buf[..n]);
+    }
+}
+
 /// Opens `path` read-only without blocking (a FIFO would block until a
 /// writer comes); `nofollow` also refuses a symlink as the last component.
 pub(crate) fn open_nonblocking(path: &Path, nofollow: bool) -> io::Result<fs::File> {
@@ -195,6 +223,32 @@ pub(crate) mod tests {
         let e = read_capped(&file, 10).unwrap_err();
         assert_eq!(e, ReadError::TooLarge { max: 10 });
         assert_eq!(e.to_string(), "file is larger than 10 bytes");
+    }
+
+    #[test]
+    fn the_digest_is_of_what_read_capped_reads_and_fails_alike() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bundle.pem");
+        let bytes: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+        fs::write(&file, &bytes).unwrap();
+        let want: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(digest_capped(&file, 40_000).unwrap(), want);
+        assert_eq!(
+            digest_capped(&file, 39_999),
+            Err(ReadError::TooLarge { max: 39_999 })
+        );
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            digest_capped(&missing, 10).unwrap_err(),
+            read_capped(&missing, 10).unwrap_err()
+        );
+        let fifo = dir.path().join("pipe.pem");
+        make_fifo(&fifo);
+        assert_eq!(
+            digest_capped(&fifo, 10),
+            Err(ReadError::NotRegular("a FIFO"))
+        );
     }
 
     #[test]
