@@ -2,6 +2,10 @@
 //! invalid or publishing failed (or a fatal runtime error), 2 bad usage or
 //! configuration.
 
+/// musl's `memcmp` compares a byte at a time; the musl amd64 binary links
+/// ours (see the module). Compiled for tests everywhere on amd64.
+#[cfg(all(target_arch = "x86_64", any(test, target_env = "musl")))]
+mod memcompare;
 /// musl's `memcpy` is slow for short copies; the musl amd64 binary links ours
 /// (see the module). Compiled for tests everywhere on amd64.
 #[cfg(all(target_arch = "x86_64", any(test, target_env = "musl")))]

@@ -38,7 +38,8 @@ mod option {
 /// Two of mimalloc's defaults trade memory for speed in ways a sidecar in every
 /// pod should not: arenas committed eagerly (on Linux, because it overcommits),
 /// and freed memory returned to the OS only after a delay, during later
-/// allocator calls, which an idle daemon never makes. Idle RSS with the system
+/// allocator calls, which an idle daemon never makes, so the daemon returns
+/// it itself once idle ([`idle`]). Idle RSS with the system
 /// roots and 10 CAs, probes on: 14.9 MiB with the defaults, 4.6 MiB with these
 /// (docs/performance.md). `run --once` takes the delay back ([`one_shot`]).
 pub fn tune_allocator() {
@@ -58,10 +59,10 @@ pub(crate) fn one_shot() {
     option::set(option::PURGE_DELAY, option::PURGE_DELAY_DEFAULT);
 }
 
-/// A reconcile cycle is over and the daemon goes back to waiting: return the
+/// The daemon went idle (half a second without a reconcile): return the
 /// free memory of this thread's heap to the OS now (mimalloc's heaps are per
-/// thread, so both the runtime thread and the worker call it). A no-op with
-/// any other allocator.
+/// thread, so both the runtime thread and the worker's call it). A no-op
+/// with any other allocator.
 pub(crate) fn idle() {
     #[cfg(all(target_env = "musl", target_arch = "x86_64"))]
     // SAFETY: mi_collect only walks mimalloc's own structures; `force` makes

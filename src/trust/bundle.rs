@@ -119,7 +119,9 @@ pub fn assemble<'a>(
     policy: Policy,
     now: i64,
 ) -> Bundle {
-    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(base.len());
+    // Keyed by the SHA-256 of the DER, not the DER: the same key, 64 bytes
+    // to hash instead of a kilobyte or more per certificate.
+    let mut seen: HashSet<&str> = HashSet::with_capacity(base.len());
     let mut dropped = Vec::new();
     let candidates = base
         .iter()
@@ -134,7 +136,7 @@ pub fn assemble<'a>(
     // At least the base: one allocation rather than a doubling series.
     let mut entries = Vec::with_capacity(candidates.size_hint().0);
     for (cert, origin) in candidates {
-        if !seen.insert(&cert.der) {
+        if !seen.insert(&cert.sha256) {
             continue;
         }
         if policy.admits(cert, now) {

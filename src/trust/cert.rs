@@ -21,7 +21,7 @@ pub enum CertError {
 /// file's last-good set, in the bundle and in the status snapshot at once.
 #[derive(Debug, Clone)]
 pub struct Certificate {
-    /// The exact bytes that are published; also the deduplication key.
+    /// The exact bytes that are published; deduplicated by their digest.
     pub der: Arc<[u8]>,
     /// SHA-256 of the DER, lower-case hex: what `/status` and metrics call it.
     pub sha256: String,
