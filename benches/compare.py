@@ -404,8 +404,9 @@ def cpu_over(pid, seconds):
     return {"ticks_ms": (t1 - t0) * 1000 / hz, "cpu_ms": (n1 - n0) / 1e6, "wakeups": s1 - s0}
 
 
-def swap_latency(scratch, aw, pems, binary, debounce, swaps, name):
-    """Median/p99 from a kubelet ..data swap to the renamed bundle holding it."""
+def swap_latency(scratch, aw, pems, binary, debounce, swaps, name, gap=None):
+    """Median/p99 from a kubelet ..data swap to the renamed bundle holding it;
+    `gap` seconds between swaps (default: 30 ms after the debounce)."""
     pem_a, pem_b = pems
     out = os.path.join(scratch, name)
     p = start_daemon(aw.d, out, ["--base", "system", "--listen", "off", "--resync", "0",
@@ -426,16 +427,40 @@ def swap_latency(scratch, aw, pems, binary, debounce, swaps, name):
             if marker in open(os.path.join(out, BUNDLE), "rb").read():
                 lat.append((t1 - t0) * 1000)
                 break
-        time.sleep(0.03 + debounce / 1000)
+        time.sleep(gap if gap is not None else 0.03 + debounce / 1000)
     ino.close()
     stop(p)
     # Back to A, so the next daemon starts from the same Secret.
     if swaps % 2:
         aw.write({"ca.crt": pem_a})
-    lat.sort()
+    return summarize(lat, swaps, missed)
+
+
+def summarize(lat, swaps, missed):
+    lat = sorted(lat)
     return {"median_ms": statistics.median(lat),
             "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
-            "max_ms": lat[-1], "swaps": swaps, "missed": missed}
+            "max_ms": lat[-1], "swaps": swaps, "missed": missed, "lat": lat}
+
+
+def interleaved_latency(scratch, aw, pems, rounds, swaps, gap, name):
+    """The glibc and the musl binary alternately, `rounds` times `swaps` swaps
+    each: both see the same machine load, so their ratio is the median of the
+    rounds' ratios (a noisy neighbour hits one round of both, not one binary)."""
+    runs = {"glibc": [], "musl": []}
+    for r in range(rounds):
+        for label, binary in (("glibc", BIN), ("musl", MUSL_BIN)):
+            runs[label].append(swap_latency(scratch, aw, pems, binary, 0, swaps,
+                                            f"{name}-{label}-{r}", gap))
+    res = {}
+    for label, rs in runs.items():
+        pooled = [x for r in rs for x in r["lat"]]
+        res[label] = summarize(pooled, sum(r["swaps"] for r in rs), sum(r["missed"] for r in rs))
+        res[label]["round_medians_ms"] = [r["median_ms"] for r in rs]
+    res["ratio"] = statistics.median(m["median_ms"] / g["median_ms"]
+                                     for g, m in zip(runs["glibc"], runs["musl"]))
+    res["rounds"] = rounds
+    return res
 
 
 def footprint(scratch, gen, quick):
@@ -480,15 +505,22 @@ def footprint(scratch, gen, quick):
     res["resync1"] = dict(r, seconds=secs)
     stop(p)
 
-    # Latency from the ..data switch to the new bundle on disk; the shipped musl
-    # binary too, right after the glibc one, for a same-run ratio.
-    plan = [("latency_0", BIN, 0, 40 if quick else 300)]
+    # Latency from the ..data switch to the new bundle on disk. With the shipped
+    # musl binary built, glibc and musl alternate round by round for a same-run
+    # ratio: swaps 30 ms apart (a burst), and 1.2 s apart, after each daemon has
+    # gone idle and returned its free memory (src/memory.rs), as most real
+    # rotations find it.
+    pems = (pem_a, pem_b)
     if os.path.exists(MUSL_BIN):
-        plan.append(("latency_0_musl", MUSL_BIN, 0, 40 if quick else 300))
-    plan.append(("latency_50", BIN, 50, 20 if quick else 100))
-    for key, binary, debounce, swaps in plan:
-        res[key] = swap_latency(scratch, aw, (pem_a, pem_b), binary, debounce, swaps,
-                                key.replace("_", "-"))
+        rounds, swaps = (4, 20) if quick else (6, 50)
+        pair = interleaved_latency(scratch, aw, pems, rounds, swaps, None, "lat0")
+        res["latency_0"], res["latency_0_musl"] = pair["glibc"], pair["musl"]
+        res["latency_0_ratio"] = pair["ratio"]
+        rounds, swaps = (2, 8) if quick else (3, 15)
+        res["latency_idle"] = interleaved_latency(scratch, aw, pems, rounds, swaps, 1.2, "lat-idle")
+    else:
+        res["latency_0"] = swap_latency(scratch, aw, pems, BIN, 0, 40 if quick else 300, "latency-0")
+    res["latency_50"] = swap_latency(scratch, aw, pems, BIN, 50, 20 if quick else 100, "latency-50")
     aw.write({"ca.crt": pem_a})
 
     size = os.path.getsize(BIN)
@@ -644,10 +676,17 @@ def report(r, plot_path):
             f"(default 60 s: {fp['resync1']['default_60s_pct']:.4f} % of a core) | |",
             f"| ..data swap → new bundle, `--debounce 0` ({lat0['swaps']} swaps) | median "
             f"{lat0['median_ms']:.2f} ms, p99 {lat0['p99_ms']:.2f} ms, missed {lat0['missed']} | median ≤ 5 ms |",
-            (f"| the same, static musl binary (the image's) ({fp['latency_0_musl']['swaps']} swaps) | median "
-             f"{fp['latency_0_musl']['median_ms']:.2f} ms ({fp['latency_0_musl']['median_ms'] / lat0['median_ms']:.2f}× glibc), "
+            (f"| the same, static musl binary (the image's) ({fp['latency_0_musl']['swaps']} swaps, "
+             f"{len(fp['latency_0_musl']['round_medians_ms'])} rounds "
+             f"alternated with glibc) | median {fp['latency_0_musl']['median_ms']:.2f} ms "
+             f"({fp['latency_0_ratio']:.2f}× glibc, median of the rounds' ratios), "
              f"p99 {fp['latency_0_musl']['p99_ms']:.2f} ms, missed {fp['latency_0_musl']['missed']} | ≤ glibc |"
              if "latency_0_musl" in fp else "| the same, static musl binary | not built | |"),
+            (f"| swaps 1.2 s apart (each daemon idle, memory returned), glibc / musl "
+             f"({fp['latency_idle']['glibc']['swaps']} swaps each) | median "
+             f"{fp['latency_idle']['glibc']['median_ms']:.2f} / {fp['latency_idle']['musl']['median_ms']:.2f} ms "
+             f"({fp['latency_idle']['ratio']:.2f}×) | ≤ glibc |"
+             if "latency_idle" in fp else "| swaps after idle, musl | not built | |"),
             f"| ..data swap → new bundle, `--debounce 50` ({lat50['swaps']} swaps) | median "
             f"{lat50['median_ms']:.2f} ms, p99 {lat50['p99_ms']:.2f} ms, missed {lat50['missed']} | |",
             f"| release binary (profile strips it) | {fp['binary_bytes'] / 1e6:.2f} MB "
