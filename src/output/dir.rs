@@ -14,7 +14,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -119,23 +119,12 @@ fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
 
 /// Reads `file` to its end, comparing with `expected` as it goes.
 fn same_bytes(mut file: File, expected: &[u8]) -> io::Result<bool> {
-    let mut buf = [0u8; 16 * 1024];
     let mut rest = expected;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            return Ok(rest.is_empty());
-        }
-        match rest.strip_prefix(&buf[..n]) {
-            Some(tail) => rest = tail,
-            // Longer than expected, or different.
-            None => return Ok(false),
-        }
-    }
+    let whole = crate::trust::read::each_chunk(&mut file, |chunk| {
+        // None: longer than expected, or different.
+        rest.strip_prefix(chunk).map(|tail| rest = tail).is_some()
+    })?;
+    Ok(whole && rest.is_empty())
 }
 
 /// Whether the process's umask clears a bit of 0644, so a new file needs an

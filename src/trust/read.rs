@@ -154,24 +154,50 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 pub(crate) fn digest_capped(path: &Path, max: u64) -> Result<[u8; 32], ReadError> {
     use sha2::{Digest, Sha256};
     let mut file = open_nonblocking(path, false)?;
-    if let Some(kind) = kind_of(&file.metadata()?.file_type()) {
-        return Err(ReadError::NotRegular(kind));
-    }
+    regular(&file)?;
     let mut hash = Sha256::new();
-    let mut buf = [0u8; 16 * 1024];
     let mut total = 0u64;
+    let within = each_chunk(&mut file, |chunk| {
+        total += chunk.len() as u64;
+        hash.update(chunk);
+        total <= max
+    })?;
+    if !within {
+        return Err(ReadError::TooLarge { max });
+    }
+    Ok(hash.finalize().into())
+}
+
+/// Hands `reader`'s bytes to `f` one stack buffer at a time (retrying on
+/// EINTR) until the end, `Ok(true)`, or until `f` returns false, `Ok(false)`:
+/// for looking at a file without a heap buffer its size.
+pub(crate) fn each_chunk(
+    reader: &mut impl Read,
+    mut f: impl FnMut(&[u8]) -> bool,
+) -> io::Result<bool> {
+    let mut buf = [0u8; 16 * 1024];
     loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok(hash.finalize().into()),
+        let n = match reader.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
-        total += n as u64;
-        if total > max {
-            return Err(ReadError::TooLarge { max });
+        if n == 0 {
+            return Ok(true);
         }
-        hash.update(&buf[..n]);
+        if !f(&buf[..n]) {
+            return Ok(false);
+        }
+    }
+}
+
+/// The metadata of an opened file, if it is a regular one (or a directory,
+/// whose read then fails with the kernel's error).
+fn regular(file: &fs::File) -> Result<fs::Metadata, ReadError> {
+    let meta = file.metadata()?;
+    match kind_of(&meta.file_type()) {
+        Some(kind) => Err(ReadError::NotRegular(kind)),
+        None => Ok(meta),
     }
 }
 
@@ -187,10 +213,7 @@ pub(crate) fn open_nonblocking(path: &Path, nofollow: bool) -> io::Result<fs::Fi
 
 /// Reads an opened file if it is a regular one, up to `max` bytes.
 pub(crate) fn read_open(file: fs::File, max: u64) -> Result<Vec<u8>, ReadError> {
-    let meta = file.metadata()?;
-    if let Some(kind) = kind_of(&meta.file_type()) {
-        return Err(ReadError::NotRegular(kind));
-    }
+    let meta = regular(&file)?;
     // Sized from the file, plus one byte to see the end (or growth past the
     // cap): `Take` hides the size from `read_to_end`, which then probes with
     // small reads, 8 read(2) calls per 1.3 KB certificate instead of 2.
