@@ -96,11 +96,11 @@ impl Dir {
 }
 
 /// The mode of every published file.
-pub(crate) const PUBLIC: u32 = 0o644;
+const PUBLIC: u32 = 0o644;
 
 /// Gives `file`, just created with mode [`PUBLIC`], that mode exactly when
 /// the umask took bits of it away (an `fchmod` per file otherwise saved).
-pub(crate) fn make_public(file: &File) -> io::Result<()> {
+fn make_public(file: &File) -> io::Result<()> {
     if umask_narrows_public() {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(PUBLIC))?;

@@ -16,9 +16,9 @@ use crate::output::dir::Dir;
 use crate::output::truststore::TruststoreError;
 use crate::trust::bundle::Bundle;
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{symlink, OpenOptionsExt};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -297,13 +297,16 @@ impl Publisher {
     /// directory. On failure (a full disk, say) the temp file is removed and
     /// the old file is untouched.
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
-        let tmp = self.tmp_path(&format!("bundle-{}", unique_stamp()));
+        let name = self.tmp_name(&format!("bundle-{}", unique_stamp()));
+        let tmp = self.out_dir.join(&name);
         let write = || -> Result<(), PublishError> {
-            let mut f = ctx("create", &tmp, create_file(&tmp))?;
+            // A missing out-dir reads as before: "create <temporary file>".
+            let dir = ctx("create", &tmp, Dir::open(&self.out_dir))?;
+            let mut f = ctx("create", &tmp, dir.create(&name))?;
             ctx("write", &tmp, f.write_all(bytes))?;
             ctx("sync", &tmp, f.sync_all())?;
             ctx("rename", path, fs::rename(&tmp, path))?;
-            ctx("sync", &self.out_dir, sync_dir(&self.out_dir))
+            ctx("sync", &self.out_dir, dir.sync())
         };
         write().inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
@@ -311,21 +314,12 @@ impl Publisher {
     }
 
     fn tmp_path(&self, what: &str) -> PathBuf {
-        self.out_dir
-            .join(format!("{TMP_PREFIX}{what}-{}", std::process::id()))
+        self.out_dir.join(self.tmp_name(what))
     }
-}
 
-/// A new file readable by everyone (0644 regardless of umask: the reader runs
-/// as another user in another container).
-fn create_file(path: &Path) -> io::Result<File> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(crate::output::dir::PUBLIC)
-        .open(path)?;
-    crate::output::dir::make_public(&f)?;
-    Ok(f)
+    fn tmp_name(&self, what: &str) -> String {
+        format!("{TMP_PREFIX}{what}-{}", std::process::id())
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
