@@ -85,10 +85,14 @@ impl Bundle {
     /// published bundle for its entries (the next publish's log diff,
     /// `/status`, the next expiry), never for its bytes, and with the system
     /// roots they are a quarter of a MiB of an idle sidecar's memory. The
-    /// bundle then has no [`Bundle::hashed_files`] either.
+    /// bundle then has no [`Bundle::hashed_files`] either. The entries are
+    /// kept at their exact length: [`assemble`] reserves for the base only, so
+    /// a few custom certificates double the vector (50 KB with the system roots).
     pub fn forget_bytes(&mut self) {
         self.pem = Vec::new();
         self.blocks = Vec::new();
+        self.entries.shrink_to_fit();
+        self.dropped.shrink_to_fit();
     }
 
     /// The hashed-directory files: each name (`<hash>.<n>`) with its entry's
