@@ -67,6 +67,10 @@ check() { # check TRIPLE ELF_MACHINE RUNNER... : verify one binary, print its pa
   if readelf -l "$bin" | grep -q 'Requesting program interpreter'; then
     die "$bin is dynamically linked; the image has no libc"
   fi
+  # build.rs links with rust-lld and link/text-order.txt, or warns and falls back:
+  # here that would be a silent 1.5 MB of idle RSS (docs/performance.md).
+  readelf -p .comment "$bin" | grep -q 'Linker: LLD' \
+    || die "$bin was not linked by rust-lld, so link/text-order.txt was not applied (see build.rs)"
   size=$(stat -c %s "$bin")
   [ "$size" -le "$BINARY_MAX_BYTES" ] || die "$bin is $size bytes, over the $BINARY_MAX_BYTES-byte budget"
   "$@" "$bin" --version >/dev/null || die "$* $bin --version failed"
