@@ -41,12 +41,18 @@ fn main() {
             // Names in the profile that this build does not define (another
             // architecture, code changed since) are expected, not news.
             println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
-            // `.ci/text-order.py` names the functions of the stripped binary it
-            // profiles from the link map; it builds with exactly the shipped
-            // profile, because the symbol hashes depend on the profile.
-            println!("cargo:rerun-if-env-changed=TRUST_INJECTOR_LINK_MAP");
-            if let Ok(map) = std::env::var("TRUST_INJECTOR_LINK_MAP") {
-                println!("cargo:rustc-link-arg-bins=-Wl,-Map={map},--no-demangle");
+            // A link map per target in this directory: `.ci/text-order.py`
+            // names the addresses of the stripped binary it profiles from it
+            // (the shipped profile, because the symbol hashes depend on the
+            // profile), and `.ci/build-static.sh` checks from it that the
+            // profile still names this build's functions.
+            println!("cargo:rerun-if-env-changed=TRUST_INJECTOR_LINK_MAP_DIR");
+            if let Ok(dir) = std::env::var("TRUST_INJECTOR_LINK_MAP_DIR") {
+                let map = Path::new(&dir).join(format!("{}.map", var("TARGET")));
+                println!(
+                    "cargo:rustc-link-arg-bins=-Wl,-Map={},--no-demangle",
+                    map.display()
+                );
             }
         }
         (None, _) => println!(

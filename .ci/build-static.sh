@@ -51,11 +51,14 @@ done
 export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
 export CC_aarch64_unknown_linux_musl="${CC_aarch64_unknown_linux_musl:-aarch64-linux-gnu-gcc}"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER:-aarch64-linux-gnu-gcc}"
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# build.rs writes each binary's link map here (TRIPLE.map), for check_text_order.
+export TRUST_INJECTOR_LINK_MAP_DIR="$target_dir/link-maps"
+mkdir -p "$TRUST_INJECTOR_LINK_MAP_DIR"
 log "cargo build --release --locked --bin trust-injector --target $AMD64 --target $ARM64"
 start=$SECONDS
 cargo build --release --locked --bin trust-injector --target "$AMD64" --target "$ARM64" >&2
 log "built in $((SECONDS - start)) s"
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 # --- check -----------------------------------------------------------------------------------
 check() { # check TRIPLE ELF_MACHINE RUNNER... : verify one binary, print its path
@@ -77,6 +80,30 @@ check() { # check TRIPLE ELF_MACHINE RUNNER... : verify one binary, print its pa
   log "ok: $triple: $machine, static, $size bytes (budget $BINARY_MAX_BYTES)${1:+, ran --version under $1 (emulated)}"
   printf '%s\n' "$bin"
 }
+# How many of link/text-order.txt's functions this build defines. Rust's symbol names
+# carry a hash of the crate's version and build settings, so a version bump or a
+# dependency update can silently leave the profile naming nothing (idle RSS back to
+# 4 MiB): below TEXT_ORDER_MIN_PERCENT (default 90) for amd64, the build fails and says
+# how to regenerate it. arm64 is reported only: the profile is recorded on amd64.
+check_text_order() { # check_text_order TRIPLE MIN_PERCENT
+  local map="$TRUST_INJECTOR_LINK_MAP_DIR/$1.map" pct
+  [ -s "$map" ] || die "no link map at $map (build.rs writes it when TRUST_INJECTOR_LINK_MAP_DIR is set)"
+  pct=$(python3 - "$map" link/text-order.txt <<'PY'
+import re, sys
+defined = set()
+for line in open(sys.argv[1], errors="replace"):
+    f = line.split()
+    if len(f) == 5 and ":(" not in line and re.fullmatch(r"[0-9a-f]+", f[0]):
+        defined.add(f[4])
+names = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
+print(100 * sum(n in defined for n in names) // max(len(names), 1))
+PY
+)
+  log "$1: this build defines ${pct}% of link/text-order.txt's functions"
+  [ "$pct" -ge "$2" ] || die "link/text-order.txt is stale for $1 (${pct}% of its functions found, want >= $2%): regenerate it with python3 .ci/text-order.py (docs/performance.md, Idle RSS)"
+}
+check_text_order "$AMD64" "${TEXT_ORDER_MIN_PERCENT:-90}"
+check_text_order "$ARM64" 0
 amd64_bin=$(check "$AMD64" "Advanced Micro Devices X86-64")
 arm64_bin=$(check "$ARM64" "AArch64" qemu-aarch64-static)
 if [ "${1:-}" = --env ]; then

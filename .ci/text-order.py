@@ -11,7 +11,7 @@ fraction of the windows.
 What it runs: the static musl build exactly as shipped (same profile, stripped:
 Rust's symbol hashes depend on the profile, so an unstripped build would name
 other symbols), in its own target directory with a link map beside it
-(TRUST_INJECTOR_LINK_MAP, build.rs), under valgrind's callgrind, through what a
+(TRUST_INJECTOR_LINK_MAP_DIR, build.rs), under valgrind's callgrind, through what a
 sidecar does in a pod: start on the system roots plus a Secret of 10 CAs,
 publish, the kubelet's probes and a Prometheus scrape, three kubelet-style
 rotations (the AtomicWriter sequence of benches/compare.py), idle, SIGTERM.
@@ -52,11 +52,13 @@ def need(program, package):
         sys.exit(f"text-order: `{program}` not found; install the Debian package `{package}`")
 
 
-MAP = os.path.join(TARGET_DIR, "trust-injector.map")
+MAP_DIR = os.path.join(TARGET_DIR, "link-maps")
+MAP = os.path.join(MAP_DIR, f"{TRIPLE}.map")
 
 
 def build():
-    env = dict(os.environ, CARGO_TARGET_DIR=TARGET_DIR, TRUST_INJECTOR_LINK_MAP=MAP,
+    os.makedirs(MAP_DIR, exist_ok=True)
+    env = dict(os.environ, CARGO_TARGET_DIR=TARGET_DIR, TRUST_INJECTOR_LINK_MAP_DIR=MAP_DIR,
                CC_x86_64_unknown_linux_musl=os.environ.get("CC_x86_64_unknown_linux_musl", "musl-gcc"))
     subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "trust-injector",
                     "--target", TRIPLE], cwd=ROOT, env=env, check=True)
