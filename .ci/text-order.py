@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Regenerates link/text-order.txt: the functions the daemon runs, for the linker
-to lay out together at the start of .text (build.rs passes the file to lld as
+"""Regenerates link/text-order-x86_64.txt and link/text-order-aarch64.txt: the
+functions the daemon runs, for the linker to lay out together at the start of
+.text (build.rs passes the file of the target's architecture to lld as
 `--symbol-ordering-file`).
 
 Why: the kernel maps a binary's code in 64 KB fault-around windows, so a daemon
@@ -21,7 +22,14 @@ from the list (a path not exercised, or renamed since) only costs a page fault
 in a cold window: the binary stays correct whatever the file says, which is why
 a stale list is not an error.
 
-    python3 .ci/text-order.py            # rewrites link/text-order.txt (5-10 min)
+The profile runs on amd64 only (valgrind and perf run the binary natively). Rust's
+symbol hashes differ per target, so the arm64 list is the amd64 one translated:
+each name, demangled without its hashes (binutils' c++filt), is matched with the
+arm64 build's functions of the same name (from its link map); a generic function
+whose instances share a path brings all of them.
+
+    python3 .ci/text-order.py            # rewrites both lists (10 minutes)
+    python3 .ci/text-order.py --arm64    # only translates the amd64 list again
 Needs: valgrind (Debian `valgrind`), perf (Debian `linux-perf`; root or
 perf_event_paranoid <= -1 for its tracepoint), openssl, the musl target
 (bash .ci/build-static.sh installs it).
@@ -43,8 +51,10 @@ sys.path.insert(0, os.path.join(ROOT, "benches"))
 import compare  # noqa: E402  (AtomicWriter, free_port: the benchmark's own kubelet sequence)
 
 TRIPLE = "x86_64-unknown-linux-musl"
+ARM64 = "aarch64-unknown-linux-musl"
 TARGET_DIR = os.path.join(ROOT, "target", "text-order")
-OUT = os.path.join(ROOT, "link", "text-order.txt")
+OUT = os.path.join(ROOT, "link", "text-order-x86_64.txt")
+ARM64_OUT = os.path.join(ROOT, "link", "text-order-aarch64.txt")
 
 
 def need(program, package):
@@ -56,15 +66,22 @@ MAP_DIR = os.path.join(TARGET_DIR, "link-maps")
 MAP = os.path.join(MAP_DIR, f"{TRIPLE}.map")
 
 
-def build():
+def build(triple=TRIPLE):
+    """Builds like .ci/build-static.sh (the same compilers), with a link map."""
     os.makedirs(MAP_DIR, exist_ok=True)
-    env = dict(os.environ, CARGO_TARGET_DIR=TARGET_DIR, TRUST_INJECTOR_LINK_MAP_DIR=MAP_DIR,
-               CC_x86_64_unknown_linux_musl=os.environ.get("CC_x86_64_unknown_linux_musl", "musl-gcc"))
+    env = dict(os.environ, CARGO_TARGET_DIR=TARGET_DIR, TRUST_INJECTOR_LINK_MAP_DIR=MAP_DIR)
+    for var, default in (("CC_x86_64_unknown_linux_musl", "musl-gcc"),
+                         ("CC_aarch64_unknown_linux_musl", "aarch64-linux-gnu-gcc"),
+                         ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "aarch64-linux-gnu-gcc")):
+        env.setdefault(var, default)
+    map_path = os.path.join(MAP_DIR, f"{triple}.map")
+    if os.path.exists(map_path):
+        os.remove(map_path)  # a build that links nothing must not pass for one that did
     subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "trust-injector",
-                    "--target", TRIPLE], cwd=ROOT, env=env, check=True)
-    if not os.path.exists(MAP):
+                    "--target", triple], cwd=ROOT, env=env, check=True)
+    if not os.path.exists(map_path):
         sys.exit("text-order: no link map was written; is rust-lld in the toolchain? (build.rs)")
-    return os.path.join(TARGET_DIR, TRIPLE, "release", "trust-injector")
+    return os.path.join(TARGET_DIR, triple, "release", "trust-injector")
 
 
 def make_cas(scratch, n):
@@ -212,13 +229,66 @@ HEADER = """\
 """
 
 
-def write(names):
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
+def write(names, path=OUT):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
         f.write(HEADER + "\n".join(names) + "\n")
 
 
+def read(path=OUT):
+    return [l.strip() for l in open(path) if l.strip() and not l.startswith("#")]
+
+
+def text_symbols(map_path):
+    """Every symbol the link map places in .text."""
+    names, in_text = [], False
+    for line in open(map_path, errors="replace"):
+        f = line.split()
+        if len(f) < 5 or not re.fullmatch(r"[0-9a-f]+", f[0]):
+            continue
+        if f[4].startswith("."):
+            in_text = f[4] == ".text"
+        elif in_text and ":(" not in line:
+            names.append(f[4])
+    return names
+
+
+def hashless(names):
+    """Each name demangled by c++filt, without legacy `::h<hash>` suffixes and
+    v0 `[crate hash]` disambiguators: what stays the same across targets."""
+    out = subprocess.run(["c++filt"], input="\n".join(names) + "\n", check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    if len(out) != len(names):
+        sys.exit("text-order: c++filt returned a different number of lines")
+    return [re.sub(r"::h[0-9a-f]{16}$", "", re.sub(r"\[[0-9a-f]+\]", "", d)) for d in out]
+
+
+def translate_to_arm64(names):
+    """The amd64 list in the arm64 build's own symbol names."""
+    build(ARM64)
+    arm = text_symbols(os.path.join(MAP_DIR, f"{ARM64}.map"))
+    by_key = {}
+    for key, name in zip(hashless(arm), arm):
+        by_key.setdefault(key, []).append(name)
+    seen, out = set(), []
+    for key in hashless(names):
+        for name in by_key.get(key, []):
+            if name not in seen:
+                seen.add(name)
+                out.append(name)
+    return out
+
+
+def arm64(names):
+    arm = translate_to_arm64(names)
+    write(arm, ARM64_OUT)
+    print(f"text-order: {len(arm)} arm64 functions -> {os.path.relpath(ARM64_OUT, ROOT)}")
+
+
 def main():
+    need("c++filt", "binutils")
+    if sys.argv[1:] == ["--arm64"]:
+        return arm64(read())
     need("valgrind", "valgrind")
     need("perf", "linux-perf")
     need("openssl", "openssl")
@@ -256,6 +326,7 @@ def main():
             if added == 0:
                 break
     print(f"text-order: {len(names)} functions -> {os.path.relpath(OUT, ROOT)}")
+    arm64(names)
 
 
 if __name__ == "__main__":
