@@ -88,17 +88,7 @@ check() { # check TRIPLE ELF_MACHINE RUNNER... : verify one binary, print its pa
 check_text_order() { # check_text_order TRIPLE MIN_PERCENT
   local map="$TRUST_INJECTOR_LINK_MAP_DIR/$1.map" order="link/text-order-${1%%-*}.txt" pct
   [ -s "$map" ] || die "no link map at $map (build.rs writes it when TRUST_INJECTOR_LINK_MAP_DIR is set)"
-  pct=$(python3 - "$map" "$order" <<'PY'
-import re, sys
-defined = set()
-for line in open(sys.argv[1], errors="replace"):
-    f = line.split()
-    if len(f) == 5 and ":(" not in line and re.fullmatch(r"[0-9a-f]+", f[0]):
-        defined.add(f[4])
-names = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
-print(100 * sum(n in defined for n in names) // max(len(names), 1))
-PY
-)
+  pct=$(python3 .ci/text-order.py --coverage "$map" "$order") || die "could not read $map"
   log "$1: this build defines ${pct}% of $order's functions"
   [ "$pct" -ge "$2" ] || die "$order is stale for $1 (${pct}% of its functions found, want >= $2%): regenerate it with python3 .ci/text-order.py (docs/performance.md, Idle RSS)"
 }

@@ -30,6 +30,8 @@ whose instances share a path brings all of them.
 
     python3 .ci/text-order.py            # rewrites both lists (10 minutes)
     python3 .ci/text-order.py --arm64    # only translates the amd64 list again
+    python3 .ci/text-order.py --coverage MAP LIST   # % of LIST's names MAP defines
+                                                    # (.ci/build-static.sh's check)
 Needs: valgrind (Debian `valgrind`), perf (Debian `linux-perf`; root or
 perf_event_paranoid <= -1 for its tracepoint), openssl, the musl target
 (bash .ci/build-static.sh installs it).
@@ -57,31 +59,36 @@ OUT = os.path.join(ROOT, "link", "text-order-x86_64.txt")
 ARM64_OUT = os.path.join(ROOT, "link", "text-order-aarch64.txt")
 
 
+MAP_DIR = os.path.join(TARGET_DIR, "link-maps")
+
+
 def need(program, package):
     if shutil.which(program) is None:
         sys.exit(f"text-order: `{program}` not found; install the Debian package `{package}`")
 
 
-MAP_DIR = os.path.join(TARGET_DIR, "link-maps")
-MAP = os.path.join(MAP_DIR, f"{TRIPLE}.map")
+def map_of(triple):
+    """Where build.rs writes the link map of `triple` (TRUST_INJECTOR_LINK_MAP_DIR)."""
+    return os.path.join(MAP_DIR, f"{triple}.map")
 
 
 def build(triple=TRIPLE):
-    """Builds like .ci/build-static.sh (the same compilers), with a link map."""
+    """Builds like .ci/build-static.sh (the same compilers), with a link map;
+    returns the binary and its map."""
     os.makedirs(MAP_DIR, exist_ok=True)
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET_DIR, TRUST_INJECTOR_LINK_MAP_DIR=MAP_DIR)
     for var, default in (("CC_x86_64_unknown_linux_musl", "musl-gcc"),
                          ("CC_aarch64_unknown_linux_musl", "aarch64-linux-gnu-gcc"),
                          ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "aarch64-linux-gnu-gcc")):
         env.setdefault(var, default)
-    map_path = os.path.join(MAP_DIR, f"{triple}.map")
+    map_path = map_of(triple)
     if os.path.exists(map_path):
         os.remove(map_path)  # a build that links nothing must not pass for one that did
     subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "trust-injector",
                     "--target", triple], cwd=ROOT, env=env, check=True)
     if not os.path.exists(map_path):
         sys.exit("text-order: no link map was written; is rust-lld in the toolchain? (build.rs)")
-    return os.path.join(TARGET_DIR, triple, "release", "trust-injector")
+    return os.path.join(TARGET_DIR, triple, "release", "trust-injector"), map_path
 
 
 def make_cas(scratch, n):
@@ -145,7 +152,7 @@ def scenario(wrapper, binary, scratch, log_level):
 
 
 def text_sections(map_path):
-    """The link map's input sections of .text: sorted (start, end, first symbol)."""
+    """The link map's input sections of .text: sorted (start, end, [symbols])."""
     sections, current, in_text = [], None, False
     for line in open(map_path, errors="replace"):
         f = line.split()
@@ -157,10 +164,10 @@ def text_sections(map_path):
         if not in_text:
             continue
         if ":(" in line:  # an input section: object:(section)
-            current = [int(f[0], 16), int(f[0], 16) + int(f[2], 16), None]
+            current = [int(f[0], 16), int(f[0], 16) + int(f[2], 16), []]
             sections.append(current)
-        elif current is not None and current[2] is None:  # its first symbol
-            current[2] = f[4]
+        elif current is not None:  # a symbol in it
+            current[2].append(f[4])
     return [s for s in sections if s[2] and s[1] > s[0]]
 
 
@@ -210,14 +217,15 @@ def perf_text_faults(perf_data, binary):
 
 
 def name_addresses(addrs, sections, known):
-    """Appends to `known` (a list, in order) the function holding each address."""
+    """Appends to `known` (a list, in order) the function holding each address
+    (the first symbol of its input section: ordering one moves the section)."""
     starts = [s[0] for s in sections]
     seen, added = set(known), 0
     for a in addrs:
         i = bisect.bisect_right(starts, a) - 1
-        if i >= 0 and a < sections[i][1] and sections[i][2] not in seen:
-            seen.add(sections[i][2])
-            known.append(sections[i][2])
+        if i >= 0 and a < sections[i][1] and sections[i][2][0] not in seen:
+            seen.add(sections[i][2][0])
+            known.append(sections[i][2][0])
             added += 1
     return added
 
@@ -241,16 +249,14 @@ def read(path=OUT):
 
 def text_symbols(map_path):
     """Every symbol the link map places in .text."""
-    names, in_text = [], False
-    for line in open(map_path, errors="replace"):
-        f = line.split()
-        if len(f) < 5 or not re.fullmatch(r"[0-9a-f]+", f[0]):
-            continue
-        if f[4].startswith("."):
-            in_text = f[4] == ".text"
-        elif in_text and ":(" not in line:
-            names.append(f[4])
-    return names
+    return [name for s in text_sections(map_path) for name in s[2]]
+
+
+def coverage(map_path, list_path):
+    """The percentage (rounded down) of the list's names that the map defines."""
+    defined = set(text_symbols(map_path))
+    names = read(list_path)
+    return 100 * sum(n in defined for n in names) // max(len(names), 1)
 
 
 def hashless(names):
@@ -265,8 +271,8 @@ def hashless(names):
 
 def translate_to_arm64(names):
     """The amd64 list in the arm64 build's own symbol names."""
-    build(ARM64)
-    arm = text_symbols(os.path.join(MAP_DIR, f"{ARM64}.map"))
+    _, map_path = build(ARM64)
+    arm = text_symbols(map_path)
     by_key = {}
     for key, name in zip(hashless(arm), arm):
         by_key.setdefault(key, []).append(name)
@@ -286,6 +292,8 @@ def arm64(names):
 
 
 def main():
+    if sys.argv[1:2] == ["--coverage"] and len(sys.argv) == 4:
+        return print(coverage(sys.argv[2], sys.argv[3]))
     need("c++filt", "binutils")
     if sys.argv[1:] == ["--arm64"]:
         return arm64(read())
@@ -294,10 +302,10 @@ def main():
     need("openssl", "openssl")
     need("readelf", "binutils")
     with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as scratch:
-        # 1. Every function that runs under valgrind (at the default log level
-        #    and with logging off, the two a pod sees).
-        binary = build()
-        sections = text_sections(MAP)
+        # 1. Every function that runs under valgrind, at the default log level
+        #    and at `warn` (the level benches/compare.py measures at).
+        binary, map_path = build()
+        sections = text_sections(map_path)
         lo, hi = sections[0][0], sections[-1][1]
         names = []
         for level in ("info", "warn"):
@@ -313,8 +321,8 @@ def main():
         #    as SHA-NI): run the linked result for real, add the functions whose
         #    first instruction fetch faulted outside the list, relink, again.
         for round_ in range(1, 7):
-            binary = build()
-            sections = text_sections(MAP)
+            binary, map_path = build()
+            sections = text_sections(map_path)
             added = 0
             for level in ("info", "warn"):
                 data = os.path.join(scratch, f"perf.{round_}.{level}")
