@@ -363,16 +363,21 @@ else
   fail "an images: override of the webhook does not reach TRUST_INJECTOR_IMAGE"
 fi
 rm -rf "$overlay"
-# --- 3b. inject and the Component agree -------------------------------------------------
+# --- 3d. inject and the Component agree, order included ---------------------------------
 # `trust-injector inject` and k8s/components/trust-injector must give the same pod for the
-# same input: inject the portal YAML of k8s/component-example and compare every resource
-# with the kustomize rendering (inject's trust-injector.io/status marker aside).
-comp_out="$OUT/k8s_component-example.yaml"
-if [ ! -s "$comp_out" ]; then
-  fail "inject vs Component: k8s/component-example did not render"
-elif ! cargo run --quiet --bin trust-injector -- inject k8s/component-example/portal-gateway.yaml >"$OUT/inject.yaml"; then
-  fail "trust-injector inject k8s/component-example/portal-gateway.yaml"
-elif "$VENV/bin/python" - "$comp_out" "$OUT/inject.yaml" <<'EOF'
+# same input: inject the Deployment YAML and compare every resource with the kustomize
+# rendering (inject's trust-injector.io/status marker aside). Lists are compared as
+# lists, so the order of init containers, volumes, env and mounts counts; the fixture
+# has an init container and a volume of its own, which the portal's YAML has not.
+for spec in "k8s/component-example:k8s/component-example/portal-gateway.yaml" \
+            "tests/fixtures/component-order:tests/fixtures/component-order/gateway.yaml"; do
+  dir=${spec%%:*} input=${spec#*:}
+  comp_out="$OUT/compare_$(echo "$dir" | tr '/' '_').yaml"
+  if ! "$KUBECTL" kustomize "$dir" >"$comp_out"; then
+    fail "inject vs Component: $dir did not render"
+  elif ! cargo run --quiet --bin trust-injector -- inject "$input" >"$OUT/inject.yaml"; then
+    fail "trust-injector inject $input"
+  elif "$VENV/bin/python" - "$comp_out" "$OUT/inject.yaml" <<'EOF'
 import json, sys, yaml
 def load(path):
     return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(open(path)) if d}
@@ -382,18 +387,24 @@ for d in injected.values():
     ann = meta.get("annotations", {})
     if ann.pop("trust-injector.io/status", None) is not None and not ann:
         del meta["annotations"]
+def names(d, field):
+    return [x.get("name") for x in (d or {}).get("spec", {}).get("template", {}).get("spec", {}).get(field, [])]
 bad = 0
 for key in sorted(set(component) | set(injected)):
     a, b = component.get(key), injected.get(key)
-    if a != b:
+    if a != b:  # dicts by key, lists in order
         bad += 1
-        print(f"{key[0]}/{key[1]} differs:\n  component: {json.dumps(a, sort_keys=True)}\n  inject:    {json.dumps(b, sort_keys=True)}", file=sys.stderr)
+        for field in ("initContainers", "containers", "volumes"):
+            if names(a, field) != names(b, field):
+                print(f"{key[0]}/{key[1]}: {field} order differs: component {names(a, field)}, inject {names(b, field)}", file=sys.stderr)
+        print(f"{key[0]}/{key[1]} differs:\n  component: {json.dumps(a)}\n  inject:    {json.dumps(b)}", file=sys.stderr)
 print(f"{len(component)} resources compared")
 sys.exit(1 if bad else 0)
 EOF
-then pass "inject and the Component give the same resources for k8s/component-example"
-else fail "inject and the Component disagree on k8s/component-example"
-fi
+  then pass "inject and the Component give the same resources for $dir, order included"
+  else fail "inject and the Component disagree on $dir"
+  fi
+done
 
 # --- 4. Dockerfile -----------------------------------------------------------------------
 if "$HADOLINT" Dockerfile; then pass "hadolint Dockerfile"; else fail "hadolint Dockerfile"; fi

@@ -212,8 +212,9 @@ fn helm_stream_golden_passthrough_idempotent_reversible_and_valid() {
         ]
     );
 
-    // Both application containers get the trust, the chart's own init container stays
-    // first, and the native sidecar follows the roots copy.
+    // Both application containers get the trust; ours come before the chart's own
+    // init container, as the Component puts them, and the native sidecar follows the
+    // roots copy.
     let deploy = docs(&out.stdout)
         .into_iter()
         .find(|d| kind_name(d) == "Deployment/orders")
@@ -221,14 +222,14 @@ fn helm_stream_golden_passthrough_idempotent_reversible_and_valid() {
     let spec = pod_spec(&deploy);
     assert_eq!(
         names(&spec["initContainers"]),
-        ["migrate", "copy-gateway-roots", "trust-injector"]
+        ["copy-gateway-roots", "trust-injector", "migrate"]
     );
     assert_eq!(
-        spec["initContainers"][1]["image"],
+        spec["initContainers"][0]["image"],
         "registry.example.com/shop/orders:2.3.0"
     );
     assert_eq!(
-        spec["volumes"][0]["configMap"]["defaultMode"], 0o440,
+        spec["volumes"][3]["configMap"]["defaultMode"], 0o440,
         "0440 is octal, as Kubernetes reads it"
     );
     for c in spec["containers"].as_array().unwrap() {
@@ -327,7 +328,7 @@ fn classic_mode_and_option_changes_replace_the_earlier_injection() {
         .unwrap();
     assert_eq!(
         names(&pod_spec(&d)["initContainers"]),
-        ["migrate", "copy-gateway-roots", "trust-injector-init"]
+        ["copy-gateway-roots", "trust-injector-init", "migrate"]
     );
     assert_eq!(
         names(&pod_spec(&d)["containers"]),

@@ -420,9 +420,12 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
         targets,
         displaced,
     };
-    list_mut(spec, "initContainers").extend(inits);
+    // Ours first, as the kustomize Component's strategic merge puts them: the
+    // workload's own init containers then start with the bundle published, and
+    // `inject`, the webhook and the Component give the same pod, order included.
+    list_mut(spec, "initContainers").splice(0..0, inits);
     list_mut(spec, "containers").extend(containers);
-    list_mut(spec, "volumes").extend(volumes(&o.secret));
+    list_mut(spec, "volumes").splice(0..0, volumes(&o.secret));
     // Serialising a struct of strings and JSON values cannot fail.
     let status = serde_json::to_string(&status).unwrap_or_default();
     set_annotation(template, ANN_STATUS, status)
@@ -755,6 +758,23 @@ mod tests {
                 {"name": "log", "image": "example/log:1"},
             ]},
         })
+    }
+
+    /// The Component's strategic merge puts its init containers and volumes
+    /// before the workload's own; `inject` must give the same order.
+    #[test]
+    fn ours_come_before_the_workloads_own_init_containers_and_volumes() {
+        let mut t = pod();
+        t["spec"]["initContainers"] = json!([{"name": "setup", "image": "busybox"}]);
+        t["spec"]["volumes"] = json!([{"name": "config", "emptyDir": {}}]);
+        let orig = t.clone();
+        inject_template(&mut t, &InjectOptions::default()).unwrap();
+        let inits = names_of(t["spec"]["initContainers"].as_array().unwrap());
+        assert_eq!(inits, [COPY_INIT, SIDECAR, "setup"]);
+        let vols = names_of(t["spec"]["volumes"].as_array().unwrap());
+        assert_eq!(vols, [VOL_SECRET, VOL_BASE, VOL_TRUST, "config"]);
+        assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
+        assert_eq!(t, orig);
     }
 
     #[test]
