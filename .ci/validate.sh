@@ -112,8 +112,18 @@ while IFS= read -r kfile; do
   fi
   out="$OUT/$(echo "$dir" | tr '/' '_').yaml"
   if "$KUBECTL" kustomize "$dir" >"$out" 2>"$out.err"; then
-    pass "kubectl kustomize $dir ($(grep -c '^kind:' "$out") resources)"
-    rendered+=("$dir")
+    # (counted with -c: a grep -q that stops early would fail the pipe under pipefail)
+    if [ "$(grep '^apiVersion: ' "$out" | grep -vc '^apiVersion: builtin$' || true)" -gt 0 ] \
+       || ! grep -q '^apiVersion: builtin$' "$out"; then
+      pass "kubectl kustomize $dir ($(grep -c '^kind:' "$out") resources)"
+      rendered+=("$dir")
+    elif grep -rqs -- "${dir#k8s/}" k8s --include=kustomization.yaml --exclude-dir="$(basename "$dir")" \
+         && grep -q '^# A transformer, not something to apply' "$kfile"; then
+      # A transformer folder (k8s/webhook/same-*): no resources, nothing to validate.
+      pass "transformer $dir is used by a kustomization and says it is a transformer"
+    else
+      fail "$dir renders only builtin transformers, but no kustomization uses it or its comment does not say so"
+    fi
   else
     cat "$out.err" >&2
     fail "kubectl kustomize $dir"
@@ -270,8 +280,22 @@ done
 # --- 3c. the admission webhook (k8s/webhook/base, k8s/webhook/cert-manager) ------------------
 # kubernetes-validate has no schema for cert-manager's Issuer and Certificate (CRDs): it
 # skips them with a warning, so their wiring is checked here instead.
+# tests/fixtures/webhook-namespace moves it to another namespace: everything that names
+# the namespace must follow (kustomize's namespace: alone leaves the webhook's
+# clientConfig.service.namespace behind), and nothing may still name the old one.
+moved=tests/fixtures/webhook-namespace
+if "$KUBECTL" kustomize "$moved" >"$OUT/$(echo "$moved" | tr '/' '_').yaml"; then
+  rendered+=("$moved")
+  if grep -nE 'namespace: trust-injector$|- trust-injector$|-webhook\.trust-injector(\.|$)|: trust-injector/' "$OUT/$(echo "$moved" | tr '/' '_').yaml"; then
+    fail "$moved still names the namespace trust-injector (above)"
+  else
+    pass "$moved: every reference to the webhook's namespace follows namespace:"
+  fi
+else
+  fail "kubectl kustomize $moved"
+fi
 for dir in "${rendered[@]}"; do
-  case "$dir" in k8s/webhook/same-image) continue ;; k8s/webhook*) ;; *) continue ;; esac
+  case "$dir" in k8s/webhook* | "$moved") ;; *) continue ;; esac
   out="$OUT/$(echo "$dir" | tr '/' '_').yaml"
   if "$VENV/bin/python" - "$dir" "$out" <<'EOF'
 import sys, yaml
@@ -318,23 +342,34 @@ m = mounts.get(tls[0], {}) if tls else {}
 check("subPath" not in m and m.get("readOnly") is True, "the certificate Secret is not a read-only directory mount")
 for flag in ("tls-cert", "tls-key"):
     check(args.get(flag, "").rsplit("/", 1)[0] == m.get("mountPath"), f"--{flag} is not inside the Secret mount")
-(hook,) = mwc["webhooks"]
-check(hook.get("sideEffects") == "None", "sideEffects is not None")
-check(hook.get("admissionReviewVersions") == ["v1"], "admissionReviewVersions is not [v1]")
-check(hook.get("timeoutSeconds", 10) <= 10, "timeoutSeconds above 10")
-check(hook.get("failurePolicy") == "Fail", "failurePolicy is not Fail (see docs/webhook.md)")
-check(hook.get("reinvocationPolicy") == "IfNeeded", "reinvocationPolicy is not IfNeeded")
-check(hook["rules"] == [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}], "rules are not pod CREATE only")
-excluded = [e for e in hook["namespaceSelector"].get("matchExpressions", []) if e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn"]
-check(excluded and {"kube-system", ns} <= set(excluded[0]["values"]), f"namespaceSelector does not exclude kube-system and {ns}")
-check(hook["objectSelector"] == {"matchLabels": {"trust-injector.io/inject": "true"}}, "objectSelector is not the opt-in label")
-ref = hook["clientConfig"]["service"]
-check((ref["name"], ref["namespace"], ref.get("path")) == (svc["metadata"]["name"], svc["metadata"]["namespace"], "/mutate"), "clientConfig.service is not the Service's /mutate")
-sp = [p for p in svc["spec"]["ports"] if p["port"] == ref.get("port", 443)]
-check(sp and sp[0]["targetPort"] in ("https", ports.get("https")), "the Service port does not reach the https container port")
+hooks = {h["name"]: h for h in mwc["webhooks"]}
+check(set(hooks) == {"inject.trust-injector.io", "namespace.inject.trust-injector.io"}, f"want the pod and the namespace webhook, found {sorted(hooks)}")
+opt_in = {"key": "trust-injector.io/inject", "operator": "In", "values": ["true", "enabled"]}
+for hname, hook in hooks.items():
+    check(hook.get("sideEffects") == "None", f"{hname}: sideEffects is not None")
+    check(hook.get("admissionReviewVersions") == ["v1"], f"{hname}: admissionReviewVersions is not [v1]")
+    check(hook.get("timeoutSeconds", 10) <= 10, f"{hname}: timeoutSeconds above 10")
+    check(hook.get("failurePolicy") == "Fail", f"{hname}: failurePolicy is not Fail (see docs/webhook.md)")
+    check(hook.get("reinvocationPolicy") == "IfNeeded", f"{hname}: reinvocationPolicy is not IfNeeded")
+    check(hook["rules"] == [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}], f"{hname}: rules are not pod CREATE only")
+    ns_exprs = hook["namespaceSelector"].get("matchExpressions", [])
+    excluded = [e for e in ns_exprs if e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn"]
+    check(excluded and {"kube-system", ns} <= set(excluded[0]["values"]), f"{hname}: namespaceSelector does not exclude kube-system and {ns}")
+    # The opt-in (docs/webhook.md): the pod label with "true" or enabled, or, for a pod
+    # without that label, the same label on its namespace.
+    obj_exprs = hook.get("objectSelector", {}).get("matchExpressions", [])
+    if hname.startswith("namespace."):
+        check(opt_in in ns_exprs, f"{hname}: namespaceSelector is not the opt-in label")
+        check(obj_exprs == [{"key": "trust-injector.io/inject", "operator": "DoesNotExist"}], f"{hname}: objectSelector does not leave labelled pods to the pod webhook")
+    else:
+        check(obj_exprs == [opt_in] and not hook["objectSelector"].get("matchLabels"), f"{hname}: objectSelector is not the opt-in label")
+    ref = hook["clientConfig"]["service"]
+    check((ref["name"], ref["namespace"], ref.get("path")) == (svc["metadata"]["name"], svc["metadata"]["namespace"], "/mutate"), f"{hname}: clientConfig.service is not the Service's /mutate")
+    sp = [p for p in svc["spec"]["ports"] if p["port"] == ref.get("port", 443)]
+    check(sp and sp[0]["targetPort"] in ("https", ports.get("https")), f"{hname}: the Service port does not reach the https container port")
 check(all(labels.get(k) == v for k, v in svc["spec"]["selector"].items()), "the Service does not select the webhook")
 inject_from = mwc["metadata"].get("annotations", {}).get("cert-manager.io/inject-ca-from")
-if name.endswith("cert-manager"):
+if inject_from is not None or name.endswith("cert-manager"):
     certs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Certificate"}
     issuers = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Issuer"}
     check(inject_from is not None and inject_from.split("/")[0] == ns, "no cert-manager.io/inject-ca-from annotation for this namespace")

@@ -555,7 +555,8 @@ fn opted_in_pods_get_the_sidecar_by_patch() {
     );
 }
 
-/// No opt-in label, an opt-out annotation, a pod whose workload was injected
+/// A pod label other than the opt-in values (it wins over a labelled
+/// namespace), an opt-out annotation, a pod whose workload was injected
 /// with other options: allowed with no patch. A pod that cannot be mutated
 /// is denied with the reason, never allowed without its sidecar.
 #[test]
@@ -582,7 +583,10 @@ fn other_pods_are_left_alone_or_denied() {
             Req::review(&wh::review_for(
                 "u-none",
                 "apps",
-                &pod("plain", json!({"app": "x"})),
+                &pod(
+                    "plain",
+                    json!({"app": "x", "trust-injector.io/inject": "false"}),
+                ),
             )),
             Req::review(&wh::review_for("u-out", "apps", &opted_out)),
             Req::review(&wh::review_for("u-done", "apps", &injected)),

@@ -9,12 +9,28 @@ use crate::webhook::review::{PodReview, Verdict};
 use serde_json::{Map, Value};
 use tracing::{debug, info, warn};
 
-/// The label the `objectSelector` matches; checked here too, so a pod that
-/// reaches the webhook without it (a wider selector) is still left alone.
-/// The same key as `inject`'s opt-out annotation, as Istio pairs them.
+/// The opt-in label, on the pod or on its namespace; the same key as
+/// `inject`'s opt-out annotation, as Istio pairs them.
 pub(crate) const OPT_IN_LABEL: &str = inject::mutate::ANN_INJECT;
-/// Its value.
-pub(crate) const OPT_IN_VALUE: &str = "true";
+/// Its values that ask for the sidecar: `enabled` beside `"true"`, because a
+/// chart that templates labels unquoted turns `true` into a YAML boolean,
+/// which the API server refuses as a label value.
+pub(crate) const OPT_IN_VALUES: [&str; 2] = ["true", "enabled"];
+
+/// Whether the pod asks for the sidecar. The webhook configuration's
+/// selectors are the gate: a pod labelled with an opt-in value (the pod
+/// webhook), or with no such label in a namespace labelled so (the namespace
+/// webhook, which the API server calls only for unlabelled pods). The pod's
+/// own label decides over its namespace's: any other value keeps it out.
+fn asks_for_sidecar(pod: &Value) -> bool {
+    let label = pod
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(OPT_IN_LABEL));
+    match label {
+        None => true,
+        Some(v) => v.as_str().is_some_and(|v| OPT_IN_VALUES.contains(&v)),
+    }
+}
 
 /// Turns reviews into verdicts with the webhook's defaults.
 pub(crate) struct Mutator {
@@ -34,11 +50,8 @@ impl Mutator {
             debug!(pod = %who, operation = %review.operation, "not a pod CREATE; allowed unchanged");
             return (Outcome::Skipped, allow());
         }
-        let label = pod
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(OPT_IN_LABEL));
-        if label.and_then(Value::as_str) != Some(OPT_IN_VALUE) {
-            debug!(pod = %who, "no {OPT_IN_LABEL}={OPT_IN_VALUE} label; allowed unchanged");
+        if !asks_for_sidecar(pod) {
+            debug!(pod = %who, "{OPT_IN_LABEL} label is neither of {OPT_IN_VALUES:?}; allowed unchanged");
             return (Outcome::Skipped, allow());
         }
         // Already carries a sidecar, ours (reinvocation) or from a workload
@@ -150,14 +163,24 @@ mod tests {
         assert_eq!(again, Outcome::Unchanged);
     }
 
+    /// `enabled` survives unquoted templating; an unlabelled pod came through
+    /// the namespace webhook; any other value of the pod's label keeps it out.
     #[test]
-    fn no_label_or_opt_out_is_left_alone() {
+    fn opt_in_values_namespace_opt_in_and_opt_out() {
         let m = Mutator {
             defaults: InjectOptions::default(),
         };
-        let mut pod = opted_in();
-        pod["metadata"]["labels"] = json!({});
-        assert_eq!(m.review(&review(pod)).0, Outcome::Skipped);
+        for (labels, want) in [
+            (json!({OPT_IN_LABEL: "true"}), Outcome::Injected),
+            (json!({OPT_IN_LABEL: "enabled"}), Outcome::Injected),
+            (json!({}), Outcome::Injected),
+            (json!({OPT_IN_LABEL: "false"}), Outcome::Skipped),
+            (json!({OPT_IN_LABEL: "disabled"}), Outcome::Skipped),
+        ] {
+            let mut pod = opted_in();
+            pod["metadata"]["labels"] = labels.clone();
+            assert_eq!(m.review(&review(pod)).0, want, "{labels}");
+        }
         let mut pod = opted_in();
         pod["metadata"]["annotations"] = json!({OPT_IN_LABEL: "false"});
         assert_eq!(m.review(&review(pod)).0, Outcome::Skipped);
