@@ -160,7 +160,14 @@ pub enum InjectError {
     #[error("not a pod template: {0}")]
     Shape(String),
     /// A container already sets what we would set (refused unless `force`).
-    #[error("container {container:?} already has {what}; remove it or use --force")]
+    /// The message names what works from the webhook too, which has no
+    /// `--force`: drop the entry, leave the container out, or opt the pod out.
+    #[error(
+        "container {container:?} already has {what}: remove that from the container, \
+         leave the container out with the annotation {ANN_CONTAINERS}, or opt the pod out \
+         with the annotation {ANN_INJECT}: \"false\" (`trust-injector inject --force` \
+         replaces it instead)"
+    )]
     Conflict { container: String, what: String },
     /// Something of the pod already uses a name we add.
     #[error("the pod already has a {kind} named {name:?} that trust-injector did not add")]
@@ -824,6 +831,16 @@ mod tests {
         let mut t = orig.clone();
         let err = inject_template(&mut t, &InjectOptions::default()).unwrap_err();
         assert!(matches!(err, InjectError::Conflict { ref container, .. } if container == "gw"));
+        // What a webhook user (no --force there) can really do.
+        let msg = err.to_string();
+        for part in [
+            "env SSL_CERT_FILE",
+            ANN_CONTAINERS,
+            "trust-injector.io/inject: \"false\"",
+        ] {
+            assert!(msg.contains(part), "{msg}");
+        }
+        assert!(!msg.contains("or use --force"), "{msg}");
         assert_eq!(t, orig);
         let force = InjectOptions {
             force: true,
