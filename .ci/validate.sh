@@ -10,7 +10,9 @@
 #      memory requests and limits on every container, a NetworkPolicy that admits port
 #      9898 only from selected peers and keeps the gateway's ports open, ...), and that
 #      the CA Secret's name is set in one place per kustomization;
-#   4. lint the Dockerfile with hadolint.
+#   4. lint the Dockerfile with hadolint;
+#   5. check that the README and docs keep the promises of issue 25 (where the image is,
+#      the Helm upgrade trap, the chart opt-in, what each k8s/ folder is and how to use it).
 # Runs as root or not, from anywhere in the repository, with no stdin.
 # Tools are pinned and installed into a cache directory (TRUST_INJECTOR_CI_CACHE,
 # default /tmp/trust-injector-ci); set KUBECTL to use a particular kubectl.
@@ -464,6 +466,52 @@ else
   fail "the Docker build context (.dockerignore whitelist) misses files cargo needs"
 fi
 rm -rf "$context"
+
+# --- 5. the docs say what issue 25 found missing ----------------------------------------
+# Docs-only promises, kept true: where the image is, the Helm upgrade trap, the chart
+# opt-in, step 3 without standalone kustomize, what each k8s/ folder is and how to use it.
+if "$VENV/bin/python" - <<'EOF'
+import glob, re, sys
+problems = []
+def check(cond, msg):
+    if not cond:
+        problems.append(msg)
+def section(text, start, end):  # "" when a heading is gone, which the checks then report
+    i = text.find(start)
+    j = text.find(end, i + 1)
+    return text[i:j] if i >= 0 and j >= 0 else ""
+readme = open("README.md").read()
+lines = readme.count("\n")
+check(lines <= 260, f"README.md has {lines} lines; keep it to about 250")
+helm = section(readme, "**With Helm", "**For a whole cluster**")
+check(re.search(r"`helm upgrade` without it\s+silently removes\s+the sidecar", helm), "README's Helm section does not say that helm upgrade without the post-renderer removes the sidecar")
+check("webhook" in helm and "helmfile" in helm and "Argo CD" in helm, "README's Helm section does not name the ways that cannot forget (webhook, helmfile, Argo CD)")
+check("inject=true" not in readme, "README still opts the chart in with inject=true (an unquoted YAML boolean in the chart)")
+check("inject=enabled" in readme, "README does not give the chart opt-in inject=enabled")
+for m in re.finditer(r"kustomize edit", readme):
+    check("standalone" in readme[max(0, m.start() - 120):m.start()], "README uses `kustomize edit` without saying it needs the standalone kustomize")
+try_it = section(readme, "## Try it", "## Add it")
+check("public root" not in try_it and "private" in try_it, "README's Try it does not call the example CAs private, as the Secret does")
+check("Every container has CPU" not in readme, "README claims every container has requests and limits after the Component snippet")
+image = open("docs/container-image.md").read()
+where = section(image, "## Where the image is", "## What it is")
+check("No registry holds a trust-injector image" in where, "docs/container-image.md does not say plainly that no image is published")
+check(re.search(r"docker buildx build --platform linux/amd64,linux/arm64 \\\n\s+-t \S+ --push \.", where), "docs/container-image.md does not give the one command that builds and pushes both architectures")
+# Every kustomization says, in its leading comment, what it is and how to use it.
+for k in sorted(glob.glob("k8s/**/kustomization.yaml", recursive=True)):
+    head = "".join(l for l in open(k).read().splitlines(True) if l.startswith("#"))
+    check(head.strip(), f"{k}: no leading comment saying what it is")
+    usage = ("kubectl apply -k", "components:", "transformers:", "kubectl kustomize")
+    check(any(u in head for u in usage), f"{k}: the comment does not say how to use it ({' / '.join(usage)})")
+    if re.search(r"^kind:\s*Component", open(k).read(), re.M):
+        check("rendered alone" in head.replace("\n#", "").lower(), f"{k}: a Component whose comment does not say what rendering it alone gives")
+for p in problems:
+    print("  " + p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+EOF
+then pass "the README and docs say what issue 25 found missing"
+else fail "the README or docs lost a promise of issue 25 (above)"
+fi
 
 log "validate: $passed passed, $failed failed"
 echo "$passed passed, $failed failed"
