@@ -522,11 +522,7 @@ fn once_logs_name_the_documented_codes_and_no_empty_fields() {
     let outd = &tmp.out;
     let out = run_once_on(&tmp.path().join("src"), "none", outd, &[]);
     assert_eq!(out.code(), Some(1), "{}", out.text());
-    assert!(
-        out.stderr.contains("concern=missing_root"),
-        "{}",
-        out.text()
-    );
+    assert!(out.stderr.contains("code=missing_root"), "{}", out.text());
     assert!(!out.stderr.contains("MissingRoot"), "{}", out.text());
     assert!(
         !out.stderr.contains("=\"\""),

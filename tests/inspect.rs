@@ -197,10 +197,9 @@ fn anchor_warnings_match_the_publish_loop() {
         .iter()
         .find(|c| c["subject"] == "CN=Warn Test Intermediate CA")
         .unwrap();
-    assert!(
-        status_inter["warnings"][0]
-            .as_str()
-            .is_some_and(|w| w == inter["warnings"][0]["message"].as_str().unwrap()),
+    // One shape everywhere: {code, message}, the same in /status as in inspect --json.
+    assert_eq!(
+        status_inter["warnings"][0], inter["warnings"][0],
         "{status_inter:#}"
     );
     assert_eq!(
@@ -208,6 +207,25 @@ fn anchor_warnings_match_the_publish_loop() {
         Some(1.0),
         "{}",
         d.metrics()
+    );
+    // The .NET mistake (an intermediate without its root) is a metric an alert can see;
+    // every code is exported, zero included.
+    let metrics = d.metrics();
+    // Both intermediates lack their root; the leaf is no CA.
+    for (code, want) in [("missing_root", 2), ("not_ca", 1), ("weak_key", 0)] {
+        let line = format!("trust_injector_certificate_warnings{{code=\"{code}\"}} {want}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
+    // And the log line carries the same code and message.
+    let logs = d.logs();
+    let line = common::log_lines_about(&logs, "code=missing_root", &["warn"]);
+    assert!(
+        line.iter()
+            .any(|l| l.contains(inter["warnings"][0]["message"].as_str().unwrap())),
+        "{logs}"
     );
     d.stop();
 }

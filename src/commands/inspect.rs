@@ -7,17 +7,10 @@ use crate::trust::cert::{display_line, rfc3339, Certificate};
 use crate::trust::parse::parse_file;
 use crate::trust::policy::{CertFacts, Concern, Policy};
 use crate::trust::summary::CertSummary;
+use crate::trust::warning::Warning;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-
-/// One warning, for machines and people.
-#[derive(Debug, Clone, Serialize)]
-pub struct Warning {
-    /// Stable name (`missing_root`, `not_ca`, `expires_soon`, `weak_key` …).
-    pub code: &'static str,
-    pub message: String,
-}
 
 /// One certificate as `inspect` reports it.
 #[derive(Debug, Serialize)]

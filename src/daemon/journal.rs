@@ -5,6 +5,7 @@
 use crate::output::publish::Outcome;
 use crate::trust::bundle::Bundle;
 use crate::trust::cert::{display_line, Certificate};
+use crate::trust::warning::Warning;
 use std::collections::HashSet;
 use tracing::{info, warn};
 
@@ -43,7 +44,9 @@ impl Journal {
         for e in &bundle.entries {
             for c in &e.concerns {
                 if self.warned.insert(format!("{c:?}:{}", e.cert.sha256)) {
-                    warn!(subject = %display_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), concern = %c.code(), "{}", c.explain(&e.cert));
+                    // The shape of /status and inspect --json: a code, then the message.
+                    let w = Warning::of(c, &e.cert);
+                    warn!(code = %w.code, subject = %display_line(&e.cert.subject), sha256 = %e.cert.sha256, source = %e.origin.describe(), "{}", w.message);
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 use crate::trust::bundle::Bundle;
 use crate::trust::policy::Concern;
+use crate::trust::warning;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -15,6 +16,13 @@ use std::sync::atomic::AtomicU64;
 pub struct CertLabels {
     pub subject: String,
     pub sha256: String,
+}
+
+/// Label of the certificate warnings gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    /// One of [`warning::CODES`], the codes of `docs/diagnosing.md`.
+    pub code: &'static str,
 }
 
 /// Labels of the notification counter.
@@ -46,6 +54,10 @@ pub struct Metrics {
     notifications: Family<NotifyLabels, Counter>,
     /// `--retain-removed`: certificates kept in their grace period.
     retained: Gauge,
+    /// Published custom certificates per warning code: what readiness and
+    /// the error metrics do not see (an intermediate without its root
+    /// publishes fine, yet .NET trusts nothing through it).
+    warnings: Family<CodeLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -71,8 +83,14 @@ impl Metrics {
             expiring_soon: Gauge::default(),
             notifications: Family::default(),
             retained: Gauge::default(),
+            warnings: Family::default(),
             registry: Registry::default(),
         };
+        // Every code from the start, at zero: an alert on one code then has
+        // a series to compare, before any warning and after the last.
+        for code in warning::CODES {
+            let _ = m.warnings.get_or_create(&CodeLabel { code });
+        }
         registry.register(
             "trust_injector_bundle_certificates",
             "Certificates in the published bundle",
@@ -133,6 +151,11 @@ impl Metrics {
             "trust_injector_retained_certificates",
             "Certificates kept in the bundle after they left the sources (--retain-removed)",
             m.retained.clone(),
+        );
+        registry.register(
+            "trust_injector_certificate_warnings",
+            "Custom certificates in the published bundle with a warning, by code (docs/diagnosing.md)",
+            m.warnings.clone(),
         );
         // Info metrics get `_info` appended: trust_injector_build_info{version}.
         registry.register(
@@ -205,8 +228,17 @@ impl Metrics {
                 })
                 .count() as i64,
         );
+        let custom = || bundle.entries.iter().filter(|e| e.origin.is_custom());
+        for code in warning::CODES {
+            let count = custom()
+                .filter(|e| e.concerns.iter().any(|c| c.code() == code))
+                .count();
+            m.warnings
+                .get_or_create(&CodeLabel { code })
+                .set(count as i64);
+        }
         m.expiry.clear();
-        for e in bundle.entries.iter().filter(|e| e.origin.is_custom()) {
+        for e in custom() {
             m.expiry
                 .get_or_create(&CertLabels {
                     subject: label_value(&e.cert.subject),

@@ -10,6 +10,7 @@ use crate::trust::base::BaseSpec;
 use crate::trust::bundle::{Bundle, Dropped, Entry};
 use crate::trust::cert::{hex, rfc3339};
 use crate::trust::summary::CertSummary;
+use crate::trust::warning::Warning;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -215,8 +216,9 @@ pub struct CertStatus {
     pub source: String,
     pub ca: bool,
     pub self_signed: bool,
-    /// What the policy found worth saying, in words.
-    pub warnings: Vec<String>,
+    /// What the policy found worth saying: a code and a message, as
+    /// `inspect --json` and the log say it.
+    pub warnings: Vec<Warning>,
 }
 
 /// A certificate the policy left out. Only its subject and fingerprint:
@@ -370,7 +372,7 @@ impl CertStatus {
             source: e.origin.describe(),
             ca: e.cert.is_ca,
             self_signed: e.cert.self_signed,
-            warnings: e.concerns.iter().map(|c| c.explain(&e.cert)).collect(),
+            warnings: e.concerns.iter().map(|c| Warning::of(c, &e.cert)).collect(),
         }
     }
 }

@@ -11,7 +11,8 @@
 //!
 //! [`read`] is the one reader for every file of trust input (capped, regular files
 //! only, never blocking), [`bundle_files`] what the one-shot commands read,
-//! and [`summary`] a certificate's fields as every JSON report shows them.
+//! and [`summary`] a certificate's fields as every JSON report shows them, [`warning`]
+//! a warning about it likewise.
 
 pub(crate) mod base;
 pub(crate) mod bundle;
@@ -25,3 +26,4 @@ pub(crate) mod read;
 pub(crate) mod source;
 pub(crate) mod subject_hash;
 pub(crate) mod summary;
+pub(crate) mod warning;
