@@ -393,19 +393,14 @@ fn rows_fit_a_terminal_and_wide_prints_everything() {
 
     let out = inspect(&[s(&file)]);
     assert_eq!(out.code(), Some(0), "{}", out.text());
-    for line in out.stdout.lines() {
-        assert!(
-            line.chars().count() <= 120,
-            "{} characters: {line}\n{}",
-            line.chars().count(),
-            out.stdout
-        );
-    }
+    // The other attributes go, the common name stays whole (the row grows instead).
     assert!(
-        out.stdout.contains("CN=Example Long Named"),
-        "a long subject is shortened to its common name:\n{}",
+        out.stdout
+            .contains("CN=Example Long Named Root Certification Authority - G2  "),
+        "a long subject is shortened to its whole common name:\n{}",
         out.stdout
     );
+    assert!(!out.stdout.contains("OU=www.example.com"), "{}", out.stdout);
     assert!(
         out.stdout.contains("long-file-name.crt"),
         "the end of the path stays:\n{}",
@@ -433,4 +428,56 @@ fn rows_fit_a_terminal_and_wide_prints_everything() {
         "and whole paths:\n{}",
         wide.stdout
     );
+}
+
+/// Two CAs that differ only at the end of their common name stay apart in the
+/// table (no CN is cut), and a published bundle marks its base roots apart from
+/// the custom certificates.
+#[test]
+fn common_names_stay_whole_and_custom_is_marked_apart_from_base() {
+    let dir = Fixture::new();
+    let root = common::pki::root_with_dn(long_dn("Contoso Example Root CA"));
+    let one = root.intermediate("Contoso Example Issuing CA 1");
+    let two = root.intermediate("Contoso Example Issuing CA 2");
+    let src = dir.path().join("src");
+    common::write_file(
+        &src.join("chain.crt"),
+        format!("{}{}{}", root.pem(), one.pem(), two.pem()),
+    );
+
+    let out = inspect(&[s(&src)]);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    for n in [1, 2] {
+        let cn = format!("CN=Contoso Example Issuing CA {n} ");
+        let row = out.stdout.lines().find(|l| l.starts_with(&cn));
+        assert!(
+            row.is_some_and(|r| r.contains(" custom ")),
+            "no custom row for {cn}:\n{}",
+            out.stdout
+        );
+    }
+
+    // The sidecar's own bundle: embedded public roots, then the custom chain.
+    let once = tools::run(
+        trust_injector()
+            .args([
+                "run", "--once", "--listen", "off", "--base", "embedded", "--source",
+            ])
+            .arg(&src)
+            .arg("--out-dir")
+            .arg(&dir.out),
+        Duration::from_secs(60),
+    );
+    assert_eq!(once.code(), Some(0), "{}", once.text());
+    let bundle = dir.out.join("ca-certificates.crt");
+    let (code, v) = inspect_json(&[s(&bundle)]);
+    assert_eq!(code, Some(0), "{v:#}");
+    let rows = v["certificates"].as_array().unwrap();
+    let origin = |o: &str| rows.iter().filter(|r| r["origin"] == o).count();
+    assert_eq!(origin("custom"), 3, "{v:#}");
+    assert_eq!(origin("base"), rows.len() - 3, "{v:#}");
+    assert!(origin("base") > 100, "{v:#}");
+    for r in rows.iter().filter(|r| r["origin"] == "base") {
+        assert!(r["self_signed"] == true, "a base root: {r:#}");
+    }
 }

@@ -2,6 +2,7 @@
 //! the publish loop gives (see [`crate::trust::policy`]).
 
 use crate::clock::now_unix;
+use crate::trust::base::embedded_roots;
 use crate::trust::bundle_files::read_path;
 use crate::trust::cert::{display_line, rfc3339, Certificate};
 use crate::trust::parse::parse_file;
@@ -18,6 +19,10 @@ pub struct Row {
     pub file: String,
     /// 1-based position among the file's certificates.
     pub index: usize,
+    /// `base`: a public root of the Mozilla list (what the sidecar's base
+    /// roots are made of); `custom`: anything else, i.e. a private CA. A
+    /// published bundle mixes both, and only the custom ones are yours.
+    pub origin: &'static str,
     /// Subject, issuer and validity, as `/status` and `verify` show them.
     #[serde(flatten)]
     pub cert: CertSummary,
@@ -121,21 +126,24 @@ pub fn inspect(paths: &[PathBuf]) -> Report {
         .filter_map(|(_, _, c)| c.subject_hash)
         .collect();
     let policy = Policy::default();
+    let public: HashSet<String> = embedded_roots().0.into_iter().map(|c| c.sha256).collect();
     report.certificates = found
         .iter()
         .map(|(file, index, c)| {
             let has_issuer = c.issuer_hash.is_some_and(|h| subjects.contains(&h));
-            // Everything inspected is treated as custom: it is what the user
-            // is about to publish (or debugging), so every check applies.
+            // The checks the sidecar applies: all of them to custom
+            // certificates, the few that matter to a base root.
+            let custom = !public.contains(&c.sha256);
             let warnings = policy
-                .concerns(c, true, has_issuer, now)
+                .concerns(c, custom, has_issuer, now)
                 .iter()
                 .map(|k| Warning {
                     code: k.code(),
                     message: explain(k, c),
                 })
                 .collect();
-            row(file, *index, c, now, warnings)
+            let origin = if custom { "custom" } else { "base" };
+            row(file, (*index, origin), c, now, warnings)
         })
         .collect();
     report
@@ -170,11 +178,19 @@ fn empty_message(private_keys: usize, other_blocks: usize) -> String {
     )
 }
 
-fn row(file: &Path, index: usize, c: &Certificate, now: i64, warnings: Vec<Warning>) -> Row {
+/// `at`: the position in the file and the origin.
+fn row(
+    file: &Path,
+    at: (usize, &'static str),
+    c: &Certificate,
+    now: i64,
+    warnings: Vec<Warning>,
+) -> Row {
     let facts = CertFacts::of(c);
     Row {
         file: file.display().to_string(),
-        index,
+        index: at.0,
+        origin: at.1,
         cert: CertSummary::of(c),
         days_left: c.days_left(now),
         expired: c.is_expired(now),
@@ -217,7 +233,7 @@ pub fn render_wide(report: &Report) -> String {
 }
 
 /// One table row's cells.
-fn cells(r: &Row, wide: bool) -> [String; 8] {
+fn cells(r: &Row, wide: bool) -> [String; 9] {
     let sha = if wide { 16 } else { SHA_DIGITS };
     [
         if wide {
@@ -242,6 +258,7 @@ fn cells(r: &Row, wide: bool) -> [String; 8] {
         },
         yes_no(r.ca),
         yes_no(r.self_signed),
+        r.origin.to_string(),
         r.sha256.get(..sha).unwrap_or(&r.sha256).to_string(),
         // Shortened in `render`, which knows the room left.
         display_line(&r.file),
@@ -249,17 +266,18 @@ fn cells(r: &Row, wide: bool) -> [String; 8] {
 }
 
 fn render(report: &Report, wide: bool) -> String {
-    const HEAD: [&str; 8] = [
+    const HEAD: [&str; 9] = [
         "SUBJECT",
         "ISSUER",
         "NOT AFTER",
         "DAYS",
         "CA",
         "SELF",
+        "ORIGIN",
         "SHA256",
         "FILE",
     ];
-    let mut rows: Vec<[String; 8]> = report.certificates.iter().map(|r| cells(r, wide)).collect();
+    let mut rows: Vec<[String; 9]> = report.certificates.iter().map(|r| cells(r, wide)).collect();
     let mut width = HEAD.map(str::len);
     for r in &rows {
         for (w, cell) in width.iter_mut().zip(r) {
@@ -269,12 +287,12 @@ fn render(report: &Report, wide: bool) -> String {
     if !wide {
         // The file gets what the other columns leave of the line, and at
         // least FILE_WIDTH characters.
-        let used: usize = width[..7].iter().map(|w| w + 2).sum();
+        let used: usize = width[..8].iter().map(|w| w + 2).sum();
         let room = LINE_WIDTH.saturating_sub(used).max(FILE_WIDTH);
         for r in &mut rows {
-            r[7] = shorten_path(&r[7], room);
+            r[8] = shorten_path(&r[8], room);
         }
-        width[7] = rows.iter().map(|r| r[7].chars().count()).max().unwrap_or(0);
+        width[8] = rows.iter().map(|r| r[8].chars().count()).max().unwrap_or(0);
     }
     let line = |cells: &[String]| {
         let mut s = String::new();
@@ -344,14 +362,17 @@ fn shorten_name(name: &str, max: usize) -> String {
     if name.chars().count() <= max {
         return name;
     }
-    // The CN component (up to the next ", "), wherever it stands.
-    let cn = name
+    // The other attributes go first; the CN (up to the next ", ") stays
+    // whole, however long: its end is often what tells two CAs apart
+    // ("… Issuing CA 1" and "… Issuing CA 2"). The column widens instead.
+    match name
         .match_indices("CN=")
         .map(|(i, _)| i)
         .find(|&i| i == 0 || name[..i].ends_with(", "))
-        .map(|i| name[i..].split(", ").next().unwrap_or_default())
-        .unwrap_or(&name);
-    cut(cn, max)
+    {
+        Some(i) => name[i..].split(", ").next().unwrap_or_default().to_string(),
+        None => cut(&name, max),
+    }
 }
 
 /// `text` cut to `max` characters, the last being `…` when something was cut.
