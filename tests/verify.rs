@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::atomic_writer::AtomicWriter;
 use common::faulty;
 use common::https::HttpsServer;
 use common::openssl;
@@ -237,6 +238,8 @@ fn trusted_report_names_the_chain_and_the_anchor_in_json() {
     assert_eq!(v["anchor"]["sha256"], c.root.sha256());
     assert_eq!(v["anchor"]["self_signed"], true);
     assert!(v["causes"].as_array().is_some_and(Vec::is_empty), "{v:#}");
+    // The server sends its intermediate: nothing to say about the chain served.
+    assert!(!out.stdout.contains("omits its intermediate"), "{v:#}");
     assert!(v["protocol"]
         .as_str()
         .is_some_and(|p| p.starts_with("TLSv1.")));
@@ -441,4 +444,65 @@ fn weak_algorithms_are_named() {
         assert_eq!(first.code, "weak_algorithm", "{leaf}: {diagnosis:?}");
         assert!(first.message.contains(needle), "{leaf}: {diagnosis:?}");
     }
+}
+
+/// A Secret volume with one broken file is verified as the sidecar would publish
+/// it (the good files), with a warning naming the broken one; and a server that
+/// sends no intermediate, trusted only because the bundle holds it, is said so.
+#[test]
+fn secret_with_a_broken_file_and_a_server_omitting_its_intermediate() {
+    tools::require("python3");
+    let dir = tempfile::tempdir().unwrap();
+    let c = Chain::new("Omit");
+    let vol = AtomicWriter::new(&dir.path().join("secret"));
+    vol.write(&[
+        ("root.crt", c.root.pem().as_bytes()),
+        ("intermediate.crt", c.intermediate.pem().as_bytes()),
+        ("broken.crt", b"-----BEGIN CERTIFICATE-----\nAAAA\n"),
+    ]);
+    let leaf_only = format!("{}{}", c.leaf.pem(), c.leaf.key_pem());
+    let server = HttpsServer::start(&leaf_only);
+
+    let out = verify(server.port, vol.dir(), &["--servername", "localhost"]);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    assert!(out.stdout.contains("TRUSTED"), "{}", out.text());
+    let warnings: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("broken.crt") && w.contains("left out")),
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.stdout.contains("omits its intermediate")
+            && out.stdout.contains("CN=Omit Test Intermediate CA"),
+        "{}",
+        out.text()
+    );
+
+    // JSON says the same; a single broken bundle file is still a usage error.
+    let json = verify(
+        server.port,
+        vol.dir(),
+        &["--servername", "localhost", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON output");
+    assert_eq!(v["verdict"], "trusted", "{v:#}");
+    let said = |needle: &str| {
+        v["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w.as_str().unwrap().contains(needle)))
+    };
+    assert!(
+        said("broken.crt") && said("omits its intermediate"),
+        "{v:#}"
+    );
+    let broken = vol.dir().join("broken.crt");
+    let out = verify(server.port, &broken, &[]);
+    assert_eq!(out.code(), Some(2), "{}", out.text());
 }

@@ -20,6 +20,7 @@
 mod connect;
 mod diagnose;
 mod render;
+mod served_chain;
 
 use connect::{connect, connect_failure, describe_tls_error, handshake, Recorder};
 use diagnose::cert_info;
@@ -155,19 +156,46 @@ impl Target {
     }
 }
 
+/// The certificates to trust, and the files of a directory that were left
+/// out, in words.
+#[derive(Debug, Default)]
+pub struct LoadedBundle {
+    pub certs: Vec<Certificate>,
+    /// One warning per broken file skipped.
+    pub skipped: Vec<String>,
+}
+
 /// Reads the bundle to trust: a PEM/DER file, a hashed directory or a Secret
-/// volume. Any unreadable file is an error: "trusting only FILE" must not
-/// silently trust less than the user thinks.
-pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
+/// volume. A directory is read as the sidecar reads a source: a file that
+/// cannot be read or parsed is left out with a warning naming it, so the
+/// verdict is about what the sidecar would publish. A single file given as
+/// the bundle must parse whole: "trusting only FILE" must not silently
+/// trust less than the user thinks.
+pub fn load_bundle(path: &Path) -> Result<LoadedBundle, VerifyError> {
     let bad = |p: &Path, why: BundleError| VerifyError::Bundle {
         path: p.display().to_string(),
         why,
     };
     let files = read_path(path).map_err(|why| bad(path, why.into()))?;
-    let mut certs: Vec<Certificate> = Vec::new();
+    let is_dir = path.is_dir();
+    let mut loaded = LoadedBundle::default();
+    let certs = &mut loaded.certs;
     for f in files {
-        let bytes = f.bytes.map_err(|e| bad(&f.path, e.into()))?;
-        let parsed = parse_file(&bytes).map_err(|e| bad(&f.path, e.into()))?;
+        let parsed = match f
+            .bytes
+            .map_err(|e| bad(&f.path, e.into()))
+            .and_then(|b| parse_file(&b).map_err(|e| bad(&f.path, e.into())))
+        {
+            Ok(parsed) => parsed,
+            Err(e) if is_dir => {
+                loaded.skipped.push(format!(
+                    "{e}; left out, as the sidecar leaves it out of what it publishes \
+                     (fix or remove the file)"
+                ));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         for c in parsed.certs {
             // A hashed directory next to its bundle holds every certificate twice.
             if !certs.iter().any(|k| k.der == c.der) {
@@ -178,7 +206,7 @@ pub fn load_bundle(path: &Path) -> Result<Vec<Certificate>, VerifyError> {
     if certs.is_empty() {
         return Err(bad(path, BundleError::NoCertificate));
     }
-    Ok(certs)
+    Ok(loaded)
 }
 
 /// Whether the backend is trusted, not trusted, or could not be reached.
@@ -380,15 +408,20 @@ fn explain_chain(
     if let Ok(protocol) = &handshake {
         report.protocol = Some(protocol.clone());
     }
-    report.chain = chain
+    let sent: Vec<Certificate> = chain
         .iter()
         .filter_map(|d| Certificate::from_der(d.as_ref()).ok())
-        .map(|c| cert_info(&c, bundle, now))
         .collect();
+    report.chain = sent.iter().map(|c| cert_info(c, bundle, now)).collect();
     let diagnosis = diagnose(chain, bundle, server_name, now);
     report.anchor = diagnosis.anchor.map(|i| cert_info(&bundle[i], bundle, now));
-    report.warnings = diagnosis.warnings;
+    report.warnings.extend(diagnosis.warnings);
     report.causes = diagnosis.causes;
+    if report.causes.is_empty() {
+        report
+            .warnings
+            .extend(served_chain::omitted_intermediates(&sent, bundle));
+    }
     if let (Err(e), true) = (&handshake, report.causes.is_empty()) {
         // The chain is trusted, but the server ended the handshake
         // later (e.g. it wants a client certificate). Trust is what
@@ -414,8 +447,11 @@ pub fn run(
     timeout: Duration,
 ) -> Result<Report, VerifyError> {
     let target = Target::parse(url, servername)?;
-    let certs = load_bundle(bundle)?;
-    verify(&target, bundle, &certs, &Options { timeout })
+    let loaded = load_bundle(bundle)?;
+    let mut report = verify(&target, bundle, &loaded.certs, &Options { timeout })?;
+    // What the bundle left out comes first: it may be why the rest follows.
+    report.warnings.splice(0..0, loaded.skipped);
+    Ok(report)
 }
 
 #[cfg(test)]
