@@ -631,3 +631,117 @@ fn verify_of_plain_http_does_not_suggest_http() {
         bare.text()
     );
 }
+
+/// `run --once` serves no `/status`, so its note about dropped base roots
+/// must not send the user there; the debug level lists each root instead.
+#[test]
+fn once_points_at_no_status_it_does_not_serve() {
+    let (tmp, _, src) = setup();
+    let base = tmp.path().join("base.pem");
+    let old: Vec<pki::Cert> = (0..2)
+        .map(|i| pki::expired_root(&format!("Once Old Root {i}")))
+        .collect();
+    write_file(&base, format!("{}{}", old[0].pem(), old[1].pem()));
+    let args = [
+        "--source",
+        s(&src),
+        "--base",
+        s(&base),
+        "--out-dir",
+        s(&tmp.out),
+    ];
+    let out = once_with_env(&args, &[]);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    let dropped = common::log_lines_about(&out.stderr, "dropped=2", &["info"]);
+    assert_eq!(dropped.len(), 1, "{}", out.text());
+    assert!(!out.stderr.contains("/status"), "{}", out.text());
+    assert!(
+        dropped[0].contains("TRUST_INJECTOR_LOG=debug"),
+        "{}",
+        dropped[0]
+    );
+    let debug = once_with_env(&args, &[("TRUST_INJECTOR_LOG", "debug")]);
+    for root in ["Once Old Root 0", "Once Old Root 1"] {
+        assert!(debug.stderr.contains(root), "{root}:\n{}", debug.text());
+    }
+}
+
+#[test]
+fn every_command_help_lists_its_exit_codes() {
+    for sub in ["inject", "webhook", "help"] {
+        let out = tools::run(trust_injector().args([sub, "--help"]), T);
+        assert_eq!(out.code(), Some(0), "{sub} --help:\n{}", out.text());
+        assert!(
+            out.stdout.contains("Exit codes: 0 "),
+            "{sub}:\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn help_command_takes_help_and_names_commands() {
+    let out = tools::run(trust_injector().args(["help", "--help"]), T);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    assert!(
+        out.stdout.contains("Usage: trust-injector help"),
+        "{}",
+        out.stdout
+    );
+    let via_help = tools::run(trust_injector().args(["help", "inspect"]), T);
+    let via_flag = tools::run(trust_injector().args(["inspect", "--help"]), T);
+    assert_eq!(via_help.code(), Some(0), "{}", via_help.text());
+    assert_eq!(via_help.stdout, via_flag.stdout);
+    let nested = tools::run(trust_injector().args(["help", "webhook", "certs"]), T);
+    assert!(
+        nested
+            .stdout
+            .contains("Usage: trust-injector webhook certs"),
+        "{}",
+        nested.text()
+    );
+    let top = tools::run(trust_injector().arg("help"), T);
+    assert!(top.stdout.contains("runs `run`"), "{}", top.text());
+    let unknown = tools::run(trust_injector().args(["help", "nope"]), T);
+    assert_usage_error(&unknown, &["nope"]);
+}
+
+/// `webhook --image` follows the scheme of its other options
+/// (TRUST_INJECTOR_WEBHOOK_IMAGE) and still reads its former variable
+/// TRUST_INJECTOR_IMAGE; the new name wins when both are set. A blank image
+/// is refused before anything is served, which shows which value was read.
+#[test]
+fn webhook_image_variable_and_its_former_name() {
+    let webhook = |vars: &[(&str, &str)]| {
+        let mut cmd = trust_injector();
+        cmd.args([
+            "webhook",
+            "--listen",
+            "127.0.0.1:0",
+            "--probe-listen",
+            "off",
+        ])
+        .args(["--resources", "[]"])
+        .env_remove("TRUST_INJECTOR_IMAGE")
+        .env_remove("TRUST_INJECTOR_WEBHOOK_IMAGE");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        tools::run(&mut cmd, T)
+    };
+    for var in ["TRUST_INJECTOR_WEBHOOK_IMAGE", "TRUST_INJECTOR_IMAGE"] {
+        let out = webhook(&[(var, " ")]);
+        assert_usage_error(&out, &["--image"]);
+        assert!(
+            !out.stderr.contains("--resources"),
+            "{var}:\n{}",
+            out.text()
+        );
+    }
+    let both = webhook(&[
+        ("TRUST_INJECTOR_IMAGE", " "),
+        ("TRUST_INJECTOR_WEBHOOK_IMAGE", "registry.example/ti:1"),
+    ]);
+    assert_usage_error(&both, &["--resources"]);
+    assert!(!both.stderr.contains("--image"), "{}", both.text());
+}

@@ -21,6 +21,16 @@ Exit codes: 0 clean stop (or --once published with every source valid); 1 a sour
 or publishing failed (--once), or a fatal runtime error; 2 bad usage or configuration. Each \
 command's --help lists its own.";
 
+/// `inject`'s exit codes, in its `--help` (see `inject::cli::run`).
+const INJECT_EXIT_CODES: &str = "Exit codes: 0 the manifests were written; 1 a manifest could \
+not be processed or the output could not be written (nothing is written then); 2 bad usage (a \
+flag or variable, or an input path that cannot be read).";
+
+/// `webhook`'s exit codes, in its `--help` (see `webhook::WebhookError`).
+const WEBHOOK_EXIT_CODES: &str = "Exit codes: 0 clean stop after SIGTERM/SIGINT (or `certs` \
+wrote its files); 1 a fatal runtime error (an address in use, a certificate that cannot be \
+written or loaded); 2 bad usage or configuration (the message names the flag or variable).";
+
 /// trust-injector: publish private CAs merged with public roots for OpenSSL-style clients.
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +38,7 @@ command's --help lists its own.";
     version,
     about,
     args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true,
     after_help = TOP_AFTER_HELP
 )]
 pub struct Cli {
@@ -57,9 +68,23 @@ pub enum Command {
     )]
     Verify(VerifyArgs),
     /// Serve a mutating admission webhook that adds the sidecar to opted-in Pods.
+    #[command(after_help = WEBHOOK_EXIT_CODES)]
     Webhook(WebhookArgs),
     /// Add the sidecar to the workloads in Kubernetes manifests (also a Helm post-renderer).
+    #[command(after_help = INJECT_EXIT_CODES)]
     Inject(crate::inject::InjectArgs),
+    /// Print the help of trust-injector or of a command (`help inspect`, `help webhook certs`).
+    #[command(after_help = "Exit codes: 0 printed; 2 no such command.")]
+    Help(HelpArgs),
+}
+
+/// `help` options. Ours rather than clap's built-in `help`, which refuses
+/// `help --help`.
+#[derive(Debug, Clone, Args)]
+pub struct HelpArgs {
+    /// The command (and subcommand) whose help to print; none: the top level's.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Log line formats.

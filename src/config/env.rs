@@ -22,7 +22,7 @@ where
     T: Into<OsString> + Clone,
 {
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-    let command = Cli::command();
+    let command = with_former_names(Cli::command());
     let matches = command
         .clone()
         .try_get_matches_from(&argv)
@@ -43,6 +43,28 @@ where
         }
     }
     Ok(cli)
+}
+
+/// Variables renamed to fit the one scheme (`TRUST_INJECTOR_<FLAG>` for
+/// `run`, `TRUST_INJECTOR_<COMMAND>_<FLAG>` for `inject` and `webhook`), as
+/// (command, argument id, name, former name): a manifest that sets the former
+/// name keeps working.
+const FORMER_NAMES: &[(&str, &str, &str, &str)] = &[(
+    "webhook",
+    "image",
+    "TRUST_INJECTOR_WEBHOOK_IMAGE",
+    "TRUST_INJECTOR_IMAGE",
+)];
+
+/// `command` reading each former variable where its new name is unset, so
+/// the new name wins when both are set.
+fn with_former_names(mut command: clap::Command) -> clap::Command {
+    for &(sub, id, name, former) in FORMER_NAMES {
+        if std::env::var_os(name).is_none() && std::env::var_os(former).is_some() {
+            command = command.mut_subcommand(sub, |c| c.mut_arg(id, |a| a.env(former)));
+        }
+    }
+    command
 }
 
 /// Rewrites clap's "invalid value 'x' for '--flag'" into "VARIABLE=x: …"

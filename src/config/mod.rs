@@ -7,6 +7,7 @@
 
 mod args;
 mod env;
+mod help;
 mod validate;
 mod values;
 mod webhook_args;
@@ -15,5 +16,6 @@ pub use args::{Command, LogFormat, RunArgs};
 pub use env::parse;
 #[cfg(test)]
 pub use env::parse_from;
+pub use help::help;
 pub use validate::{ConfigError, RunConfig, SignalTarget};
 pub use webhook_args::{WebhookArgs, WebhookCertsArgs, WebhookCommand};

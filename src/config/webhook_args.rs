@@ -8,7 +8,9 @@ use std::path::PathBuf;
 /// `webhook` options (see docs/webhook.md), each with its environment
 /// variable like `run`'s, since the Deployment sets them in `env`.
 #[derive(Debug, Clone, Args)]
-#[command(args_conflicts_with_subcommands = true)]
+// No built-in `help` subcommand (it refuses `--help`): `trust-injector help
+// webhook certs` is the top level's.
+#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
 pub struct WebhookArgs {
     /// `webhook certs`: print a CA and serving certificate instead of serving.
     #[command(subcommand)]
@@ -47,8 +49,9 @@ pub struct WebhookArgs {
     )]
     pub tls_key: PathBuf,
     /// Image of the injected sidecar: the webhook's own image (the manifests
-    /// copy it from the Deployment), so the two are one binary.
-    #[arg(long, value_name = "IMAGE", env = "TRUST_INJECTOR_IMAGE", default_value = concat!("ghcr.io/trust-injector/trust-injector:", env!("CARGO_PKG_VERSION")))]
+    /// copy it from the Deployment), so the two are one binary. Its former
+    /// variable TRUST_INJECTOR_IMAGE is still read when this one is unset.
+    #[arg(long, value_name = "IMAGE", env = "TRUST_INJECTOR_WEBHOOK_IMAGE", default_value = concat!("ghcr.io/trust-injector/trust-injector:", env!("CARGO_PKG_VERSION")))]
     pub image: String,
     /// Default CA Secret of injected pods (annotation `trust-injector.io/secret` overrides).
     #[arg(long, value_name = "NAME", env = "TRUST_INJECTOR_WEBHOOK_SECRET", default_value = crate::inject::mutate::DEFAULT_SECRET)]
