@@ -8,6 +8,7 @@
 mod args;
 mod env;
 mod help;
+mod paths;
 mod validate;
 mod values;
 mod webhook_args;
