@@ -709,7 +709,8 @@ fn help_command_takes_help_and_names_commands() {
 /// `webhook --image` follows the scheme of its other options
 /// (TRUST_INJECTOR_WEBHOOK_IMAGE) and still reads its former variable
 /// TRUST_INJECTOR_IMAGE; the new name wins when both are set. A blank image
-/// is refused before anything is served, which shows which value was read.
+/// is refused before anything is served, and a blank --secret only after the
+/// image was accepted, which shows which value was read.
 #[test]
 fn webhook_image_variable_and_its_former_name() {
     let webhook = |vars: &[(&str, &str)]| {
@@ -721,7 +722,7 @@ fn webhook_image_variable_and_its_former_name() {
             "--probe-listen",
             "off",
         ])
-        .args(["--resources", "[]"])
+        .args(["--secret", " "])
         .env_remove("TRUST_INJECTOR_IMAGE")
         .env_remove("TRUST_INJECTOR_WEBHOOK_IMAGE");
         for (k, v) in vars {
@@ -732,16 +733,130 @@ fn webhook_image_variable_and_its_former_name() {
     for var in ["TRUST_INJECTOR_WEBHOOK_IMAGE", "TRUST_INJECTOR_IMAGE"] {
         let out = webhook(&[(var, " ")]);
         assert_usage_error(&out, &["--image"]);
-        assert!(
-            !out.stderr.contains("--resources"),
-            "{var}:\n{}",
-            out.text()
-        );
+        assert!(!out.stderr.contains("--secret"), "{var}:\n{}", out.text());
     }
     let both = webhook(&[
         ("TRUST_INJECTOR_IMAGE", " "),
         ("TRUST_INJECTOR_WEBHOOK_IMAGE", "registry.example/ti:1"),
     ]);
-    assert_usage_error(&both, &["--resources"]);
+    assert_usage_error(&both, &["--secret"]);
     assert!(!both.stderr.contains("--image"), "{}", both.text());
+}
+
+/// Values parsed into their types as the command line is read: each refusal
+/// exits 2 and names what the user set, the flag or the variable.
+#[test]
+fn refused_values_name_the_flag_or_the_variable_that_set_them() {
+    let (tmp, _, src) = setup();
+    let run_with = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = trust_injector();
+        cmd.args([
+            "run",
+            "--once",
+            "--source",
+            s(&src),
+            "--out-dir",
+            s(&tmp.out),
+        ])
+        .args(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        tools::run(&mut cmd, T)
+    };
+    // (flags, variables, what the message names, why it says it refused).
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 8] = [
+        (
+            &["--on-change-signal", "KILL:app"],
+            &[],
+            "--on-change-signal",
+            "KILL is refused",
+        ),
+        (
+            &[],
+            &[("TRUST_INJECTOR_ON_CHANGE_SIGNAL", "KILL:app")],
+            "TRUST_INJECTOR_ON_CHANGE_SIGNAL=KILL:app",
+            "KILL is refused",
+        ),
+        (
+            &["--on-change-url", "https://app/reload"],
+            &[],
+            "--on-change-url",
+            "only http://",
+        ),
+        (
+            &[],
+            &[("TRUST_INJECTOR_BASE", "")],
+            "TRUST_INJECTOR_BASE=",
+            "empty value",
+        ),
+        (
+            &["--retain-removed", "3w"],
+            &[],
+            "--retain-removed",
+            "unknown unit",
+        ),
+        (
+            &[],
+            &[("TRUST_INJECTOR_RETAIN_REMOVED", "3w")],
+            "TRUST_INJECTOR_RETAIN_REMOVED=3w",
+            "unknown unit",
+        ),
+        (
+            &[],
+            &[("TRUST_INJECTOR_INCLUDE", "ca-[0-9.crt")],
+            "TRUST_INJECTOR_INCLUDE=\"ca-[0-9.crt\"",
+            "unclosed",
+        ),
+        (
+            &["--pkcs12", "--pkcs12-password-file", "/nonexistent/pw"],
+            &[("TRUST_INJECTOR_PKCS12_PASSWORD", "secret")],
+            "TRUST_INJECTOR_PKCS12_PASSWORD and --pkcs12-password-file: give one or the other",
+            "",
+        ),
+    ];
+    for (args, vars, named, why) in cases {
+        let out = run_with(args, vars);
+        assert_usage_error(&out, &[named]);
+        assert!(
+            out.stderr.contains(why),
+            "{args:?} {vars:?}:\n{}",
+            out.text()
+        );
+        assert!(!out.stderr.contains("secret"), "{}", out.text());
+    }
+    // An out-dir set by its variable, overlapping a source: the variable is named.
+    let mut cmd = trust_injector();
+    cmd.args(["run", "--once", "--source", s(&src)])
+        .env("TRUST_INJECTOR_OUT_DIR", &src);
+    let out = tools::run(&mut cmd, T);
+    assert_usage_error(&out, &[&format!("TRUST_INJECTOR_OUT_DIR={}", s(&src))]);
+    assert!(out.stderr.contains("overlaps"), "{}", out.text());
+}
+
+#[test]
+fn webhook_mode_is_checked_as_it_is_read() {
+    let webhook = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = trust_injector();
+        cmd.args([
+            "webhook",
+            "--listen",
+            "127.0.0.1:0",
+            "--probe-listen",
+            "off",
+        ])
+        .args(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        tools::run(&mut cmd, T)
+    };
+    let out = webhook(&["--mode", "sidecar"], &[]);
+    assert_usage_error(&out, &["--mode"]);
+    assert!(out.stderr.contains("native or classic"), "{}", out.text());
+    let out = webhook(&[], &[("TRUST_INJECTOR_WEBHOOK_MODE", "sidecar")]);
+    assert_usage_error(&out, &["TRUST_INJECTOR_WEBHOOK_MODE=sidecar"]);
+    let out = webhook(&[], &[("TRUST_INJECTOR_WEBHOOK_RESOURCES", "[]")]);
+    assert_usage_error(&out, &["TRUST_INJECTOR_WEBHOOK_RESOURCES=[]"]);
 }

@@ -1,7 +1,11 @@
 //! The clap definitions of the top level and of `run`, `inspect` and `verify`.
 
-use super::values::{parse_bool, parse_millis, parse_seconds};
+use super::values::{
+    parse_base, parse_bool, parse_http_url, parse_millis, parse_retain, parse_seconds,
+    parse_signal_target, SignalTarget,
+};
 use super::webhook_args::WebhookArgs;
+use crate::trust::base::BaseSpec;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -110,9 +114,10 @@ pub struct RunArgs {
         long,
         value_name = "VALUE",
         env = "TRUST_INJECTOR_BASE",
-        default_value = "system"
+        default_value = "system",
+        value_parser = parse_base
     )]
-    pub base: String,
+    pub base: BaseSpec,
     /// Where to publish (the shared emptyDir).
     #[arg(
         long,
@@ -161,11 +166,11 @@ pub struct RunArgs {
     )]
     pub log_format: LogFormat,
     /// HTTP POST to URL after every publish that changed the bundle.
-    #[arg(long, value_name = "URL", env = "TRUST_INJECTOR_ON_CHANGE_URL")]
+    #[arg(long, value_name = "URL", env = "TRUST_INJECTOR_ON_CHANGE_URL", value_parser = parse_http_url)]
     pub on_change_url: Option<String>,
     /// Send SIG to processes named NAME after every changed publish (SIG:NAME).
-    #[arg(long, value_name = "SIG:NAME", env = "TRUST_INJECTOR_ON_CHANGE_SIGNAL")]
-    pub on_change_signal: Option<String>,
+    #[arg(long, value_name = "SIG:NAME", env = "TRUST_INJECTOR_ON_CHANGE_SIGNAL", value_parser = parse_signal_target)]
+    pub on_change_signal: Option<SignalTarget>,
     /// Also publish truststore.p12 (PKCS#12, every certificate trusted) for Java.
     #[arg(long, env = "TRUST_INJECTOR_PKCS12", action = ArgAction::SetTrue, value_parser = parse_bool)]
     pub pkcs12: bool,
@@ -190,8 +195,14 @@ pub struct RunArgs {
     pub include: Vec<String>,
     /// Keep a certificate that left the sources for DURATION (e.g. 90s, 30m,
     /// 24h, 7d; 0 or off: not at all), never an expired one.
-    #[arg(long, value_name = "DURATION", env = "TRUST_INJECTOR_RETAIN_REMOVED")]
-    pub retain_removed: Option<String>,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "TRUST_INJECTOR_RETAIN_REMOVED",
+        default_value = "off",
+        value_parser = parse_retain
+    )]
+    pub retain_removed: u64,
     /// Publish once and exit.
     #[arg(long)]
     pub once: bool,

@@ -2,7 +2,6 @@
 //! flag) in an error about a value the variable set.
 
 use super::args::{Cli, Command, RunArgs};
-use super::validate::{ConfigError, RunConfig};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use std::ffi::OsString;
@@ -124,36 +123,53 @@ fn name_variable_in_error(
     )
 }
 
+/// An option as the user set it, named the way a message about it must
+/// name it: `--flag value` on the command line, `VARIABLE=value` when its
+/// environment variable set it (the flag then appears nowhere, and naming it
+/// would send the user looking in the wrong place).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// The flag, or the variable that set it.
+    name: String,
+    /// Whether `name` is a variable.
+    from_env: bool,
+    /// The value at fault, when the message is about one.
+    value: Option<String>,
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.value, self.from_env) {
+            (Some(v), true) => write!(f, "{}={v}", self.name),
+            (Some(v), false) => write!(f, "{} {v}", self.name),
+            (None, _) => f.write_str(&self.name),
+        }
+    }
+}
+
 impl RunArgs {
-    /// [`RunArgs::validate`], with an error about a value taken from an
-    /// environment variable naming the variable.
-    pub fn check(&self) -> Result<RunConfig, ConfigError> {
-        self.validate().map_err(|e| {
-            let message = e.to_string();
-            let named = self.name_variables(&message);
-            if named == message {
-                e
-            } else {
-                ConfigError::Invalid(named)
-            }
-        })
+    /// `flag` set to `value`, as the user set it.
+    pub fn setting(&self, flag: &str, value: impl std::fmt::Display) -> Setting {
+        Setting {
+            value: Some(value.to_string()),
+            ..self.option(flag)
+        }
     }
 
-    /// Rewrites a message that starts with `--flag value` into
-    /// `VARIABLE=value` when that flag was set through its variable; other
-    /// messages are returned as they are.
-    pub fn name_variables(&self, message: &str) -> String {
-        for (flag, var) in &self.from_env {
-            if let Some(rest) = message.strip_prefix(flag.as_str()) {
-                if let Some(value_and_more) = rest.strip_prefix(' ') {
-                    return format!("{var}={value_and_more}");
-                }
-                if rest.starts_with(':') {
-                    return format!("{var}{rest}");
-                }
-            }
+    /// `flag` without a value: the flag, or the variable that set it.
+    pub fn option(&self, flag: &str) -> Setting {
+        match self.from_env.iter().find(|(f, _)| f == flag) {
+            Some((_, var)) => Setting {
+                name: var.clone(),
+                from_env: true,
+                value: None,
+            },
+            None => Setting {
+                name: flag.to_string(),
+                from_env: false,
+                value: None,
+            },
         }
-        message.to_string()
     }
 }
 
@@ -173,10 +189,11 @@ mod tests {
         };
         run.from_env = vec![("--listen".into(), "TRUST_INJECTOR_LISTEN".into())];
         assert_eq!(
-            run.name_variables("--listen nope: bad"),
-            "TRUST_INJECTOR_LISTEN=nope: bad"
+            run.setting("--listen", "nope").to_string(),
+            "TRUST_INJECTOR_LISTEN=nope"
         );
-        assert_eq!(run.name_variables("--listener x"), "--listener x");
-        assert_eq!(run.name_variables("--base x: no"), "--base x: no");
+        assert_eq!(run.option("--listen").to_string(), "TRUST_INJECTOR_LISTEN");
+        assert_eq!(run.setting("--base", "x").to_string(), "--base x");
+        assert_eq!(run.option("--base").to_string(), "--base");
     }
 }

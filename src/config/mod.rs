@@ -18,5 +18,6 @@ pub use env::parse;
 #[cfg(test)]
 pub use env::parse_from;
 pub use help::help;
-pub use validate::{ConfigError, RunConfig, SignalTarget};
+pub use validate::RunConfig;
+pub use values::SignalTarget;
 pub use webhook_args::{WebhookArgs, WebhookCertsArgs, WebhookCommand};

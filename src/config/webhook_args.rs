@@ -1,6 +1,8 @@
 //! The clap definitions of `webhook` and `webhook certs`.
 
 use super::args::LogFormat;
+use crate::inject::cli::{parse_mode, parse_resources};
+use crate::inject::Mode;
 use clap::{Args, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,13 +80,14 @@ pub struct WebhookArgs {
         long,
         value_name = "MODE",
         env = "TRUST_INJECTOR_WEBHOOK_MODE",
-        default_value = "native"
+        default_value = "native",
+        value_parser = parse_mode
     )]
-    pub mode: String,
+    pub mode: Mode,
     /// The sidecar's resources as JSON ResourceRequirements (annotation
     /// `trust-injector.io/resources` overrides); default: inject's.
-    #[arg(long, value_name = "JSON", env = "TRUST_INJECTOR_WEBHOOK_RESOURCES")]
-    pub resources: Option<String>,
+    #[arg(long, value_name = "JSON", env = "TRUST_INJECTOR_WEBHOOK_RESOURCES", value_parser = parse_resources)]
+    pub resources: Option<serde_json::Value>,
     /// Largest request body accepted (bytes); a Pod is at most 1.5 MiB in etcd.
     #[arg(long, value_name = "BYTES", env = "TRUST_INJECTOR_WEBHOOK_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_body_bytes: u64,

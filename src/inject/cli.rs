@@ -57,11 +57,13 @@ pub struct InjectArgs {
     pub force: bool,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
+/// `--mode` of `inject` and `webhook`.
+pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
 }
 
-fn parse_resources(s: &str) -> Result<serde_json::Value, String> {
+/// `--resources` of `inject` and `webhook`: a JSON object.
+pub(crate) fn parse_resources(s: &str) -> Result<serde_json::Value, String> {
     match serde_json::from_str(s) {
         Ok(v @ serde_json::Value::Object(_)) => Ok(v),
         Ok(_) => Err("not a JSON object".into()),
