@@ -860,3 +860,110 @@ fn webhook_mode_is_checked_as_it_is_read() {
     let out = webhook(&[], &[("TRUST_INJECTOR_WEBHOOK_RESOURCES", "[]")]);
     assert_usage_error(&out, &["TRUST_INJECTOR_WEBHOOK_RESOURCES=[]"]);
 }
+
+/// `inject` on a container without an image: the init container that copies
+/// the application's CA bundle would run an empty image. Refused, naming the
+/// container, and nothing is written.
+#[test]
+fn inject_refuses_a_container_without_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("deploy.yaml");
+    write_file(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: gw\nspec:\n  template:\n    \
+         spec:\n      containers:\n        - name: gateway\n",
+    );
+    let out = tools::run(trust_injector().arg("inject").arg(&manifest), T);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(
+        out.stderr.contains("\"gateway\" has no image"),
+        "{}",
+        out.text()
+    );
+    assert!(out.stdout.is_empty(), "nothing written:\n{}", out.stdout);
+}
+
+#[test]
+fn inject_output_must_name_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("cm.yaml");
+    write_file(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    );
+    let inner = dir.path().join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    let mut cmd = trust_injector();
+    cmd.current_dir(&inner)
+        .args(["inject", "--output", ".."])
+        .arg(&manifest);
+    let out = tools::run(&mut cmd, T);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(out.stderr.contains("..: not a file name"), "{}", out.text());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 2, "no temporary file left beside: {left:?}");
+}
+
+/// A log filter that is not UTF-8 is said to be ignored, not silently taken
+/// as unset.
+#[test]
+fn a_log_filter_that_is_not_utf8_is_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let (tmp, _, src) = setup();
+    let mut cmd = trust_injector();
+    cmd.args(["run", "--once", "--base", "none", "--source", s(&src)])
+        .args(["--out-dir", s(&tmp.out)])
+        .env(
+            "TRUST_INJECTOR_LOG",
+            std::ffi::OsStr::from_bytes(b"debug\xff"),
+        );
+    let out = tools::run(&mut cmd, T);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    let warned = common::log_lines_about(&out.stderr, "TRUST_INJECTOR_LOG=", &["warn"]);
+    assert_eq!(warned.len(), 1, "{}", out.text());
+    assert!(warned[0].contains("not UTF-8"), "{}", warned[0]);
+}
+
+/// A clock set before 1970 is read as it is, not as 1970: at 1969-12-30
+/// 12:00 UTC a certificate valid until 1970-01-11 has 11 whole days left
+/// (1970-01-01 would say 10).
+#[test]
+fn a_clock_before_1970_is_read_as_it_is() {
+    use rcgen::date_time_ymd;
+    let faketime = tools::require("faketime");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki::root_valid(
+        "Before Epoch CA",
+        date_time_ymd(1969, 1, 1),
+        date_time_ymd(1970, 1, 11),
+    );
+    let file = dir.path().join("ca.crt");
+    ca.write_pem(&file);
+    let mut cmd = std::process::Command::new(faketime);
+    cmd.arg("1969-12-30 12:00:00")
+        .arg(env!("CARGO_BIN_EXE_trust-injector"))
+        .args(["inspect", "--json"])
+        .arg(&file)
+        .env("TZ", "UTC");
+    let out = tools::run(&mut cmd, T);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        find_number(&report, "days_left"),
+        Some(11),
+        "{}",
+        out.stdout
+    );
+}
+
+/// The first number under `key` anywhere in `v`.
+fn find_number(v: &serde_json::Value, key: &str) -> Option<i64> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .get(key)
+            .and_then(serde_json::Value::as_i64)
+            .or_else(|| m.values().find_map(|x| find_number(x, key))),
+        serde_json::Value::Array(a) => a.iter().find_map(|x| find_number(x, key)),
+        _ => None,
+    }
+}

@@ -318,8 +318,11 @@ impl Retention {
                 })
                 .collect(),
         };
-        // Serialising plain strings and integers cannot fail.
-        let bytes = serde_json::to_vec_pretty(&doc).ok()?;
+        // Invariant: a StateDoc is strings, integers and a list of them, which
+        // serde_json always serialises (it fails only on non-string map keys
+        // or a failing Serialize impl). Skipping the write instead would lose
+        // the retention deadlines at the next restart without a word.
+        let bytes = serde_json::to_vec_pretty(&doc).expect("a StateDoc always serialises");
         (self.written.as_deref() != Some(&bytes[..])).then_some(bytes)
     }
 
