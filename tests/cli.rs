@@ -967,3 +967,34 @@ fn find_number(v: &serde_json::Value, key: &str) -> Option<i64> {
         _ => None,
     }
 }
+
+/// `run`, `inject` and `webhook` share flag names (`--listen`, `--mode`,
+/// `--include`) but not variables: a bad value names the variable of the
+/// command that was run, even when another command's variable is set too.
+#[test]
+fn a_bad_variable_is_named_for_the_command_that_read_it() {
+    let cases = [
+        (
+            &["inject"][..],
+            "TRUST_INJECTOR_INJECT_MODE",
+            "sidecar",
+            "TRUST_INJECTOR_WEBHOOK_MODE",
+        ),
+        (
+            &["webhook"][..],
+            "TRUST_INJECTOR_WEBHOOK_LISTEN",
+            "nope",
+            "TRUST_INJECTOR_LISTEN",
+        ),
+    ];
+    for (args, var, value, other) in cases {
+        let mut cmd = trust_injector();
+        cmd.args(args)
+            .env(var, value)
+            .env(other, "127.0.0.1:1")
+            .stdin(std::process::Stdio::null());
+        let out = tools::run(&mut cmd, T);
+        assert_usage_error(&out, &[&format!("{var}={value}")]);
+        assert!(!out.stderr.contains(other), "{args:?}:\n{}", out.text());
+    }
+}

@@ -66,6 +66,21 @@ fn with_former_names(mut command: clap::Command) -> clap::Command {
     command
 }
 
+/// The (sub)command `argv` runs: each word that names a subcommand of the
+/// command so far, unless it is the value of the option before it.
+fn invoked<'a>(top: &'a clap::Command, argv: &[OsString]) -> &'a clap::Command {
+    let mut command = top;
+    let mut after_option = false;
+    for word in argv.iter().skip(1).filter_map(|a| a.to_str()) {
+        match command.find_subcommand(word) {
+            Some(sub) if !after_option => command = sub,
+            _ => {}
+        }
+        after_option = word.starts_with('-') && !word.contains('=');
+    }
+    command
+}
+
 /// Rewrites clap's "invalid value 'x' for '--flag'" into "VARIABLE=x: …"
 /// when the value came from the flag's variable.
 fn name_variable_in_error(
@@ -95,9 +110,10 @@ fn name_variable_in_error(
         a.strip_prefix("--")
             .is_some_and(|rest| rest == long || rest.starts_with(&format!("{long}=")))
     });
-    let arg = command
+    // The command that was run, not the first that has such a flag: `run`,
+    // `inject` and `webhook` share flag names but not variables.
+    let arg = invoked(command, argv)
         .get_arguments()
-        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
         .find(|a| a.get_long() == Some(long));
     let Some(var) = arg.and_then(|a| a.get_env()) else {
         return e;
