@@ -1,5 +1,7 @@
-//! Parsing the command line, and naming the environment variable (not the
-//! flag) in an error about a value the variable set.
+//! Parsing the command line, and which environment variables set what: the
+//! former variable names still read, the variable (not the flag) named in
+//! clap's error about a value it set, and the [`Setting`] `validate`'s
+//! messages name.
 
 use super::args::{Cli, Command, RunArgs};
 use clap::parser::ValueSource;
