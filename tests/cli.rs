@@ -998,3 +998,21 @@ fn a_bad_variable_is_named_for_the_command_that_read_it() {
         assert!(!out.stderr.contains(other), "{args:?}:\n{}", out.text());
     }
 }
+
+/// `run`'s variables are `run`'s: a value another command does not use, even
+/// a bad one a sidecar's environment holds, does not stop that command.
+#[test]
+fn other_commands_ignore_runs_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ca.crt");
+    pki::root("Other Commands CA").write_pem(&file);
+    for args in [&["inspect", s(&file)][..], &["help", "inspect"]] {
+        let mut cmd = trust_injector();
+        cmd.args(args)
+            .env("TRUST_INJECTOR_RESYNC", "soon")
+            .env("TRUST_INJECTOR_BASE", "")
+            .env("TRUST_INJECTOR_ON_CHANGE_SIGNAL", "KILL:app");
+        let out = tools::run(&mut cmd, T);
+        assert_eq!(out.code(), Some(0), "{args:?}:\n{}", out.text());
+    }
+}

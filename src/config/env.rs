@@ -23,7 +23,13 @@ where
     T: Into<OsString> + Clone,
 {
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-    let command = with_former_names(Cli::command());
+    let mut command = with_former_names(Cli::command());
+    if !std::ptr::eq(invoked(&command, &argv), &command) {
+        // The top level's options are `run`'s, for when no command is named;
+        // with another command they must not read (and refuse) `run`'s
+        // variables, which a sidecar's environment may well hold.
+        command = command.mut_args(|a| a.env(None::<&'static str>));
+    }
     let matches = command
         .clone()
         .try_get_matches_from(&argv)
@@ -34,7 +40,8 @@ where
         (None, _) => (&mut cli.run, &matches),
         _ => return Ok(cli),
     };
-    for arg in command.get_arguments() {
+    // `run`, or the top level for the default command: where the variables are.
+    for arg in invoked(&command, &argv).get_arguments() {
         let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
             continue;
         };
