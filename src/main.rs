@@ -12,7 +12,7 @@ mod memcompare;
 mod memcopy;
 
 use std::process::ExitCode;
-use trust_injector::cli::config::{self, Command, RunArgs};
+use trust_injector::cli::config::{self, Command, RunArgs, WebhookCommand};
 use trust_injector::cli::daemon::{self, DaemonError};
 use trust_injector::cli::{inspect, logging, webhook};
 use trust_injector::{inject, verify};
@@ -50,16 +50,24 @@ fn main() -> ExitCode {
             }
             ExitCode::from(report.verdict.exit_code())
         }
-        Some(Command::Webhook(args)) => match webhook::main(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("trust-injector webhook: {e}");
-                ExitCode::from(match e {
-                    webhook::WebhookError::Config(_) => 2,
-                    webhook::WebhookError::Fatal(_) => 1,
-                })
+        Some(Command::Webhook(args)) => {
+            if let Some(WebhookCommand::Help(h)) = &args.action {
+                let path: Vec<String> = std::iter::once("webhook".to_string())
+                    .chain(h.command.iter().cloned())
+                    .collect();
+                config::help(&path).exit()
             }
-        },
+            match webhook::main(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("trust-injector webhook: {e}");
+                    ExitCode::from(match e {
+                        webhook::WebhookError::Config(_) => 2,
+                        webhook::WebhookError::Fatal(_) => 1,
+                    })
+                }
+            }
+        }
         Some(Command::Inject(args)) => ExitCode::from(inject::cli::run(&args)),
         Some(Command::Help(args)) => config::help(&args.command).exit(),
     }

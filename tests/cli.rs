@@ -700,6 +700,13 @@ fn help_command_takes_help_and_names_commands() {
         "{}",
         nested.text()
     );
+    // The webhook's own `help`, as before, and with --help too.
+    let webhook_help = tools::run(trust_injector().args(["webhook", "help", "certs"]), T);
+    let certs_flag = tools::run(trust_injector().args(["webhook", "certs", "--help"]), T);
+    assert_eq!(webhook_help.code(), Some(0), "{}", webhook_help.text());
+    assert_eq!(webhook_help.stdout, certs_flag.stdout);
+    let out = tools::run(trust_injector().args(["webhook", "help", "--help"]), T);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
     let top = tools::run(trust_injector().arg("help"), T);
     assert!(top.stdout.contains("runs `run`"), "{}", top.text());
     let unknown = tools::run(trust_injector().args(["help", "nope"]), T);

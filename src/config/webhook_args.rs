@@ -10,9 +10,7 @@ use std::path::PathBuf;
 /// `webhook` options (see docs/webhook.md), each with its environment
 /// variable like `run`'s, since the Deployment sets them in `env`.
 #[derive(Debug, Clone, Args)]
-// No built-in `help` subcommand (it refuses `--help`): `trust-injector help
-// webhook certs` is the top level's.
-#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct WebhookArgs {
     /// `webhook certs`: print a CA and serving certificate instead of serving.
     #[command(subcommand)]
@@ -117,6 +115,11 @@ pub enum WebhookCommand {
     /// Write a new CA and a serving certificate for the webhook's Service, and
     /// print the caBundle (for installs without cert-manager).
     Certs(WebhookCertsArgs),
+    /// Print the help of `webhook` or of `webhook certs`.
+    // Answered by `main` before `webhook::main` runs: clap's built-in `help`
+    // is off everywhere, as it refuses `help --help`.
+    #[command(after_help = "Exit codes: 0 printed; 2 no such command.")]
+    Help(super::args::HelpArgs),
 }
 
 /// `webhook certs` options.
