@@ -1023,3 +1023,29 @@ fn other_commands_ignore_runs_variables() {
         assert_eq!(out.code(), Some(0), "{args:?}:\n{}", out.text());
     }
 }
+
+/// Retention resumes only what the bundle on disk still holds; a bundle that
+/// cannot be parsed resumes nothing, and the log now says so (the deadlines
+/// used to vanish without a word).
+#[test]
+fn retention_over_an_unreadable_bundle_says_so() {
+    let (tmp, ca, src) = setup();
+    let removed = pki::root("Retained CA");
+    removed.write_pem(&src.join("removed.crt"));
+    let args = ["--retain-removed", "1h"];
+    publish_once(&src, "none", &tmp.out, &args);
+    std::fs::remove_file(src.join("removed.crt")).unwrap();
+    publish_once(&src, "none", &tmp.out, &args);
+    let mut both = vec![ca.sha256(), removed.sha256()];
+    let mut published = bundle::read_bundle(&tmp.out).unwrap();
+    both.sort();
+    published.sort();
+    assert_eq!(published, both, "the removed CA is retained");
+    write_file(
+        &tmp.out.join(BUNDLE),
+        "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+    );
+    let out = publish_once(&src, "none", &tmp.out, &args);
+    let warned = common::log_lines_about(&out.stderr, "not resumed", &["warn"]);
+    assert_eq!(warned.len(), 1, "{}", out.text());
+}
