@@ -30,7 +30,7 @@ pub mod cli {
     pub use crate::memory::tune_allocator;
     /// The command line and the checked `run` configuration.
     pub mod config {
-        pub use crate::config::{parse, Command, ConfigError, RunArgs, RunConfig};
+        pub use crate::config::{help, parse, Command, RunArgs, WebhookCommand};
     }
     /// `run`: the loop and `--once`.
     pub mod daemon {

@@ -16,7 +16,15 @@ pub const LOG_ENV: &str = "TRUST_INJECTOR_LOG";
 /// Installs the global subscriber. A bad filter falls back to `info` and says
 /// so, rather than running silent.
 pub fn init(format: LogFormat) {
-    let (filter, bad) = filter_from(std::env::var(LOG_ENV).ok().as_deref());
+    let (filter, bad) = match std::env::var(LOG_ENV) {
+        Ok(v) => filter_from(Some(&v)),
+        Err(std::env::VarError::NotPresent) => filter_from(None),
+        // Not silently "unset": the user set something and expects it used.
+        Err(std::env::VarError::NotUnicode(v)) => (
+            filter_from(None).0,
+            Some(format!("{LOG_ENV}={}: not UTF-8", v.to_string_lossy())),
+        ),
+    };
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)

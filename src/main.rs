@@ -12,7 +12,7 @@ mod memcompare;
 mod memcopy;
 
 use std::process::ExitCode;
-use trust_injector::cli::config::{self, Command, ConfigError, RunArgs, RunConfig};
+use trust_injector::cli::config::{self, Command, RunArgs, WebhookCommand};
 use trust_injector::cli::daemon::{self, DaemonError};
 use trust_injector::cli::{inspect, logging, webhook};
 use trust_injector::{inject, verify};
@@ -50,17 +50,26 @@ fn main() -> ExitCode {
             }
             ExitCode::from(report.verdict.exit_code())
         }
-        Some(Command::Webhook(args)) => match webhook::main(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("trust-injector webhook: {e}");
-                ExitCode::from(match e {
-                    webhook::WebhookError::Config(_) => 2,
-                    webhook::WebhookError::Fatal(_) => 1,
-                })
+        Some(Command::Webhook(args)) => {
+            if let Some(WebhookCommand::Help(h)) = &args.action {
+                let path: Vec<String> = std::iter::once("webhook".to_string())
+                    .chain(h.command.iter().cloned())
+                    .collect();
+                config::help(&path).exit()
             }
-        },
+            match webhook::main(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("trust-injector webhook: {e}");
+                    ExitCode::from(match e {
+                        webhook::WebhookError::Config(_) => 2,
+                        webhook::WebhookError::Fatal(_) => 1,
+                    })
+                }
+            }
+        }
         Some(Command::Inject(args)) => ExitCode::from(inject::cli::run(&args)),
+        Some(Command::Help(args)) => config::help(&args.command).exit(),
     }
 }
 
@@ -84,7 +93,7 @@ fn print_report<R: serde::Serialize>(report: &R, json: bool, text: fn(&R) -> Str
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let config = match args.check().and_then(|c| out_dir_exists(&args, c)) {
+    let config = match args.validate().and_then(|c| args.require_out_dir(c)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trust-injector: {e}");
@@ -126,36 +135,22 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-/// A missing `--out-dir` is the first thing a newcomer trying `--once`
-/// meets: say how to fix it rather than quoting `open(2)`.
-fn out_dir_exists(args: &RunArgs, config: RunConfig) -> Result<RunConfig, ConfigError> {
-    let dir = &config.out_dir;
-    let why = match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => return Ok(config),
-        Ok(_) => "not a directory".to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
-            "no such directory; create it (mkdir -p {}) or, in Kubernetes, mount the shared \
-             emptyDir there",
-            dir.display()
-        ),
-        Err(e) => e.to_string(),
-    };
-    Err(ConfigError::Invalid(args.name_variables(&format!(
-        "--out-dir {}: {why}",
-        dir.display()
-    ))))
-}
-
 /// Logs why the daemon stopped, once: the log is where a sidecar's output
 /// goes, and printing it a second time to stderr (the same stream) only
-/// doubled it.
+/// doubled it. A configuration error names the option as the user set it.
 fn exit_for(e: DaemonError, args: &RunArgs) -> ExitCode {
-    let mut message = args.name_variables(&e.to_string());
-    if e.is_config() && message.contains("Address already in use") {
-        message.push_str(
-            "; another process listens there: choose another --listen address, or --listen off",
-        );
-    }
+    let message = match &e {
+        DaemonError::OutDir(why) => format!("{}: {why}", args.option("--out-dir")),
+        DaemonError::Listen { addr, source } => {
+            let hint = if source.kind() == std::io::ErrorKind::AddrInUse {
+                "; another process listens there: choose another --listen address, or --listen off"
+            } else {
+                ""
+            };
+            format!("{}: {source}{hint}", args.setting("--listen", addr))
+        }
+        other => other.to_string(),
+    };
     tracing::error!("{message}");
     ExitCode::from(e.exit_code())
 }

@@ -627,3 +627,421 @@ fn verify_of_plain_http_does_not_suggest_http() {
         bare.text()
     );
 }
+
+/// `run --once` serves no `/status`, so its note about dropped base roots
+/// must not send the user there; the debug level lists each root instead.
+#[test]
+fn once_points_at_no_status_it_does_not_serve() {
+    let (tmp, _, src) = setup();
+    let base = tmp.path().join("base.pem");
+    let old: Vec<pki::Cert> = (0..2)
+        .map(|i| pki::expired_root(&format!("Once Old Root {i}")))
+        .collect();
+    write_file(&base, format!("{}{}", old[0].pem(), old[1].pem()));
+    let args = [
+        "--source",
+        s(&src),
+        "--base",
+        s(&base),
+        "--out-dir",
+        s(&tmp.out),
+    ];
+    let out = once_with_env(&args, &[]);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    let dropped = common::log_lines_about(&out.stderr, "dropped=2", &["info"]);
+    assert_eq!(dropped.len(), 1, "{}", out.text());
+    assert!(!out.stderr.contains("/status"), "{}", out.text());
+    assert!(
+        dropped[0].contains("TRUST_INJECTOR_LOG=debug"),
+        "{}",
+        dropped[0]
+    );
+    let debug = once_with_env(&args, &[("TRUST_INJECTOR_LOG", "debug")]);
+    for root in ["Once Old Root 0", "Once Old Root 1"] {
+        assert!(debug.stderr.contains(root), "{root}:\n{}", debug.text());
+    }
+}
+
+#[test]
+fn every_command_help_lists_its_exit_codes() {
+    for sub in ["inject", "webhook", "help"] {
+        let out = tools::run(trust_injector().args([sub, "--help"]), T);
+        assert_eq!(out.code(), Some(0), "{sub} --help:\n{}", out.text());
+        assert!(
+            out.stdout.contains("Exit codes: 0 "),
+            "{sub}:\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn help_command_takes_help_and_names_commands() {
+    let out = tools::run(trust_injector().args(["help", "--help"]), T);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    assert!(
+        out.stdout.contains("Usage: trust-injector help"),
+        "{}",
+        out.stdout
+    );
+    let via_help = tools::run(trust_injector().args(["help", "inspect"]), T);
+    let via_flag = tools::run(trust_injector().args(["inspect", "--help"]), T);
+    assert_eq!(via_help.code(), Some(0), "{}", via_help.text());
+    assert_eq!(via_help.stdout, via_flag.stdout);
+    let nested = tools::run(trust_injector().args(["help", "webhook", "certs"]), T);
+    assert!(
+        nested
+            .stdout
+            .contains("Usage: trust-injector webhook certs"),
+        "{}",
+        nested.text()
+    );
+    // The webhook's own `help`, as before, and with --help too.
+    let webhook_help = tools::run(trust_injector().args(["webhook", "help", "certs"]), T);
+    let certs_flag = tools::run(trust_injector().args(["webhook", "certs", "--help"]), T);
+    assert_eq!(webhook_help.code(), Some(0), "{}", webhook_help.text());
+    assert_eq!(webhook_help.stdout, certs_flag.stdout);
+    let out = tools::run(trust_injector().args(["webhook", "help", "--help"]), T);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    let top = tools::run(trust_injector().arg("help"), T);
+    assert!(top.stdout.contains("runs `run`"), "{}", top.text());
+    let unknown = tools::run(trust_injector().args(["help", "nope"]), T);
+    assert_usage_error(&unknown, &["nope"]);
+}
+
+/// `webhook --image` follows the scheme of its other options
+/// (TRUST_INJECTOR_WEBHOOK_IMAGE) and still reads its former variable
+/// TRUST_INJECTOR_IMAGE; the new name wins when both are set. A blank image
+/// is refused before anything is served, and a blank --secret only after the
+/// image was accepted, which shows which value was read.
+#[test]
+fn webhook_image_variable_and_its_former_name() {
+    let webhook = |vars: &[(&str, &str)]| {
+        let mut cmd = trust_injector();
+        cmd.args([
+            "webhook",
+            "--listen",
+            "127.0.0.1:0",
+            "--probe-listen",
+            "off",
+        ])
+        .args(["--secret", " "])
+        .env_remove("TRUST_INJECTOR_IMAGE")
+        .env_remove("TRUST_INJECTOR_WEBHOOK_IMAGE");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        tools::run(&mut cmd, T)
+    };
+    for var in ["TRUST_INJECTOR_WEBHOOK_IMAGE", "TRUST_INJECTOR_IMAGE"] {
+        let out = webhook(&[(var, " ")]);
+        assert_usage_error(&out, &["--image"]);
+        assert!(!out.stderr.contains("--secret"), "{var}:\n{}", out.text());
+    }
+    let both = webhook(&[
+        ("TRUST_INJECTOR_IMAGE", " "),
+        ("TRUST_INJECTOR_WEBHOOK_IMAGE", "registry.example/ti:1"),
+    ]);
+    assert_usage_error(&both, &["--secret"]);
+    assert!(!both.stderr.contains("--image"), "{}", both.text());
+}
+
+/// Values parsed into their types as the command line is read: each refusal
+/// exits 2 and names what the user set, the flag or the variable.
+#[test]
+fn refused_values_name_the_flag_or_the_variable_that_set_them() {
+    let (tmp, _, src) = setup();
+    let run_with = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = trust_injector();
+        cmd.args([
+            "run",
+            "--once",
+            "--source",
+            s(&src),
+            "--out-dir",
+            s(&tmp.out),
+        ])
+        .args(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        tools::run(&mut cmd, T)
+    };
+    // (flags, variables, what the message names, why it says it refused).
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 8] = [
+        (
+            &["--on-change-signal", "KILL:app"],
+            &[],
+            "--on-change-signal",
+            "KILL is refused",
+        ),
+        (
+            &[],
+            &[("TRUST_INJECTOR_ON_CHANGE_SIGNAL", "KILL:app")],
+            "TRUST_INJECTOR_ON_CHANGE_SIGNAL=KILL:app",
+            "KILL is refused",
+        ),
+        (
+            &["--on-change-url", "https://app/reload"],
+            &[],
+            "--on-change-url",
+            "only http://",
+        ),
+        (
+            &[],
+            &[("TRUST_INJECTOR_BASE", "")],
+            "TRUST_INJECTOR_BASE=",
+            "empty value",
+        ),
+        (
+            &["--retain-removed", "3w"],
+            &[],
+            "--retain-removed",
+            "unknown unit",
+        ),
+        (
+            &[],
+            &[("TRUST_INJECTOR_RETAIN_REMOVED", "3w")],
+            "TRUST_INJECTOR_RETAIN_REMOVED=3w",
+            "unknown unit",
+        ),
+        (
+            &[],
+            &[("TRUST_INJECTOR_INCLUDE", "ca-[0-9.crt")],
+            "TRUST_INJECTOR_INCLUDE=\"ca-[0-9.crt\"",
+            "unclosed",
+        ),
+        (
+            &["--pkcs12", "--pkcs12-password-file", "/nonexistent/pw"],
+            &[("TRUST_INJECTOR_PKCS12_PASSWORD", "secret")],
+            "TRUST_INJECTOR_PKCS12_PASSWORD and --pkcs12-password-file: give one or the other",
+            "",
+        ),
+    ];
+    for (args, vars, named, why) in cases {
+        let out = run_with(args, vars);
+        assert_usage_error(&out, &[named]);
+        assert!(
+            out.stderr.contains(why),
+            "{args:?} {vars:?}:\n{}",
+            out.text()
+        );
+        assert!(!out.stderr.contains("secret"), "{}", out.text());
+    }
+    // An out-dir set by its variable, overlapping a source: the variable is named.
+    let mut cmd = trust_injector();
+    cmd.args(["run", "--once", "--source", s(&src)])
+        .env("TRUST_INJECTOR_OUT_DIR", &src);
+    let out = tools::run(&mut cmd, T);
+    assert_usage_error(&out, &[&format!("TRUST_INJECTOR_OUT_DIR={}", s(&src))]);
+    assert!(out.stderr.contains("overlaps"), "{}", out.text());
+}
+
+#[test]
+fn webhook_mode_is_checked_as_it_is_read() {
+    let webhook = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = trust_injector();
+        cmd.args([
+            "webhook",
+            "--listen",
+            "127.0.0.1:0",
+            "--probe-listen",
+            "off",
+        ])
+        .args(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        tools::run(&mut cmd, T)
+    };
+    let out = webhook(&["--mode", "sidecar"], &[]);
+    assert_usage_error(&out, &["--mode"]);
+    assert!(out.stderr.contains("native or classic"), "{}", out.text());
+    let out = webhook(&[], &[("TRUST_INJECTOR_WEBHOOK_MODE", "sidecar")]);
+    assert_usage_error(&out, &["TRUST_INJECTOR_WEBHOOK_MODE=sidecar"]);
+    let out = webhook(&[], &[("TRUST_INJECTOR_WEBHOOK_RESOURCES", "[]")]);
+    assert_usage_error(&out, &["TRUST_INJECTOR_WEBHOOK_RESOURCES=[]"]);
+}
+
+/// `inject` on a container without an image: the init container that copies
+/// the application's CA bundle would run an empty image. Refused, naming the
+/// container, and nothing is written.
+#[test]
+fn inject_refuses_a_container_without_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("deploy.yaml");
+    write_file(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: gw\nspec:\n  template:\n    \
+         spec:\n      containers:\n        - name: gateway\n",
+    );
+    let out = tools::run(trust_injector().arg("inject").arg(&manifest), T);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(
+        out.stderr.contains("\"gateway\" has no image"),
+        "{}",
+        out.text()
+    );
+    assert!(out.stdout.is_empty(), "nothing written:\n{}", out.stdout);
+}
+
+#[test]
+fn inject_output_must_name_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("cm.yaml");
+    write_file(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    );
+    let inner = dir.path().join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    let mut cmd = trust_injector();
+    cmd.current_dir(&inner)
+        .args(["inject", "--output", ".."])
+        .arg(&manifest);
+    let out = tools::run(&mut cmd, T);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(out.stderr.contains("..: not a file name"), "{}", out.text());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 2, "no temporary file left beside: {left:?}");
+}
+
+/// A log filter that is not UTF-8 is said to be ignored, not silently taken
+/// as unset.
+#[test]
+fn a_log_filter_that_is_not_utf8_is_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let (tmp, _, src) = setup();
+    let mut cmd = trust_injector();
+    cmd.args(["run", "--once", "--base", "none", "--source", s(&src)])
+        .args(["--out-dir", s(&tmp.out)])
+        .env(
+            "TRUST_INJECTOR_LOG",
+            std::ffi::OsStr::from_bytes(b"debug\xff"),
+        );
+    let out = tools::run(&mut cmd, T);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    let warned = common::log_lines_about(&out.stderr, "TRUST_INJECTOR_LOG=", &["warn"]);
+    assert_eq!(warned.len(), 1, "{}", out.text());
+    assert!(warned[0].contains("not UTF-8"), "{}", warned[0]);
+}
+
+/// A clock set before 1970 is read as it is, not as 1970: at 1969-12-30
+/// 12:00 UTC a certificate valid until 1970-01-11 has 11 whole days left
+/// (1970-01-01 would say 10).
+#[test]
+fn a_clock_before_1970_is_read_as_it_is() {
+    use rcgen::date_time_ymd;
+    let faketime = tools::require("faketime");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki::root_valid(
+        "Before Epoch CA",
+        date_time_ymd(1969, 1, 1),
+        date_time_ymd(1970, 1, 11),
+    );
+    let file = dir.path().join("ca.crt");
+    ca.write_pem(&file);
+    let mut cmd = std::process::Command::new(faketime);
+    cmd.arg("1969-12-30 12:00:00")
+        .arg(env!("CARGO_BIN_EXE_trust-injector"))
+        .args(["inspect", "--json"])
+        .arg(&file)
+        .env("TZ", "UTC");
+    let out = tools::run(&mut cmd, T);
+    assert_eq!(out.code(), Some(0), "{}", out.text());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        find_number(&report, "days_left"),
+        Some(11),
+        "{}",
+        out.stdout
+    );
+}
+
+/// The first number under `key` anywhere in `v`.
+fn find_number(v: &serde_json::Value, key: &str) -> Option<i64> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .get(key)
+            .and_then(serde_json::Value::as_i64)
+            .or_else(|| m.values().find_map(|x| find_number(x, key))),
+        serde_json::Value::Array(a) => a.iter().find_map(|x| find_number(x, key)),
+        _ => None,
+    }
+}
+
+/// `run`, `inject` and `webhook` share flag names (`--listen`, `--mode`,
+/// `--include`) but not variables: a bad value names the variable of the
+/// command that was run, even when another command's variable is set too.
+#[test]
+fn a_bad_variable_is_named_for_the_command_that_read_it() {
+    let cases = [
+        (
+            &["inject"][..],
+            "TRUST_INJECTOR_INJECT_MODE",
+            "sidecar",
+            "TRUST_INJECTOR_WEBHOOK_MODE",
+        ),
+        (
+            &["webhook"][..],
+            "TRUST_INJECTOR_WEBHOOK_LISTEN",
+            "nope",
+            "TRUST_INJECTOR_LISTEN",
+        ),
+    ];
+    for (args, var, value, other) in cases {
+        let mut cmd = trust_injector();
+        cmd.args(args)
+            .env(var, value)
+            .env(other, "127.0.0.1:1")
+            .stdin(std::process::Stdio::null());
+        let out = tools::run(&mut cmd, T);
+        assert_usage_error(&out, &[&format!("{var}={value}")]);
+        assert!(!out.stderr.contains(other), "{args:?}:\n{}", out.text());
+    }
+}
+
+/// `run`'s variables are `run`'s: a value another command does not use, even
+/// a bad one a sidecar's environment holds, does not stop that command.
+#[test]
+fn other_commands_ignore_runs_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ca.crt");
+    pki::root("Other Commands CA").write_pem(&file);
+    for args in [&["inspect", s(&file)][..], &["help", "inspect"]] {
+        let mut cmd = trust_injector();
+        cmd.args(args)
+            .env("TRUST_INJECTOR_RESYNC", "soon")
+            .env("TRUST_INJECTOR_BASE", "")
+            .env("TRUST_INJECTOR_ON_CHANGE_SIGNAL", "KILL:app");
+        let out = tools::run(&mut cmd, T);
+        assert_eq!(out.code(), Some(0), "{args:?}:\n{}", out.text());
+    }
+}
+
+/// Retention resumes only what the bundle on disk still holds; a bundle that
+/// cannot be parsed resumes nothing, and the log now says so (the deadlines
+/// used to vanish without a word).
+#[test]
+fn retention_over_an_unreadable_bundle_says_so() {
+    let (tmp, ca, src) = setup();
+    let removed = pki::root("Retained CA");
+    removed.write_pem(&src.join("removed.crt"));
+    let args = ["--retain-removed", "1h"];
+    publish_once(&src, "none", &tmp.out, &args);
+    std::fs::remove_file(src.join("removed.crt")).unwrap();
+    publish_once(&src, "none", &tmp.out, &args);
+    let mut both = vec![ca.sha256(), removed.sha256()];
+    let mut published = bundle::read_bundle(&tmp.out).unwrap();
+    both.sort();
+    published.sort();
+    assert_eq!(published, both, "the removed CA is retained");
+    write_file(
+        &tmp.out.join(BUNDLE),
+        "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+    );
+    let out = publish_once(&src, "none", &tmp.out, &args);
+    let warned = common::log_lines_about(&out.stderr, "not resumed", &["warn"]);
+    assert_eq!(warned.len(), 1, "{}", out.text());
+}

@@ -199,15 +199,11 @@ fn row(
         sha256: c.sha256.clone(),
         subject_hash: c.subject_hash.map(|h| format!("{h:08x}")),
         issuer_hash: c.issuer_hash.map(|h| format!("{h:08x}")),
-        key_algorithm: facts
-            .as_ref()
-            .map_or_else(String::new, |f| f.key_algorithm.clone()),
-        key_bits: facts.as_ref().map_or(0, |f| f.key_bits),
-        signature_algorithm: facts
-            .as_ref()
-            .map_or_else(String::new, |f| f.signature_algorithm.clone()),
-        names: facts.as_ref().map_or_else(Vec::new, |f| f.names.clone()),
-        extended_key_usage: facts.and_then(|f| f.extended_key_usage),
+        key_algorithm: facts.key_algorithm,
+        key_bits: facts.key_bits,
+        signature_algorithm: facts.signature_algorithm,
+        names: facts.names,
+        extended_key_usage: facts.extended_key_usage,
         warnings,
     }
 }

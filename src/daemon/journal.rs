@@ -7,20 +7,31 @@ use crate::trust::bundle::Bundle;
 use crate::trust::cert::{display_line, Certificate};
 use crate::trust::warning::Warning;
 use std::collections::HashSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Subjects listed by name in a publish log line; the rest are counted.
 const MAX_NAMES_LOGGED: usize = 20;
 
 /// What has been logged already.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Journal {
     /// Warnings already logged (by key), so a resync every minute does not
     /// repeat them.
     warned: HashSet<String>,
+    /// Whether `/status` is served (not with `--once` or `--listen off`), so
+    /// a log line points only at a list the user can read.
+    serves_status: bool,
 }
 
 impl Journal {
+    /// A journal for a run that serves `/status` or not.
+    pub fn new(serves_status: bool) -> Self {
+        Journal {
+            warned: HashSet::new(),
+            serves_status,
+        }
+    }
+
     /// Logs drops and concerns the first time each is seen.
     pub fn warn_once(&mut self, bundle: &Bundle) {
         // Expired base roots are the image's curated list ageing, which the
@@ -32,13 +43,19 @@ impl Journal {
                     warn!(subject = %display_line(&d.cert.subject), sha256 = %d.cert.sha256, source = %d.origin.describe(), reason = %d.reason, "certificate dropped");
                 } else {
                     base_dropped += 1;
+                    debug!(subject = %display_line(&d.cert.subject), sha256 = %d.cert.sha256, reason = %d.reason, "base certificate dropped");
                 }
             }
         }
-        if base_dropped > 0 {
+        if base_dropped > 0 && self.serves_status {
             info!(
                 dropped = base_dropped,
                 "dropped expired base certificates (listed under dropped_certificates in /status)"
+            );
+        } else if base_dropped > 0 {
+            info!(
+                dropped = base_dropped,
+                "dropped expired base certificates (TRUST_INJECTOR_LOG=debug lists each)"
             );
         }
         for e in &bundle.entries {

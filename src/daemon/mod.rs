@@ -145,7 +145,9 @@ impl Outlets {
                 self.hooks.fire(sha, Arc::clone(&self.metrics));
             }
         }
-        let _ = self.status.send(status);
+        // Stored even when no server reads it (`--listen off`), where
+        // `send` would fail.
+        self.status.send_replace(status);
     }
 }
 
@@ -209,9 +211,9 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
                 Trigger::Idle => give_back_memory().await,
                 // A hook finished (in its own task): show its outcome now.
                 _ => {
-                    let _ = outlets
+                    outlets
                         .status
-                        .send(snapshot(&worker.reconciler, &mut triggers));
+                        .send_replace(snapshot(&worker.reconciler, &mut triggers));
                 }
             }
         };

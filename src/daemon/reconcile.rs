@@ -78,7 +78,7 @@ impl Reconciler {
             publisher,
             published: None,
             ledger: PublishLedger::default(),
-            journal: Journal::default(),
+            journal: Journal::new(config.listen.is_some() && !config.once),
             metrics,
             truststore: config.pkcs12.clone().map(Truststore::new),
             retention: match config.retain_removed {

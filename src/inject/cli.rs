@@ -57,11 +57,13 @@ pub struct InjectArgs {
     pub force: bool,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
+/// `--mode` of `inject` and `webhook`.
+pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
 }
 
-fn parse_resources(s: &str) -> Result<serde_json::Value, String> {
+/// `--resources` of `inject` and `webhook`: a JSON object.
+pub(crate) fn parse_resources(s: &str) -> Result<serde_json::Value, String> {
     match serde_json::from_str(s) {
         Ok(v @ serde_json::Value::Object(_)) => Ok(v),
         Ok(_) => Err("not a JSON object".into()),
@@ -208,15 +210,21 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), String> {
             .and_then(|()| stdout.flush())
             .map_err(|e| format!("stdout: {e}"));
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    // `/`, `..` or a path ending in `..` name a directory, not a file to replace.
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
+        return Err(format!("{}: not a file name", path.display()));
+    };
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
+            // Best effort: the error worth reporting is the write's; a
+            // temporary file that was never created cannot be removed.
+            if let Err(cleanup) = std::fs::remove_file(&tmp) {
+                if cleanup.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("trust-injector inject: {}: {cleanup}", tmp.display());
+                }
+            }
             format!("{}: {e}", path.display())
         })
 }

@@ -178,8 +178,17 @@ fn process_json(
     if !mutate_doc(&mut value, opts, action, summary).map_err(|e| fail(1, e))? {
         return Ok(input.text.clone());
     }
-    // Serialising a Value cannot fail (its keys are strings).
-    let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
+    // Serialising a Value has no known way to fail (its keys are strings); if
+    // it ever did, an empty manifest must not be written in its place.
+    let mut s = serde_json::to_string_pretty(&value).map_err(|e| {
+        fail(
+            1,
+            DocError {
+                workload: None,
+                reason: format!("cannot write the document back as JSON: {e}"),
+            },
+        )
+    })?;
     s.push('\n');
     Ok(s)
 }

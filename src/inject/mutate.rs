@@ -184,6 +184,14 @@ pub enum InjectError {
     /// The marker annotation cannot be read, so removal would have to guess.
     #[error("annotation {ANN_STATUS} cannot be read: {0}")]
     BadStatus(String),
+    /// The marker annotation could not be written (serialising it has no
+    /// known way to fail; without it `--remove` could not undo the injection).
+    #[error("annotation {ANN_STATUS} cannot be written: {0}")]
+    StatusNotWritten(String),
+    /// A target container has no image, which the init container that
+    /// copies the application's CA bundle must run.
+    #[error("container {0:?} has no image: the init container that copies its CA bundle runs that image")]
+    NoImage(String),
 }
 
 /// What the marker annotation records: every name we added and every entry we displaced.
@@ -402,7 +410,8 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
     let app_image = find_container_mut(spec, &targets[0])
         .and_then(|c| c.get("image"))
         .and_then(Value::as_str)
-        .unwrap_or_default()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| InjectError::NoImage(targets[0].clone()))?
         .to_string();
     let mut displaced = Vec::new();
     for t in &targets {
@@ -427,14 +436,15 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
         targets,
         displaced,
     };
+    // Before the first change: on error the template is unchanged.
+    let status =
+        serde_json::to_string(&status).map_err(|e| InjectError::StatusNotWritten(e.to_string()))?;
     // Ours first, as the kustomize Component's strategic merge puts them: the
     // workload's own init containers then start with the bundle published, and
     // `inject`, the webhook and the Component give the same pod, order included.
     list_mut(spec, "initContainers").splice(0..0, inits);
     list_mut(spec, "containers").extend(containers);
     list_mut(spec, "volumes").splice(0..0, volumes(&o.secret));
-    // Serialising a struct of strings and JSON values cannot fail.
-    let status = serde_json::to_string(&status).unwrap_or_default();
     set_annotation(template, ANN_STATUS, status)
 }
 

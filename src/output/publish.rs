@@ -330,10 +330,12 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 fn unique_stamp() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    // A clock before 1970 gives its distance to it: still distinct across
+    // restarts, which is all a stamp needs.
+    let nanos = match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_nanos(),
+        Err(before) => before.duration().as_nanos(),
+    };
     format!("{nanos:x}{:x}", SEQ.fetch_add(1, Ordering::Relaxed))
 }
 

@@ -165,13 +165,22 @@ impl Retention {
     /// Forgets what the bundle on disk no longer holds: retention keeps
     /// trust that is still published, it never brings back a certificate
     /// (say one removed while retention was off, or by a run without it).
+    /// A published bundle that cannot be read resumes nothing, and says so.
     fn keep_only_published(&mut self, out_dir: &Path) {
-        let on_disk: HashSet<String> =
-            std::fs::read(out_dir.join(crate::output::publish::BUNDLE_FILE))
-                .ok()
-                .and_then(|b| crate::trust::parse::parse_bundle_lenient(&b).ok())
-                .map(|(certs, _)| certs.into_iter().map(|c| c.sha256).collect())
-                .unwrap_or_default();
+        let path = out_dir.join(crate::output::publish::BUNDLE_FILE);
+        let read = std::fs::read(&path).map_err(|e| (e.kind(), e.to_string()));
+        let on_disk: HashSet<String> = match read.and_then(|b| {
+            crate::trust::parse::parse_bundle_lenient(&b)
+                .map_err(|e| (std::io::ErrorKind::InvalidData, e.to_string()))
+        }) {
+            Ok((certs, _)) => certs.into_iter().map(|c| c.sha256).collect(),
+            // Nothing published yet: nothing to keep.
+            Err((std::io::ErrorKind::NotFound, _)) => HashSet::new(),
+            Err((_, error)) => {
+                warn!(path = %path.display(), %error, "cannot read the published bundle; the retention deadlines of the previous run are not resumed");
+                HashSet::new()
+            }
+        };
         self.known.retain(|sha, _| on_disk.contains(sha));
     }
 
@@ -318,8 +327,11 @@ impl Retention {
                 })
                 .collect(),
         };
-        // Serialising plain strings and integers cannot fail.
-        let bytes = serde_json::to_vec_pretty(&doc).ok()?;
+        // Invariant: a StateDoc is strings, integers and a list of them, which
+        // serde_json always serialises (it fails only on non-string map keys
+        // or a failing Serialize impl). Skipping the write instead would lose
+        // the retention deadlines at the next restart without a word.
+        let bytes = serde_json::to_vec_pretty(&doc).expect("a StateDoc always serialises");
         (self.written.as_deref() != Some(&bytes[..])).then_some(bytes)
     }
 

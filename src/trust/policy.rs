@@ -164,21 +164,20 @@ impl Policy {
         if custom {
             // Parsed again here rather than stored in `Certificate`: only
             // custom certificates (a handful) pay for it.
-            if let Some(facts) = CertFacts::of(cert) {
-                if facts.weak_key() {
-                    out.push(Concern::WeakKey {
-                        algorithm: facts.key_algorithm.clone(),
-                        bits: facts.key_bits,
-                    });
-                }
-                // A self-signature is never checked by a client (the
-                // certificate is trusted as such), so SHA-1 there is harmless;
-                // many long-lived public roots are SHA-1 self-signed.
-                if facts.weak_signature && !cert.self_signed {
-                    out.push(Concern::WeakSignature {
-                        algorithm: facts.signature_algorithm.clone(),
-                    });
-                }
+            let facts = CertFacts::of(cert);
+            if facts.weak_key() {
+                out.push(Concern::WeakKey {
+                    algorithm: facts.key_algorithm.clone(),
+                    bits: facts.key_bits,
+                });
+            }
+            // A self-signature is never checked by a client (the
+            // certificate is trusted as such), so SHA-1 there is harmless;
+            // many long-lived public roots are SHA-1 self-signed.
+            if facts.weak_signature && !cert.self_signed {
+                out.push(Concern::WeakSignature {
+                    algorithm: facts.signature_algorithm.clone(),
+                });
             }
         }
         out
@@ -205,11 +204,14 @@ pub struct CertFacts {
 }
 
 impl CertFacts {
-    /// Facts of `cert`; `None` only if the DER no longer parses, which cannot
-    /// happen for a [`Certificate`] (it was parsed to build it).
-    pub fn of(cert: &Certificate) -> Option<CertFacts> {
-        let (_, x509) = X509Certificate::from_der(&cert.der).ok()?;
-        Some(Self::from_x509(&x509))
+    /// Facts of `cert`.
+    pub fn of(cert: &Certificate) -> CertFacts {
+        // Invariant: `Certificate::from_der`, its only constructor, parsed
+        // these very bytes with this very parser; a failure here is a bug,
+        // and answering "no facts" would hide a weak key or a name.
+        let (_, x509) = X509Certificate::from_der(&cert.der)
+            .expect("a Certificate's DER was parsed when it was built");
+        Self::from_x509(&x509)
     }
 
     fn from_x509(x509: &X509Certificate<'_>) -> CertFacts {
@@ -501,7 +503,7 @@ mod tests {
     fn embedded_roots_are_not_weak() {
         let (roots, _) = crate::trust::base::embedded_roots();
         for c in roots {
-            let facts = CertFacts::of(&c).unwrap();
+            let facts = CertFacts::of(&c);
             assert!(!facts.weak_key(), "{}: {facts:?}", c.subject);
         }
     }

@@ -90,18 +90,11 @@ fn inject_options(args: &WebhookArgs) -> Result<InjectOptions, WebhookError> {
             .filter(|c| !c.is_empty())
             .cloned()
             .collect(),
-        mode: args
-            .mode
-            .parse()
-            .map_err(|e: String| bad(format!("--mode: {e}")))?,
+        mode: args.mode,
         ..InjectOptions::default()
     };
     if let Some(r) = &args.resources {
-        o.resources = match serde_json::from_str::<serde_json::Value>(r) {
-            Ok(v @ serde_json::Value::Object(_)) => v,
-            Ok(_) => return Err(bad(format!("--resources {r}: not a JSON object"))),
-            Err(e) => return Err(bad(format!("--resources {r}: {e}"))),
-        };
+        o.resources = r.clone();
     }
     Ok(o)
 }

@@ -17,7 +17,7 @@ pub(super) fn cert_info(c: &Certificate, bundle: &[Certificate], now: i64) -> Ce
         ca: c.is_ca,
         self_signed: c.self_signed,
         sha256: c.sha256.clone(),
-        names: CertFacts::of(c).map(|f| f.names).unwrap_or_default(),
+        names: CertFacts::of(c).names,
         in_bundle: bundle.iter().any(|b| b.der == c.der),
     }
 }
@@ -192,7 +192,7 @@ fn name_check(
     server_name: &ServerName<'_>,
 ) -> Option<Cause> {
     let e = ee.verify_is_valid_for_subject_name(server_name).err()?;
-    let names = CertFacts::of(leaf).map(|f| f.names).unwrap_or_default();
+    let names = CertFacts::of(leaf).names;
     let held = if names.is_empty() {
         "no subjectAltName at all (clients ignore the CN)".to_string()
     } else {
@@ -398,7 +398,7 @@ fn explain_chain_error(
             let (i, c, ekus) = sent
                 .iter()
                 .enumerate()
-                .filter_map(|(i, c)| CertFacts::of(c).map(|f| (i, c, f)))
+                .map(|(i, c)| (i, c, CertFacts::of(c)))
                 .find(|(_, _, f)| !f.allows_server_auth())
                 .map(|(i, c, f)| (i, c, f.extended_key_usage.unwrap_or_default()))
                 .unwrap_or((0, &sent[0], Vec::new()));
@@ -438,7 +438,7 @@ fn explain_chain_error(
 fn weak_cause(sent: &[Certificate], bundle: &[Certificate]) -> Option<Cause> {
     let fix = "re-issue it with SHA-256 and an RSA >= 2048 or EC P-256+ key";
     for c in sent {
-        let f = CertFacts::of(c)?;
+        let f = CertFacts::of(c);
         if f.weak_signature && !c.self_signed {
             return Some(Cause::new(
                 "weak_algorithm",
@@ -456,7 +456,7 @@ fn weak_cause(sent: &[Certificate], bundle: &[Certificate]) -> Option<Cause> {
         .chain(bundle)
         .filter(|i| sent.iter().any(|c| names_issuer(i, c)));
     for i in issuers {
-        let f = CertFacts::of(i)?;
+        let f = CertFacts::of(i);
         if f.weak_key() {
             return Some(Cause::new(
                 "weak_algorithm",
