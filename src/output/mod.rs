@@ -6,6 +6,10 @@
 //! left a Secret published for the grace period. These use the trust
 //! pipeline's types and nothing of the daemon, so `run --once` and the loop
 //! publish the same way.
+//!
+//! No `unsafe` here: every system call goes through rustix's safe wrappers,
+//! and the compiler holds the module to that.
+#![forbid(unsafe_code)]
 
 pub(crate) mod dir;
 pub(crate) mod publish;
