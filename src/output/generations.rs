@@ -9,7 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::symlink;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The hashed directory's name in `--out-dir` (a symlink).
 pub(crate) const CERTS_LINK: &str = "certs";
@@ -61,16 +61,53 @@ impl Generations {
         files.iter().all(|(name, pem)| dir.holds(name, pem))
     }
 
-    /// Publishes `files` as a new generation named after `sha`.
+    /// Publishes `files` as a new generation named after `sha`. On failure
+    /// nothing of the new generation is left behind, even when the process
+    /// is out of file descriptors (`EMFILE`): the clean-up removes known
+    /// names by path and needs no descriptor.
     pub(crate) fn swap(&self, sha: &str, files: &[(String, &[u8])]) -> Result<(), PublishError> {
-        // Built under a temporary name so an interrupted build is recognisably
-        // a leftover; renamed to its versioned name once complete.
         let stamp = unique_stamp();
-        let building = tmp_path(&self.out_dir, &format!("certs-{stamp}"));
         let final_name = format!("{CERTS_DIR_PREFIX}{}-{stamp}", &sha[..sha.len().min(12)]);
         let final_dir = self.out_dir.join(&final_name);
-        let build = || -> Result<(), PublishError> {
-            ctx("create", &building, fs::create_dir(&building))?;
+        self.build(&stamp, &final_dir, files)?;
+
+        let link_tmp = tmp_path(&self.out_dir, &format!("link-{stamp}"));
+        let link = self.link_path();
+        let swap = || -> Result<(), PublishError> {
+            ctx("symlink", &link_tmp, symlink(&final_name, &link_tmp))?;
+            // A real directory (from an older tool) cannot be replaced by
+            // rename; it is removed once, and from then on `certs` is ours.
+            if link.is_dir() && !link.is_symlink() {
+                ctx("remove", &link, fs::remove_dir_all(&link))?;
+            }
+            ctx("rename", &link, fs::rename(&link_tmp, &link))
+        };
+        if let Err(e) = swap() {
+            let _ = fs::remove_file(&link_tmp);
+            discard(&final_dir, files);
+            return Err(e);
+        }
+        // The new generation is published: nothing below may take it back,
+        // whatever fails.
+        ctx("sync", &self.out_dir, sync_dir(&self.out_dir))?;
+        // Every other versioned directory is now unreferenced: the previous
+        // one, and any orphaned when `certs` itself was deleted by someone.
+        self.clean_leftovers()?;
+        Ok(())
+    }
+
+    /// Writes `files` into a new directory under a temporary name, so an
+    /// interrupted build is recognisably a leftover, then renames it to
+    /// `final_dir` once complete. On failure it is removed.
+    fn build(
+        &self,
+        stamp: &str,
+        final_dir: &Path,
+        files: &[(String, &[u8])],
+    ) -> Result<(), PublishError> {
+        let building = tmp_path(&self.out_dir, &format!("certs-{stamp}"));
+        ctx("create", &building, fs::create_dir(&building))?;
+        let fill = || -> Result<(), PublishError> {
             let dir = ctx("open", &building, Dir::open(&building))?;
             for (name, pem) in files {
                 // The path is built only for an error: hundreds of files.
@@ -83,34 +120,9 @@ impl Generations {
             // compares certs/ byte for byte with what it should hold and
             // rebuilds it, before the startup probe lets the application run.
             ctx("sync", &building, dir.sync())?;
-            ctx("rename", &final_dir, fs::rename(&building, &final_dir))
+            ctx("rename", final_dir, fs::rename(&building, final_dir))
         };
-        if let Err(e) = build() {
-            let _ = fs::remove_dir_all(&building);
-            return Err(e);
-        }
-
-        let link_tmp = tmp_path(&self.out_dir, &format!("link-{stamp}"));
-        let swap = || -> Result<(), PublishError> {
-            ctx("symlink", &link_tmp, symlink(&final_name, &link_tmp))?;
-            let link = self.link_path();
-            // A real directory (from an older tool) cannot be replaced by
-            // rename; it is removed once, and from then on `certs` is ours.
-            if link.is_dir() && !link.is_symlink() {
-                ctx("remove", &link, fs::remove_dir_all(&link))?;
-            }
-            ctx("rename", &link, fs::rename(&link_tmp, &link))?;
-            ctx("sync", &self.out_dir, sync_dir(&self.out_dir))
-        };
-        if let Err(e) = swap() {
-            let _ = fs::remove_file(&link_tmp);
-            let _ = fs::remove_dir_all(&final_dir);
-            return Err(e);
-        }
-        // Every other versioned directory is now unreferenced: the previous
-        // one, and any orphaned when `certs` itself was deleted by someone.
-        self.clean_leftovers()?;
-        Ok(())
+        fill().inspect_err(|_| discard(&building, files))
     }
 
     /// Removes what a crash can leave: temporary files and versioned
@@ -140,4 +152,15 @@ impl Generations {
         }
         Ok(removed)
     }
+}
+
+/// Removes the directory `dir` that was to hold `files`, however far it got.
+/// Unlinks each name by path and then the directory itself: no file
+/// descriptor is needed (`remove_dir_all` opens the directory, which fails
+/// with `EMFILE` exactly when a build failed for want of descriptors).
+fn discard(dir: &Path, files: &[(String, &[u8])]) {
+    for (name, _) in files {
+        let _ = fs::remove_file(dir.join(name));
+    }
+    let _ = fs::remove_dir(dir);
 }
