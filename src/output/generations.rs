@@ -2,31 +2,54 @@
 //! symlink to a hidden versioned directory (`.certs-<sha>-<stamp>`), which is
 //! built completely under a temporary name, renamed to its versioned name,
 //! and swapped in by renaming a new symlink over `certs`.
+//!
+//! The generation swapped out is not removed at once: a program that listed
+//! `SSL_CERT_DIR` just before the swap reads its files just after (Go's
+//! crypto/x509 does), and a directory deleted under it reads as empty. It is
+//! *retired*, and removed by a later publish once [`RETIRED_GRACE`] has
+//! passed (or when more than [`MAX_RETIRED`] are waiting, oldest first, so a
+//! storm of publishes cannot fill a memory-backed out-dir).
 
 use crate::output::dir::Dir;
 use crate::output::publish::{ctx, sync_dir, tmp_path, unique_stamp, PublishError, TMP_PREFIX};
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tracing::warn;
 
 /// The hashed directory's name in `--out-dir` (a symlink).
 pub(crate) const CERTS_LINK: &str = "certs";
 /// Prefix of the versioned hashed directories.
 const CERTS_DIR_PREFIX: &str = ".certs-";
+/// How long a retired generation is kept at least: longer than any scan of
+/// a directory of certificates takes, short enough that a removed CA's file
+/// does not linger.
+pub(crate) const RETIRED_GRACE: Duration = Duration::from_secs(5);
+/// Retired generations kept at most, whatever their age.
+pub(crate) const MAX_RETIRED: usize = 2;
 
-/// The generations of `certs/` in one out-dir. Only the [`Publisher`]
-/// (crate::output::publish::Publisher) holds one.
+/// The generations of `certs/` in one out-dir. Only the
+/// [`Publisher`](crate::output::publish::Publisher) holds one.
 #[derive(Debug)]
 pub(crate) struct Generations {
     out_dir: PathBuf,
+    /// Generations `certs` pointed at before, oldest first, with when they
+    /// stopped being current (monotonic: a clock step neither keeps nor
+    /// drops them early).
+    retired: VecDeque<(OsString, Instant)>,
 }
 
 impl Generations {
     /// The generations in `out_dir`.
     pub(crate) fn new(out_dir: PathBuf) -> Self {
-        Generations { out_dir }
+        Generations {
+            out_dir,
+            retired: VecDeque::new(),
+        }
     }
 
     /// The path of the `certs` symlink.
@@ -65,7 +88,11 @@ impl Generations {
     /// nothing of the new generation is left behind, even when the process
     /// is out of file descriptors (`EMFILE`): the clean-up removes known
     /// names by path and needs no descriptor.
-    pub(crate) fn swap(&self, sha: &str, files: &[(String, &[u8])]) -> Result<(), PublishError> {
+    pub(crate) fn swap(
+        &mut self,
+        sha: &str,
+        files: &[(String, &[u8])],
+    ) -> Result<(), PublishError> {
         let stamp = unique_stamp();
         let final_name = format!("{CERTS_DIR_PREFIX}{}-{stamp}", &sha[..sha.len().min(12)]);
         let final_dir = self.out_dir.join(&final_name);
@@ -89,11 +116,50 @@ impl Generations {
         }
         // The new generation is published: nothing below may take it back,
         // whatever fails.
-        ctx("sync", &self.out_dir, sync_dir(&self.out_dir))?;
-        // Every other versioned directory is now unreferenced: the previous
-        // one, and any orphaned when `certs` itself was deleted by someone.
-        self.clean_leftovers()?;
-        Ok(())
+        self.retire_all_but(OsStr::new(&final_name));
+        self.sweep();
+        ctx("sync", &self.out_dir, sync_dir(&self.out_dir))
+    }
+
+    /// Retires every versioned directory but `current` that is not retired
+    /// yet: the one just swapped out, and any orphaned when `certs` itself
+    /// was deleted by someone.
+    fn retire_all_but(&mut self, current: &OsStr) {
+        let now = Instant::now();
+        let Ok(listing) = fs::read_dir(&self.out_dir) else {
+            return;
+        };
+        for entry in listing.flatten() {
+            let name = entry.file_name();
+            let ours = name.to_string_lossy().starts_with(CERTS_DIR_PREFIX);
+            if ours && name != current && !self.retired.iter().any(|(n, _)| *n == name) {
+                self.retired.push_back((name, now));
+            }
+        }
+    }
+
+    /// Removes the retired generations that are due: past [`RETIRED_GRACE`],
+    /// or beyond [`MAX_RETIRED`]. One that cannot be removed is tried again
+    /// at the next publish.
+    pub(crate) fn sweep(&mut self) {
+        let now = Instant::now();
+        while let Some((name, since)) = self.retired.front() {
+            let due = self.retired.len() > MAX_RETIRED
+                || now.saturating_duration_since(*since) >= RETIRED_GRACE;
+            if !due {
+                break;
+            }
+            let path = self.out_dir.join(name);
+            match fs::remove_dir_all(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    warn!(path = %path.display(), error = %e, "cannot remove a retired certs/ generation; trying again at the next publish");
+                    break;
+                }
+                _ => {
+                    self.retired.pop_front();
+                }
+            }
+        }
     }
 
     /// Writes `files` into a new directory under a temporary name, so an
@@ -163,4 +229,36 @@ fn discard(dir: &Path, files: &[(String, &[u8])]) {
         let _ = fs::remove_file(dir.join(name));
     }
     let _ = fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generations_on_disk(out: &Path) -> usize {
+        fs::read_dir(out)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(CERTS_DIR_PREFIX)
+            })
+            .count()
+    }
+
+    #[test]
+    fn the_swapped_out_generation_is_kept_and_a_storm_keeps_at_most_the_cap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut g = Generations::new(tmp.path().to_path_buf());
+        let files = |n: u8| vec![(format!("0000000{n}.0"), &b"pem"[..])];
+        g.swap(&"a".repeat(64), &files(1)).unwrap();
+        g.swap(&"b".repeat(64), &files(2)).unwrap();
+        assert_eq!(generations_on_disk(tmp.path()), 2, "the previous one stays");
+        g.sweep();
+        assert_eq!(generations_on_disk(tmp.path()), 2, "within its grace");
+        for n in 3..8 {
+            g.swap(&format!("{n}").repeat(64), &files(n)).unwrap();
+        }
+        assert_eq!(generations_on_disk(tmp.path()), 1 + MAX_RETIRED);
+        assert!(g.up_to_date(&files(7)));
+    }
 }

@@ -4,8 +4,9 @@
 //! fsynced temporary file in the same directory, so a reader opens either the
 //! whole old bundle or the whole new one. `certs/` is a symlink to a hidden
 //! versioned directory; a new directory is built completely, then a new
-//! symlink is renamed over `certs`, then the old directory is removed. The
-//! hashed directory is swapped before the bundle, because the bundle's
+//! symlink is renamed over `certs`, and the old directory is kept a while for
+//! readers that were scanning it ([`generations`](crate::output::generations)).
+//! The hashed directory is swapped before the bundle, because the bundle's
 //! modification time is what applications such as .NET watch.
 //!
 //! Every step first compares what is on disk with what should be there, so an
@@ -143,7 +144,8 @@ impl Publisher {
     }
 
     /// Makes `--out-dir` hold `bundle`, writing only what differs.
-    pub fn publish(&self, bundle: &Bundle) -> Result<Outcome, PublishError> {
+    pub fn publish(&mut self, bundle: &Bundle) -> Result<Outcome, PublishError> {
+        self.certs.sweep();
         let files = bundle.hashed_files();
         let certs_written = if self.certs.up_to_date(&files) {
             false
