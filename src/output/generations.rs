@@ -191,6 +191,53 @@ impl Generations {
         fill().inspect_err(|_| discard(&building, files))
     }
 
+    /// At start, before anything else: makes `certs` name the generation of
+    /// the bundle on disk (`bundle_sha`, `None` when there is none). A publish
+    /// swaps `certs` first and the bundle second, so a process killed between
+    /// the two left `certs` one generation ahead. The bundle is what was
+    /// published last, so `certs` goes back to its generation, still there
+    /// (retired, not removed); with no bundle nothing was published whole,
+    /// and the `certs` link goes. A bundle that matches no generation (an
+    /// older tool's, or edited by hand) is left to the first publish. Returns
+    /// whether `certs` changed.
+    pub(crate) fn agree_with(&self, bundle_sha: Option<&str>) -> Result<bool, PublishError> {
+        let Some(current) = self.current() else {
+            return Ok(false);
+        };
+        let link = self.link_path();
+        let Some(sha) = bundle_sha else {
+            ctx("remove", &link, fs::remove_file(&link))?;
+            return Ok(true);
+        };
+        let prefix = format!("{CERTS_DIR_PREFIX}{}-", &sha[..sha.len().min(12)]);
+        if current.to_string_lossy().starts_with(&prefix) {
+            return Ok(false);
+        }
+        let Some(target) = self.newest_named(&prefix) else {
+            return Ok(false);
+        };
+        let link_tmp = tmp_path(&self.out_dir, &format!("link-{}", unique_stamp()));
+        ctx("symlink", &link_tmp, symlink(&target, &link_tmp))?;
+        if let Err(e) = fs::rename(&link_tmp, &link) {
+            let _ = fs::remove_file(&link_tmp);
+            return Err(PublishError::new("rename", &link, e));
+        }
+        ctx("sync", &self.out_dir, sync_dir(&self.out_dir))?;
+        Ok(true)
+    }
+
+    /// The newest versioned directory whose name starts with `prefix` (the
+    /// stamp after it grows with time).
+    fn newest_named(&self, prefix: &str) -> Option<OsString> {
+        fs::read_dir(&self.out_dir)
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().starts_with(prefix))
+            .max_by_key(|n| (n.len(), n.clone()))
+    }
+
     /// Removes what a crash can leave: temporary files and versioned
     /// directories that `certs` does not point at. Returns how many.
     pub(crate) fn clean_leftovers(&self) -> Result<usize, PublishError> {
@@ -260,5 +307,24 @@ mod tests {
         }
         assert_eq!(generations_on_disk(tmp.path()), 1 + MAX_RETIRED);
         assert!(g.up_to_date(&files(7)));
+    }
+
+    #[test]
+    fn at_start_certs_follows_the_bundle_back_or_goes_without_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut g = Generations::new(tmp.path().to_path_buf());
+        let (old, new) = ("a".repeat(64), "b".repeat(64));
+        g.swap(&old, &[("00000001.0".into(), b"old")]).unwrap();
+        g.swap(&new, &[("00000002.0".into(), b"new")]).unwrap();
+        assert!(!g.agree_with(Some(&new)).unwrap(), "already agrees");
+        assert!(g.agree_with(Some(&old)).unwrap(), "back to the bundle's");
+        assert!(g.up_to_date(&[("00000001.0".into(), b"old")]));
+        assert!(
+            !g.agree_with(Some(&"c".repeat(64))).unwrap(),
+            "unknown: left"
+        );
+        assert!(g.agree_with(None).unwrap(), "no bundle: no certs");
+        assert!(g.current().is_none());
+        assert_eq!(g.clean_leftovers().unwrap(), 2);
     }
 }

@@ -17,6 +17,7 @@ use crate::output::dir::Dir;
 use crate::output::generations::Generations;
 use crate::output::truststore::TruststoreError;
 use crate::trust::bundle::Bundle;
+use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -93,6 +94,16 @@ impl Outcome {
     }
 }
 
+/// What [`Publisher::recover`] found at start, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    /// `certs` was put back to the bundle's generation (or removed with no
+    /// bundle): the previous process stopped between the two swaps.
+    pub certs_moved: bool,
+    /// Leftovers removed: temporary entries and unreferenced generations.
+    pub removed: usize,
+}
+
 /// Owns the output directory. Only the reconcile loop holds one.
 #[derive(Debug)]
 pub struct Publisher {
@@ -137,10 +148,26 @@ impl Publisher {
         ctx("remove", &probe, fs::remove_file(&probe))
     }
 
-    /// Removes what a crash can leave: temporary files and versioned
-    /// directories that `certs` does not point at. Returns how many.
-    pub fn clean_leftovers(&self) -> Result<usize, PublishError> {
-        self.certs.clean_leftovers()
+    /// At start, before anything else: makes `certs/` agree with the bundle
+    /// on disk (a process killed between the two swaps left them a
+    /// generation apart), then removes what a crash can leave: temporary
+    /// entries and versioned directories that `certs` does not point at.
+    pub fn recover(&mut self) -> Result<Recovery, PublishError> {
+        let path = self.bundle_path();
+        let certs_moved = match fs::read(&path) {
+            Ok(pem) => {
+                let sha = crate::trust::cert::hex(&Sha256::digest(&pem));
+                self.certs.agree_with(Some(&sha))?
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.certs.agree_with(None)?,
+            // Unreadable: nothing to agree with; the first publish rewrites both.
+            Err(_) => false,
+        };
+        let removed = self.certs.clean_leftovers()?;
+        Ok(Recovery {
+            certs_moved,
+            removed,
+        })
     }
 
     /// Makes `--out-dir` hold `bundle`, writing only what differs.
