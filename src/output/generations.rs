@@ -131,7 +131,10 @@ impl Generations {
         };
         for entry in listing.flatten() {
             let name = entry.file_name();
-            let ours = name.to_string_lossy().starts_with(CERTS_DIR_PREFIX);
+            // A directory (file_type does not follow a symlink): anything
+            // else of that name would stall the sweep.
+            let ours = name.to_string_lossy().starts_with(CERTS_DIR_PREFIX)
+                && entry.file_type().is_ok_and(|t| t.is_dir());
             if ours && name != current && !self.retired.iter().any(|(n, _)| *n == name) {
                 self.retired.push_back((name, now));
             }
