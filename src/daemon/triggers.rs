@@ -1,8 +1,8 @@
 //! What wakes the reconcile loop: file events (debounced), SIGHUP, the
 //! timers (resync, publish retry, the next expiry or retention deadline),
-//! a step of the wall clock, the hooks' outcomes and shutdown, each one [`Trigger`] returned by
-//! [`Triggers::next`]. The loop decides what a trigger means; this module
-//! only waits.
+//! a step of the wall clock, the hooks' outcomes and shutdown, each one
+//! [`Trigger`] returned by [`Triggers::next`]. The loop decides what a
+//! trigger means; this module only waits.
 
 use crate::clock::{now_unix, StepDetector};
 use crate::config::RunConfig;
@@ -79,11 +79,11 @@ pub(crate) enum Trigger {
     PublishRetry,
     /// The `--resync` timer (re-armed when it fires).
     Resync,
-    /// The next expiry or retention deadline.
-    Expiry,
     /// The wall clock was stepped (by hand, by NTP, a VM resumed): the
     /// expiry timer, on the monotonic clock, no longer says when.
     ClockStep,
+    /// The next expiry or retention deadline.
+    Expiry,
     /// Nothing happened for [`IDLE_AFTER`] since the last reconcile: the
     /// moment to give memory back. Once per burst of work, never while idle.
     Idle,
@@ -122,6 +122,8 @@ pub(crate) struct Wakers {
 /// Everything the loop waits on, and the resync timer's state.
 pub(crate) struct Triggers {
     wakers: Wakers,
+    /// Notices steps of the wall clock.
+    clock: ClockWatch,
     /// `--debounce`: the quiet time a file event waits for.
     debounce: Duration,
     /// `--resync`, if on.
@@ -132,8 +134,6 @@ pub(crate) struct Triggers {
     /// When [`Trigger::Idle`] fires: armed by [`Triggers::reconciled`],
     /// cleared when it fires.
     idle_at: Option<Instant>,
-    /// Notices steps of the wall clock.
-    clock: ClockWatch,
 }
 
 impl Triggers {
@@ -145,11 +145,11 @@ impl Triggers {
     fn with(wakers: Wakers, debounce: Duration, resync: Option<Duration>) -> Self {
         Triggers {
             wakers,
+            clock: ClockWatch::new(),
             debounce,
             resync,
             next_resync: resync.map(|d| Instant::now() + d),
             idle_at: None,
-            clock: ClockWatch::new(),
         }
     }
 
@@ -182,6 +182,7 @@ impl Triggers {
             }
             _ = w.reread.notified() => Trigger::Sighup,
             Ok(()) = w.notifications.changed() => Trigger::Notification,
+            () = self.clock.step() => Trigger::ClockStep,
             _ = sleep_until(retry.unwrap_or_else(far_future)), if retry.is_some() => {
                 Trigger::PublishRetry
             }
@@ -192,7 +193,6 @@ impl Triggers {
             _ = sleep_until(expiry.unwrap_or_else(far_future)), if expiry.is_some() => {
                 Trigger::Expiry
             }
-            () = self.clock.step() => Trigger::ClockStep,
             _ = sleep_until(idle_at.unwrap_or_else(far_future)), if idle_at.is_some() => {
                 self.idle_at = None;
                 Trigger::Idle
