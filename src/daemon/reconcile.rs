@@ -50,13 +50,18 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// A reconciler for `config`. Resolves the base now (logged), checks that
-    /// the out-dir is writable and removes a previous run's leftovers.
+    /// A reconciler for `config`. Checks that the out-dir is writable and,
+    /// before reading anything, brings it back to one whole generation and
+    /// removes a previous run's leftovers; then resolves the base (logged).
     pub fn new(config: &RunConfig, metrics: Arc<Metrics>) -> Result<Self, PublishError> {
-        let publisher = Publisher::new(&config.out_dir);
+        let mut publisher = Publisher::new(&config.out_dir);
         publisher.check_writable()?;
-        let removed = publisher.clean_leftovers()?;
-        if removed > 0 {
+        let recovery = publisher.recover()?;
+        if recovery.certs_moved {
+            info!(out_dir = %config.out_dir.display(), "certs/ put back to the generation of the bundle: the previous run stopped between the two swaps");
+        }
+        if recovery.removed > 0 {
+            let removed = recovery.removed;
             info!(removed, out_dir = %config.out_dir.display(), "removed leftovers of an interrupted run");
         }
         let base = Base::resolve(&config.base, &config.out_dir);

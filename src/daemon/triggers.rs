@@ -1,20 +1,26 @@
 //! What wakes the reconcile loop: file events (debounced), SIGHUP, the
 //! timers (resync, publish retry, the next expiry or retention deadline),
-//! the hooks' outcomes and shutdown, each one [`Trigger`] returned by
-//! [`Triggers::next`]. The loop decides what a trigger means; this module
-//! only waits.
+//! a step of the wall clock, the hooks' outcomes and shutdown, each one
+//! [`Trigger`] returned by [`Triggers::next`]. The loop decides what a
+//! trigger means; this module only waits.
 
-use crate::clock::now_unix;
+use crate::clock::{now_unix, StepDetector};
 use crate::config::RunConfig;
 use crate::daemon::status::NotificationsStatus;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{self, Notify};
 use tokio::time::{sleep_until, Instant};
+use tracing::info;
 
 /// A storm of events delays the re-read by at most this much past the first
 /// event, so a busy volume cannot starve publishing.
 const MAX_DEBOUNCE_DELAY: Duration = Duration::from_secs(1);
+
+/// How often the wall clock is compared with the monotonic one
+/// ([`Trigger::ClockStep`]): the longest an expiry that a step jumped past
+/// stays published.
+const CLOCK_CHECK: Duration = Duration::from_secs(1);
 
 /// How long after its last reconcile the loop counts as idle
 /// ([`Trigger::Idle`]). Shorter than any gap the idle measurements start
@@ -38,6 +44,8 @@ pub(crate) enum Reason {
     Resync,
     /// A published certificate expired, or a retained one's grace ended.
     CertificateExpiry,
+    /// The wall clock was stepped: expiries are judged again.
+    ClockStep,
 }
 
 impl Reason {
@@ -51,6 +59,7 @@ impl Reason {
             Reason::PublishRetry => "publish retry",
             Reason::Resync => "resync",
             Reason::CertificateExpiry => "certificate expiry",
+            Reason::ClockStep => "clock step",
         }
     }
 }
@@ -70,6 +79,9 @@ pub(crate) enum Trigger {
     PublishRetry,
     /// The `--resync` timer (re-armed when it fires).
     Resync,
+    /// The wall clock was stepped (by hand, by NTP, a VM resumed): the
+    /// expiry timer, on the monotonic clock, no longer says when.
+    ClockStep,
     /// The next expiry or retention deadline.
     Expiry,
     /// Nothing happened for [`IDLE_AFTER`] since the last reconcile: the
@@ -89,6 +101,7 @@ impl Trigger {
             Trigger::PublishRetry => Some(Reason::PublishRetry),
             Trigger::Resync => Some(Reason::Resync),
             Trigger::Expiry => Some(Reason::CertificateExpiry),
+            Trigger::ClockStep => Some(Reason::ClockStep),
         }
     }
 }
@@ -109,6 +122,8 @@ pub(crate) struct Wakers {
 /// Everything the loop waits on, and the resync timer's state.
 pub(crate) struct Triggers {
     wakers: Wakers,
+    /// Notices steps of the wall clock.
+    clock: ClockWatch,
     /// `--debounce`: the quiet time a file event waits for.
     debounce: Duration,
     /// `--resync`, if on.
@@ -130,6 +145,7 @@ impl Triggers {
     fn with(wakers: Wakers, debounce: Duration, resync: Option<Duration>) -> Self {
         Triggers {
             wakers,
+            clock: ClockWatch::new(),
             debounce,
             resync,
             next_resync: resync.map(|d| Instant::now() + d),
@@ -166,6 +182,7 @@ impl Triggers {
             }
             _ = w.reread.notified() => Trigger::Sighup,
             Ok(()) = w.notifications.changed() => Trigger::Notification,
+            () = self.clock.step() => Trigger::ClockStep,
             _ = sleep_until(retry.unwrap_or_else(far_future)), if retry.is_some() => {
                 Trigger::PublishRetry
             }
@@ -187,6 +204,39 @@ impl Triggers {
     /// would fire again at once).
     pub(crate) fn notifications(&mut self) -> NotificationsStatus {
         self.wakers.notifications.borrow_and_update().clone()
+    }
+}
+
+/// Looks at the wall clock every [`CLOCK_CHECK`] for a step.
+struct ClockWatch {
+    detector: StepDetector,
+    /// The next look; kept across [`Triggers::next`] calls, so other
+    /// triggers do not postpone it.
+    next_check: Instant,
+}
+
+impl ClockWatch {
+    fn new() -> Self {
+        ClockWatch {
+            detector: StepDetector::new(),
+            next_check: Instant::now() + CLOCK_CHECK,
+        }
+    }
+
+    /// Returns when a look finds the wall clock stepped. Cancel-safe: a
+    /// look is taken whole after its wait, or not at all.
+    async fn step(&mut self) {
+        loop {
+            sleep_until(self.next_check).await;
+            self.next_check = Instant::now() + CLOCK_CHECK;
+            if let Some(seconds) = self.detector.stepped() {
+                info!(
+                    seconds,
+                    "the wall clock was stepped; judging expiries again"
+                );
+                return;
+            }
+        }
     }
 }
 
@@ -282,6 +332,7 @@ mod tests {
             Reason::PublishRetry,
             Reason::Resync,
             Reason::CertificateExpiry,
+            Reason::ClockStep,
         ];
         assert_eq!(
             reasons.map(Reason::as_str),
@@ -291,7 +342,8 @@ mod tests {
                 "SIGHUP",
                 "publish retry",
                 "resync",
-                "certificate expiry"
+                "certificate expiry",
+                "clock step"
             ]
         );
     }
@@ -307,6 +359,7 @@ mod tests {
             (Trigger::PublishRetry, Some(Reason::PublishRetry)),
             (Trigger::Resync, Some(Reason::Resync)),
             (Trigger::Expiry, Some(Reason::CertificateExpiry)),
+            (Trigger::ClockStep, Some(Reason::ClockStep)),
         ];
         for (trigger, reason) in mapping {
             assert_eq!(trigger.reason(), reason, "{trigger:?}");

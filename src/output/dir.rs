@@ -1,5 +1,6 @@
 //! A directory of `--out-dir`, opened once, and the files in it created and
-//! compared relative to that descriptor (`openat(2)`).
+//! compared relative to that descriptor (`openat(2)`), through rustix's safe
+//! system calls.
 //!
 //! A publish of the hashed directory touches every certificate file, hundreds
 //! of them, so the per-file cost is what a swap costs. Through `std::fs` with
@@ -12,11 +13,10 @@
 //! to the OS costs a page fault per 4 KiB when it is allocated again.
 //! docs/performance.md has the figures.
 
-use std::ffi::CString;
+use rustix::fs::{Mode, OFlags, CWD};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -32,13 +32,10 @@ pub(crate) struct Dir {
 impl Dir {
     /// Opens the directory at `path`.
     pub(crate) fn open(path: &Path) -> io::Result<Dir> {
-        let c = CString::new(path.as_os_str().as_bytes())?;
-        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-        // SAFETY: `c` is NUL-terminated and outlives the call. openat, not
-        // open: see the module comment on musl.
-        let fd = unsafe { libc::openat(libc::AT_FDCWD, c.as_ptr(), flags) };
+        // openat, not open: see the module comment on musl.
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         Ok(Dir {
-            fd: owned(fd)?,
+            fd: rustix::fs::openat(CWD, path, flags, Mode::empty())?,
             path: path.to_path_buf(),
         })
     }
@@ -52,7 +49,7 @@ impl Dir {
     /// umask: the reader runs as another user in another container). Fails
     /// if `name` exists, so a symlink planted there is never followed.
     pub(crate) fn create(&self, name: &str) -> io::Result<File> {
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
         let file = File::from(self.open_at(name, flags, PUBLIC)?);
         make_public(&file)?;
         Ok(file)
@@ -64,8 +61,8 @@ impl Dir {
     /// following a symlink, because the application can write in this
     /// directory too.
     pub(crate) fn holds(&self, name: &str, expected: &[u8]) -> bool {
-        let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        let Ok(fd) = self.open_at(name, flags, 0) else {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let Ok(fd) = self.open_at(name, flags, Mode::empty()) else {
             return false;
         };
         let file = File::from(fd);
@@ -78,43 +75,25 @@ impl Dir {
 
     /// Flushes the directory's entries (new names, renames) to disk.
     pub(crate) fn sync(&self) -> io::Result<()> {
-        // SAFETY: `fd` is open for as long as `self` lives.
-        if unsafe { libc::fsync(self.fd.as_raw_fd()) } == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        Ok(rustix::fs::fsync(&self.fd)?)
     }
 
-    fn open_at(&self, name: &str, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
-        let c = CString::new(name)?;
-        // SAFETY: `fd` is open for as long as `self` lives and `c` is
-        // NUL-terminated; the mode is read only with O_CREAT.
-        let fd = unsafe { libc::openat(self.fd.as_raw_fd(), c.as_ptr(), flags, mode) };
-        owned(fd)
+    fn open_at(&self, name: &str, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
+        Ok(rustix::fs::openat(&self.fd, name, flags, mode)?)
     }
 }
 
 /// The mode of every published file.
-const PUBLIC: u32 = 0o644;
+const PUBLIC: Mode = Mode::from_raw_mode(0o644);
 
 /// Gives `file`, just created with mode [`PUBLIC`], that mode exactly when
 /// the umask took bits of it away (an `fchmod` per file otherwise saved).
 fn make_public(file: &File) -> io::Result<()> {
     if umask_narrows_public() {
         use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(PUBLIC))?;
+        file.set_permissions(std::fs::Permissions::from_mode(PUBLIC.as_raw_mode()))?;
     }
     Ok(())
-}
-
-fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a non-negative return of open(2)/openat(2) is a new descriptor
-    // that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Reads `file` to its end, comparing with `expected` as it goes.
@@ -138,7 +117,7 @@ fn umask_narrows_public() -> bool {
             .lines()
             .find_map(|l| l.strip_prefix("Umask:"))
             .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-            .is_none_or(|mask| mask & PUBLIC != 0)
+            .is_none_or(|mask| mask & PUBLIC.as_raw_mode() != 0)
     })
 }
 

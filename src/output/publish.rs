@@ -4,8 +4,9 @@
 //! fsynced temporary file in the same directory, so a reader opens either the
 //! whole old bundle or the whole new one. `certs/` is a symlink to a hidden
 //! versioned directory; a new directory is built completely, then a new
-//! symlink is renamed over `certs`, then the old directory is removed. The
-//! hashed directory is swapped before the bundle, because the bundle's
+//! symlink is renamed over `certs`, and the old directory is kept a while for
+//! readers that were scanning it ([`generations`](crate::output::generations)).
+//! The hashed directory is swapped before the bundle, because the bundle's
 //! modification time is what applications such as .NET watch.
 //!
 //! Every step first compares what is on disk with what should be there, so an
@@ -13,23 +14,19 @@
 //! back on the next reconcile.
 
 use crate::output::dir::Dir;
+use crate::output::generations::Generations;
 use crate::output::truststore::TruststoreError;
 use crate::trust::bundle::Bundle;
-use std::ffi::OsStr;
+use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The bundle's file name in `--out-dir`.
 pub const BUNDLE_FILE: &str = "ca-certificates.crt";
-/// The hashed directory's name in `--out-dir` (a symlink).
-pub const CERTS_LINK: &str = "certs";
 /// Prefix of every temporary entry; all are removed at start-up.
-const TMP_PREFIX: &str = ".tmp-";
-/// Prefix of the versioned hashed directories.
-const CERTS_DIR_PREFIX: &str = ".certs-";
+pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
 /// A publishing failure, with the path it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +68,7 @@ impl PublishError {
     }
 }
 
-fn ctx<T, E: Into<PublishCause>>(
+pub(crate) fn ctx<T, E: Into<PublishCause>>(
     action: &'static str,
     path: &Path,
     r: Result<T, E>,
@@ -97,17 +94,31 @@ impl Outcome {
     }
 }
 
+/// What [`Publisher::recover`] found at start, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    /// `certs` was put back to the bundle's generation (or removed with no
+    /// bundle): the previous process stopped between the two swaps.
+    pub certs_moved: bool,
+    /// Leftovers removed: temporary entries and unreferenced generations.
+    pub removed: usize,
+}
+
 /// Owns the output directory. Only the reconcile loop holds one.
 #[derive(Debug)]
 pub struct Publisher {
     out_dir: PathBuf,
+    /// `certs/` and its versioned directories.
+    certs: Generations,
 }
 
 impl Publisher {
     /// A publisher for `out_dir`, which must exist.
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        let out_dir = out_dir.into();
         Publisher {
-            out_dir: out_dir.into(),
+            certs: Generations::new(out_dir.clone()),
+            out_dir,
         }
     }
 
@@ -118,7 +129,7 @@ impl Publisher {
 
     /// The hashed directory's path.
     pub fn certs_path(&self) -> PathBuf {
-        self.out_dir.join(CERTS_LINK)
+        self.certs.link_path()
     }
 
     /// Proves at start-up that the directory exists and is writable, so a
@@ -132,46 +143,41 @@ impl Publisher {
                 io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
             ));
         }
-        let probe = self.tmp_path("probe");
+        let probe = tmp_path(&self.out_dir, "probe");
         ctx("write", &probe, File::create(&probe))?;
         ctx("remove", &probe, fs::remove_file(&probe))
     }
 
-    /// Removes what a crash can leave: temporary files and versioned
-    /// directories that `certs` does not point at. Returns how many.
-    pub fn clean_leftovers(&self) -> Result<usize, PublishError> {
-        let current = self.current_certs_dir();
-        let mut removed = 0;
-        for entry in ctx("list", &self.out_dir, fs::read_dir(&self.out_dir))? {
-            let entry = ctx("list", &self.out_dir, entry)?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let path = entry.path();
-            if name.starts_with(TMP_PREFIX) {
-                let r = if path.is_dir() && !path.is_symlink() {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
-                };
-                ctx("remove", &path, r)?;
-                removed += 1;
-            } else if name.starts_with(CERTS_DIR_PREFIX)
-                && current.as_deref() != Some(OsStr::new(&*name))
-            {
-                ctx("remove", &path, fs::remove_dir_all(&path))?;
-                removed += 1;
+    /// At start, before anything else: makes `certs/` agree with the bundle
+    /// on disk (a process killed between the two swaps left them a
+    /// generation apart), then removes what a crash can leave: temporary
+    /// entries and versioned directories that `certs` does not point at.
+    pub fn recover(&mut self) -> Result<Recovery, PublishError> {
+        let path = self.bundle_path();
+        let certs_moved = match fs::read(&path) {
+            Ok(pem) => {
+                let sha = crate::trust::cert::hex(&Sha256::digest(&pem));
+                self.certs.agree_with(Some(&sha))?
             }
-        }
-        Ok(removed)
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.certs.agree_with(None)?,
+            // Unreadable: nothing to agree with; the first publish rewrites both.
+            Err(_) => false,
+        };
+        let removed = self.certs.clean_leftovers()?;
+        Ok(Recovery {
+            certs_moved,
+            removed,
+        })
     }
 
     /// Makes `--out-dir` hold `bundle`, writing only what differs.
-    pub fn publish(&self, bundle: &Bundle) -> Result<Outcome, PublishError> {
+    pub fn publish(&mut self, bundle: &Bundle) -> Result<Outcome, PublishError> {
+        self.certs.sweep();
         let files = bundle.hashed_files();
-        let certs_written = if self.certs_up_to_date(&files) {
+        let certs_written = if self.certs.up_to_date(&files) {
             false
         } else {
-            self.swap_certs_dir(&bundle.sha256, &files)?;
+            self.certs.swap(&bundle.sha256, &files)?;
             true
         };
         let bundle_written = !self.holds(BUNDLE_FILE, &bundle.pem);
@@ -216,88 +222,11 @@ impl Publisher {
         self.write_atomically(&self.out_dir.join(name), bytes)
     }
 
-    /// Name of the versioned directory `certs` points at, if it is ours.
-    fn current_certs_dir(&self) -> Option<std::ffi::OsString> {
-        let target = fs::read_link(self.certs_path()).ok()?;
-        let name = target.file_name()?;
-        name.to_string_lossy()
-            .starts_with(CERTS_DIR_PREFIX)
-            .then(|| name.to_os_string())
-    }
-
-    fn certs_up_to_date(&self, files: &[(String, &[u8])]) -> bool {
-        let Some(dir) = self.current_certs_dir() else {
-            return false;
-        };
-        let dir = self.out_dir.join(dir);
-        let Ok(listing) = fs::read_dir(&dir) else {
-            return false;
-        };
-        if listing.count() != files.len() {
-            return false;
-        }
-        let Ok(dir) = Dir::open(&dir) else {
-            return false;
-        };
-        files.iter().all(|(name, pem)| dir.holds(name, pem))
-    }
-
-    fn swap_certs_dir(&self, sha: &str, files: &[(String, &[u8])]) -> Result<(), PublishError> {
-        // Built under a temporary name so an interrupted build is recognisably
-        // a leftover; renamed to its versioned name once complete.
-        let stamp = unique_stamp();
-        let building = self.tmp_path(&format!("certs-{stamp}"));
-        let final_name = format!("{CERTS_DIR_PREFIX}{}-{stamp}", &sha[..sha.len().min(12)]);
-        let final_dir = self.out_dir.join(&final_name);
-        let build = || -> Result<(), PublishError> {
-            ctx("create", &building, fs::create_dir(&building))?;
-            let dir = ctx("open", &building, Dir::open(&building))?;
-            for (name, pem) in files {
-                // The path is built only for an error: hundreds of files.
-                let fail = |action, e| PublishError::new(action, &dir.join(name), e);
-                let mut f = dir.create(name).map_err(|e| fail("create", e))?;
-                f.write_all(pem).map_err(|e| fail("write", e))?;
-            }
-            // No fsync per file: hundreds of them would dominate a publish,
-            // and durability is not needed here. After a crash every start
-            // compares certs/ byte for byte with what it should hold and
-            // rebuilds it, before the startup probe lets the application run.
-            ctx("sync", &building, dir.sync())?;
-            ctx("rename", &final_dir, fs::rename(&building, &final_dir))
-        };
-        if let Err(e) = build() {
-            let _ = fs::remove_dir_all(&building);
-            return Err(e);
-        }
-
-        let link_tmp = self.tmp_path(&format!("link-{stamp}"));
-        let swap = || -> Result<(), PublishError> {
-            ctx("symlink", &link_tmp, symlink(&final_name, &link_tmp))?;
-            let link = self.certs_path();
-            // A real directory (from an older tool) cannot be replaced by
-            // rename; it is removed once, and from then on `certs` is ours.
-            if link.is_dir() && !link.is_symlink() {
-                ctx("remove", &link, fs::remove_dir_all(&link))?;
-            }
-            ctx("rename", &link, fs::rename(&link_tmp, &link))?;
-            ctx("sync", &self.out_dir, sync_dir(&self.out_dir))
-        };
-        if let Err(e) = swap() {
-            let _ = fs::remove_file(&link_tmp);
-            let _ = fs::remove_dir_all(&final_dir);
-            return Err(e);
-        }
-        // Every other versioned directory is now unreferenced: the previous
-        // one, and any orphaned when `certs` itself was deleted by someone.
-        self.clean_leftovers()?;
-        Ok(())
-    }
-
     /// Writes `bytes` to `path` by temp file, fsync, rename, fsync of the
     /// directory. On failure (a full disk, say) the temp file is removed and
     /// the old file is untouched.
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
-        let name = self.tmp_name(&format!("bundle-{}", unique_stamp()));
+        let name = tmp_name(&format!("bundle-{}", unique_stamp()));
         let tmp = self.out_dir.join(&name);
         let write = || -> Result<(), PublishError> {
             // A missing out-dir reads as before: "create <temporary file>".
@@ -312,22 +241,23 @@ impl Publisher {
             let _ = fs::remove_file(&tmp);
         })
     }
-
-    fn tmp_path(&self, what: &str) -> PathBuf {
-        self.out_dir.join(self.tmp_name(what))
-    }
-
-    fn tmp_name(&self, what: &str) -> String {
-        format!("{TMP_PREFIX}{what}-{}", std::process::id())
-    }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+/// The temporary entry `what` in `out_dir`.
+pub(crate) fn tmp_path(out_dir: &Path, what: &str) -> PathBuf {
+    out_dir.join(tmp_name(what))
+}
+
+fn tmp_name(what: &str) -> String {
+    format!("{TMP_PREFIX}{what}-{}", std::process::id())
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// A stamp unique within this process and across restarts.
-fn unique_stamp() -> String {
+pub(crate) fn unique_stamp() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     // A clock before 1970 gives its distance to it: still distinct across

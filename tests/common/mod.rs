@@ -156,8 +156,10 @@ pub fn temp_files(out_dir: &Path) -> Vec<String> {
 }
 
 /// `out_dir` holds exactly the published files: the bundle (a regular file), `certs`
-/// (a symlink) and the one versioned directory it points to. Nothing temporary, no
-/// old version.
+/// (a symlink) and the one versioned directory it points to, plus at most the
+/// retired versions a reader may still be scanning (docs/publishing.md: each a
+/// directory of hashed entries, removed by a later publish after a grace).
+/// Nothing temporary.
 pub fn assert_clean_out_dir(out_dir: &Path) {
     let mut names: Vec<String> = std::fs::read_dir(out_dir)
         .unwrap()
@@ -188,8 +190,27 @@ pub fn assert_clean_out_dir(out_dir: &Path) {
     let mut expected = vec![
         bundle::BUNDLE.to_string(),
         bundle::CERTS.to_string(),
-        target_name,
+        target_name.clone(),
     ];
+    let retired: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with(".certs-") && **n != target_name)
+        .collect();
+    assert!(
+        retired.len() <= 2,
+        "at most two retired versions: {names:?}"
+    );
+    for name in retired {
+        let entries: Vec<String> = std::fs::read_dir(out_dir.join(name))
+            .unwrap_or_else(|e| panic!("{name} is a directory ({e}); out-dir holds {names:?}"))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            entries.iter().all(|e| bundle::is_hash_name(e)),
+            "retired {name} holds only hashed entries: {entries:?}"
+        );
+        expected.push(name.clone());
+    }
     expected.sort();
     assert_eq!(names, expected, "out-dir holds only the published files");
 }
