@@ -327,7 +327,7 @@ check(sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True, "runAsNonRoot is 
 check(sc.get("seccompProfile", psc.get("seccompProfile", {})).get("type") == "RuntimeDefault", "seccompProfile is not RuntimeDefault")
 check("limits" in c.get("resources", {}) and "requests" in c["resources"], "no resource requests and limits")
 env = {e["name"]: e.get("value") for e in c.get("env", [])}
-check(env.get("TRUST_INJECTOR_IMAGE") == c["image"], f"TRUST_INJECTOR_IMAGE {env.get('TRUST_INJECTOR_IMAGE')} is not the webhook's image {c['image']}")
+check(env.get("TRUST_INJECTOR_WEBHOOK_IMAGE") == c["image"], f"TRUST_INJECTOR_WEBHOOK_IMAGE {env.get('TRUST_INJECTOR_WEBHOOK_IMAGE')} is not the webhook's image {c['image']}")
 args = dict(a[2:].split("=", 1) for a in c["args"][1:] if a.startswith("--") and "=" in a)
 check(c["args"][:1] == ["webhook"], "args do not start with webhook")
 ports = {p["name"]: p["containerPort"] for p in c["ports"]}
@@ -391,13 +391,13 @@ EOF
   then pass "webhook wiring and security of $dir"; else fail "webhook wiring and security of $dir"; fi
 done
 # The sidecar's image follows the webhook's: an overlay's `images:` reaches
-# TRUST_INJECTOR_IMAGE through the k8s/webhook/same-image transformer.
+# TRUST_INJECTOR_WEBHOOK_IMAGE through the k8s/webhook/same-image transformer.
 overlay=$(mktemp -d "$PWD/k8s/.overlay-XXXXXX")
 printf 'resources:\n  - ../webhook/base\nimages:\n  - name: ghcr.io/trust-injector/trust-injector\n    newName: registry.example/mirror/trust-injector\n    newTag: "9.9.9"\ntransformers:\n  - ../webhook/same-image\n' >"$overlay/kustomization.yaml"
 if "$KUBECTL" kustomize "$overlay" | grep -q 'value: registry.example/mirror/trust-injector:9.9.9'; then
   pass "an images: override of the webhook also sets the injected sidecar's image"
 else
-  fail "an images: override of the webhook does not reach TRUST_INJECTOR_IMAGE"
+  fail "an images: override of the webhook does not reach TRUST_INJECTOR_WEBHOOK_IMAGE"
 fi
 rm -rf "$overlay"
 # --- 3d. inject and the Component agree, order included ---------------------------------
