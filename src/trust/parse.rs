@@ -52,11 +52,19 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     // DER is tried first when the file starts with a SEQUENCE tag: a DER
     // certificate may well contain "-----BEGIN " inside its subject.
     if bytes.first() == Some(&0x30) {
-        if let Ok(cert) = Certificate::from_der(bytes) {
-            return Ok(ParsedFile {
-                certs: vec![cert],
-                ..ParsedFile::default()
-            });
+        match Certificate::from_der(bytes) {
+            Ok(cert) => {
+                return Ok(ParsedFile {
+                    certs: vec![cert],
+                    ..ParsedFile::default()
+                })
+            }
+            // A certificate, but one OpenSSL cannot load: say so, rather
+            // than that the file is no certificate at all.
+            Err(source @ CertError::Name { .. }) => {
+                return Err(ParseError::Certificate { index: 1, source })
+            }
+            Err(_) => {}
         }
     }
     if !contains(bytes, b"-----BEGIN ") {
