@@ -112,7 +112,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Parses a base bundle tolerantly: a certificate block that does not parse
 /// is skipped and counted instead of failing the whole base, because the base
 /// is someone else's curated list and one odd root must not cost all of them.
-/// A structurally broken PEM file is still an error.
+/// A structurally broken PEM file is still an error, and so is one of more
+/// than [`MAX_CERTS_PER_FILE`] certificates: a distribution's bundle holds a
+/// few hundred, and the cap bounds what every reconcile may hold and hash.
 pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), ParseError> {
     if !contains(bytes, b"-----BEGIN ") {
         return parse_file(bytes).map(|p| (p.certs, 0));
@@ -121,6 +123,9 @@ pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), P
     let mut skipped = 0;
     for block in pem::blocks(bytes)? {
         if matches!(block.kind, Kind::Certificate | Kind::TrustedCertificate) {
+            if certs.len() + skipped == MAX_CERTS_PER_FILE {
+                return Err(ParseError::TooManyCertificates);
+            }
             match certificate_of(&block, certs.len() + 1) {
                 Ok(c) => certs.push(c),
                 Err(_) => skipped += 1,
