@@ -68,6 +68,15 @@ fn file_status(status: &serde_json::Value, key: &str) -> (String, String) {
     )
 }
 
+fn files_in_error(status: &serde_json::Value) -> usize {
+    status["sources"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["state"] == "error")
+        .count()
+}
+
 #[test]
 fn no_hostile_certificate_breaks_the_bundle_for_real_clients() {
     require("openssl");
@@ -132,6 +141,15 @@ fn no_hostile_certificate_breaks_the_bundle_for_real_clients() {
         "OpenSSL loads these, the sidecar refuses them: {decoded_but_refused:#?}"
     );
 
+    // Each refusal is a file in error, counted and keeping the sidecar unready.
+    let in_error = files_in_error(&status);
+    assert!(in_error > 40, "only {in_error} files in error");
+    assert_eq!(
+        daemon.metric("trust_injector_source_files_in_error"),
+        Some(in_error as f64)
+    );
+    assert_eq!(daemon.get("/readyz").0, 503);
+
     // Whatever was published loads in every real client and trusts the root.
     let server = HttpsServer::start(&faulty::server_pem(&[&leaf]));
     let dir = tempfile::tempdir().unwrap();
@@ -149,5 +167,27 @@ fn no_hostile_certificate_breaks_the_bundle_for_real_clients() {
     let out = tempfile::tempdir().unwrap();
     let once = common::run_once_on(fixture.secret.dir(), "none", out.path(), &[]);
     assert_ne!(once.code(), Some(0), "{}", once.text());
+    daemon.stop();
+}
+
+#[test]
+fn a_rotation_to_a_certificate_openssl_cannot_decode_keeps_the_last_good() {
+    use common::hostile_der::{certificate, name_of, tlv};
+    let root = pki::root("Last Good Root");
+    let fixture = Fixture::with_ca(&root.pem());
+    let mut daemon = fixture.daemon().no_debounce().start();
+    daemon.wait_bundle("the good root", |b| b == [root.sha256()]);
+
+    let spki = rcgen::KeyPair::generate().unwrap().public_key_der();
+    let name = name_of(&[tlv(0x0c, b"bad \xff UTF-8")]);
+    let hostile = pem(&certificate(7, &name, &name, &spki, Some(&[])));
+    fixture.secret.write(&[("ca.crt", hostile.as_bytes())]);
+    daemon.wait_status("ca.crt in error", |s| files_in_error(s) == 1);
+    let (_, error) = file_status(&daemon.status(), "ca.crt");
+    assert!(error.contains("OpenSSL cannot load"), "{error}");
+    assert_eq!(
+        common::bundle::read_bundle(&fixture.out).unwrap(),
+        [root.sha256()]
+    );
     daemon.stop();
 }
