@@ -78,7 +78,8 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
         return Err(ParseError::NotCertificate);
     }
     let mut parsed = ParsedFile::default();
-    for block in pem::blocks(bytes)? {
+    for block in pem::blocks(bytes) {
+        let block = block?;
         match block.kind {
             Kind::Certificate | Kind::TrustedCertificate => {
                 if parsed.certs.len() == MAX_CERTS_PER_FILE {
@@ -121,7 +122,8 @@ pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), P
     }
     let mut certs = Vec::new();
     let mut skipped = 0;
-    for block in pem::blocks(bytes)? {
+    for block in pem::blocks(bytes) {
+        let block = block?;
         if matches!(block.kind, Kind::Certificate | Kind::TrustedCertificate) {
             if certs.len() + skipped == MAX_CERTS_PER_FILE {
                 return Err(ParseError::TooManyCertificates);

@@ -68,59 +68,113 @@ pub enum PemError {
     Base64 { line: usize, label: String },
 }
 
-/// The blocks of `bytes` in file order, or the first reason OpenSSL would
-/// not read them as we do.
-pub(crate) fn blocks(bytes: &[u8]) -> Result<Vec<Block>, PemError> {
-    let mut out = Vec::new();
-    let mut lines = bytes.split(|&b| b == b'\n').enumerate();
-    while let Some((i, raw)) = lines.next() {
-        let line = raw.strip_prefix(BOM).unwrap_or(raw).trim_ascii_end();
-        let Some(label) = begin_label(line) else {
+/// The blocks of `bytes` in file order, each decoded only when reached (a
+/// 16 MiB base is never held twice), or the first reason OpenSSL would not
+/// read them as we do, after which the iteration ends.
+pub(crate) fn blocks(bytes: &[u8]) -> Blocks<'_> {
+    Blocks {
+        rest: Some(bytes),
+        line: 0,
+    }
+}
+
+/// The iterator of [`blocks`].
+pub(crate) struct Blocks<'a> {
+    /// What is left to read; `None` at the end or after an error.
+    rest: Option<&'a [u8]>,
+    /// The 1-based number of the line last read.
+    line: usize,
+}
+
+impl<'a> Iterator for Blocks<'a> {
+    type Item = Result<Block, PemError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.next_block().transpose();
+        if matches!(next, Some(Err(_))) {
+            self.rest = None;
+        }
+        next
+    }
+}
+
+impl<'a> Blocks<'a> {
+    /// The next line without its `\n`, and its number.
+    fn next_line(&mut self) -> Option<(usize, &'a [u8])> {
+        let rest = self.rest?;
+        self.line += 1;
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                self.rest = Some(&rest[at + 1..]);
+                Some((self.line, &rest[..at]))
+            }
+            None => {
+                self.rest = None;
+                Some((self.line, rest))
+            }
+        }
+    }
+
+    /// Skips to the next BEGIN line and reads its block.
+    fn next_block(&mut self) -> Result<Option<Block>, PemError> {
+        while let Some((line, raw)) = self.next_line() {
+            let trimmed = raw.strip_prefix(BOM).unwrap_or(raw).trim_ascii_end();
+            if let Some(label) = begin_label(trimmed) {
+                return self.read_block(line, label).map(Some);
+            }
             if let Some(at) = find(raw, BEGIN) {
                 if names_certificate(&raw[at + BEGIN.len()..]) {
-                    return Err(PemError::MisplacedBegin { line: i + 1 });
+                    return Err(PemError::MisplacedBegin { line });
                 }
             }
-            continue;
-        };
-        let kind = kind_of(label, i + 1)?;
-        let shown = show(label);
+        }
+        Ok(None)
+    }
+
+    /// Reads the block labelled `label` whose BEGIN is on line `begin`, up
+    /// to its END line; only a certificate's body is decoded.
+    fn read_block(&mut self, begin: usize, label: &[u8]) -> Result<Block, PemError> {
+        let kind = kind_of(label, begin)?;
+        let certificate = matches!(kind, Kind::Certificate | Kind::TrustedCertificate);
+        let shown = || show(label);
         let mut body = Vec::new();
-        let end = loop {
-            let Some((j, next)) = lines.next() else {
+        let (end, end_line) = loop {
+            let Some((line, next)) = self.next_line() else {
                 return Err(PemError::NoEnd {
-                    line: i + 1,
-                    label: shown,
+                    line: begin,
+                    label: shown(),
                 });
             };
             if next.starts_with(END) {
-                break (j, next.trim_ascii_end());
+                break (line, next.trim_ascii_end());
             }
-            if matches!(kind, Kind::Certificate | Kind::TrustedCertificate) {
+            if certificate {
                 body.extend(next.iter().filter(|b| !b.is_ascii_whitespace()));
             }
         };
-        if end.1.strip_prefix(END).and_then(|l| l.strip_suffix(DASHES)) != Some(label) {
+        if end_line
+            .strip_prefix(END)
+            .and_then(|l| l.strip_suffix(DASHES))
+            != Some(label)
+        {
             return Err(PemError::BadEnd {
-                line: end.0 + 1,
-                label: shown,
+                line: end,
+                label: shown(),
             });
         }
-        let der = match kind {
-            Kind::Certificate | Kind::TrustedCertificate => {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(&body)
-                    .map_err(|_| PemError::Base64 {
-                        line: i + 1,
-                        label: shown,
-                    })?
-            }
-            Kind::PrivateKey | Kind::Other => Vec::new(),
+        let der = if certificate {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(&body)
+                .map_err(|_| PemError::Base64 {
+                    line: begin,
+                    label: shown(),
+                })?
+        } else {
+            Vec::new()
         };
-        out.push(Block { kind, der });
+        Ok(Block { kind, der })
     }
-    Ok(out)
 }
 
 /// The label of a BEGIN line (`-----BEGIN LABEL-----`), if `line` is one.
@@ -184,7 +238,7 @@ mod tests {
     const CERT: &str = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n";
 
     fn kinds(text: &str) -> Result<Vec<Kind>, PemError> {
-        blocks(text.as_bytes()).map(|b| b.into_iter().map(|b| b.kind).collect())
+        blocks(text.as_bytes()).map(|b| b.map(|b| b.kind)).collect()
     }
 
     #[test]
@@ -204,7 +258,8 @@ mod tests {
                 Kind::TrustedCertificate
             ]
         );
-        assert_eq!(blocks(CERT.as_bytes()).unwrap()[0].der, [0, 1, 2]);
+        let first = blocks(CERT.as_bytes()).next().unwrap().unwrap();
+        assert_eq!(first.der, [0, 1, 2]);
     }
 
     #[test]
@@ -231,7 +286,7 @@ mod tests {
                     -----END ENCRYPTED PRIVATE KEY-----\n\
                     -----BEGIN CERTIFICATE REQUEST-----\n!!\n-----END CERTIFICATE REQUEST-----\n\
                     text -----BEGIN PUBLIC KEY----- in a line is skipped\n";
-        let b = blocks(text.as_bytes()).unwrap();
+        let b: Vec<Block> = blocks(text.as_bytes()).collect::<Result<_, _>>().unwrap();
         assert_eq!(b.len(), 2);
         assert_eq!((b[0].kind, b[1].kind), (Kind::PrivateKey, Kind::Other));
         assert!(b.iter().all(|b| b.der.is_empty()));
