@@ -1,8 +1,9 @@
 //! One parsed certificate: the DER we publish plus the few facts that policy,
 //! status and the hashed directory need, extracted once.
 
-use crate::trust::der::{self, DerError};
+use crate::trust::der;
 use crate::trust::subject_hash::{canonical_encoding, hash_of_canonical, NameError};
+use crate::trust::tbs::{self, TbsError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
@@ -14,6 +15,10 @@ pub enum CertError {
     Parse(String),
     #[error("{0} trailing bytes after the certificate")]
     TrailingBytes(usize),
+    /// A field OpenSSL decodes more strictly than x509-parser (an INTEGER,
+    /// an OBJECT IDENTIFIER) that it cannot decode: as for a name, below.
+    #[error("{0}; OpenSSL cannot load this certificate")]
+    Encoding(TbsError),
     /// A name OpenSSL cannot decode: OpenSSL then cannot load the
     /// certificate, and a client loading a bundle that holds it (curl,
     /// Python's `ssl`, `openssl verify`) refuses the whole bundle.
@@ -67,8 +72,7 @@ impl Certificate {
         if !rest.is_empty() {
             return Err(CertError::TrailingBytes(rest.len()));
         }
-        let (issuer_raw, subject_raw) =
-            tbs_names(der).map_err(|e| CertError::Parse(e.to_string()))?;
+        let (issuer_raw, subject_raw) = tbs::names(der).map_err(CertError::Encoding)?;
         let canonical = |field, raw| {
             canonical_encoding(raw).map_err(|source| CertError::Name { field, source })
         };
@@ -135,28 +139,6 @@ impl Certificate {
         out.push_str("-----END CERTIFICATE-----\n");
     }
 }
-
-/// The issuer and subject `Name`s of a DER certificate, as their DER. Read
-/// here rather than from x509-parser, whose `Name` silently ends at an empty
-/// RDN (`SET {}`), which OpenSSL keeps and hashes past.
-fn tbs_names(der: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
-    let (cert, _) = der::read_tlv(der)?;
-    let (tbs, _) = der::read_tlv(cert.content)?;
-    let mut fields = der::children(tbs.content);
-    let mut next = move || fields.next().unwrap_or(Err(DerError::Truncated));
-    // [0] version (v2, v3 only), serialNumber, signature, then the issuer.
-    if next()?.tag == EXPLICIT_VERSION {
-        next()?;
-    }
-    next()?;
-    let issuer = next()?;
-    let _validity = next()?;
-    let subject = next()?;
-    Ok((issuer.raw, subject.raw))
-}
-
-/// The `[0] EXPLICIT Version` that opens a v2 or v3 TBSCertificate.
-const EXPLICIT_VERSION: u8 = 0xa0;
 
 /// A name for humans (RFC 4514-like), empty RDNs left out: x509-parser's
 /// own rendering would stop at the first one and hide what follows.

@@ -27,4 +27,5 @@ pub(crate) mod read;
 pub(crate) mod source;
 pub(crate) mod subject_hash;
 pub(crate) mod summary;
+pub(crate) mod tbs;
 pub(crate) mod trusted;

@@ -68,7 +68,7 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
             }
             // A certificate, but one OpenSSL cannot load: say so, rather
             // than that the file is no certificate at all.
-            Err(source @ CertError::Name { .. }) => {
+            Err(source @ (CertError::Name { .. } | CertError::Encoding(_))) => {
                 return Err(ParseError::Certificate { index: 1, source })
             }
             Err(_) => {}

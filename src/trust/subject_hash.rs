@@ -121,7 +121,9 @@ fn canonical_atv(atv: &Tlv<'_>) -> Result<Vec<u8>, NameError> {
     let mut parts = der::children(atv.content);
     let oid = parts.next().ok_or(DerError::Truncated)??;
     expect(&oid, OID, "an attribute OID")?;
-    check_oid(oid.content)?;
+    if !der::oid_ok(oid.content) {
+        return Err(NameError::BadOid);
+    }
     let value = parts.next().ok_or(DerError::Truncated)??;
     if parts.next().is_some() {
         return Err(NameError::ExtraElement);
@@ -136,21 +138,6 @@ fn canonical_atv(atv: &Tlv<'_>) -> Result<Vec<u8>, NameError> {
     let mut out = Vec::with_capacity(content.len() + 4);
     der::write_tlv(&mut out, SEQUENCE, &content);
     Ok(out)
-}
-
-/// OpenSSL's `ossl_c2i_ASN1_OBJECT` checks: some content, a last octet that
-/// ends a sub-identifier, and no sub-identifier padded with a leading 0x80.
-fn check_oid(content: &[u8]) -> Result<(), NameError> {
-    let ends_arc = content.last().is_some_and(|&b| b & 0x80 == 0);
-    let padded = content
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == 0x80 && (i == 0 || content[i - 1] & 0x80 == 0));
-    if ends_arc && !padded {
-        Ok(())
-    } else {
-        Err(NameError::BadOid)
-    }
 }
 
 /// Whether OpenSSL's `ASN1_PRINTABLE` takes `value` (see [`VALUE_TAGS`]),

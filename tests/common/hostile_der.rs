@@ -79,23 +79,29 @@ pub fn extension(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
     seq(&parts)
 }
 
-/// A CA certificate for `spki` (a SubjectPublicKeyInfo), with `exts` after
-/// basicConstraints (`None`: no extensions field at all).
-pub fn certificate(
+/// ecdsa-with-SHA256, the signature algorithm of every case.
+fn ecdsa_sha256() -> Vec<u8> {
+    seq(&[tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02])])
+}
+
+/// The TBSCertificate fields of a CA certificate for `spki` (a
+/// SubjectPublicKeyInfo), in order: version, serial, signature, issuer,
+/// validity, subject, key, then extensions (basicConstraints and `exts`;
+/// `None`: no extensions field at all).
+pub fn tbs_fields(
     serial: u32,
     subject: &[u8],
     issuer: &[u8],
     spki: &[u8],
     exts: Option<&[Vec<u8>]>,
-) -> Vec<u8> {
-    let ecdsa_sha256 = seq(&[tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02])]);
+) -> Vec<Vec<u8>> {
     let mut serial_bytes = vec![0x01];
     serial_bytes.extend_from_slice(&serial.to_be_bytes());
     let validity = seq(&[tlv(0x17, b"200101000000Z"), tlv(0x18, b"20991231235959Z")]);
     let mut tbs = vec![
         tlv(0xa0, &tlv(0x02, &[0x02])),
         tlv(0x02, &serial_bytes),
-        ecdsa_sha256.clone(),
+        ecdsa_sha256(),
         issuer.to_vec(),
         validity,
         subject.to_vec(),
@@ -106,10 +112,160 @@ pub fn certificate(
         all.extend_from_slice(exts);
         tbs.push(tlv(0xa3, &seq(&all)));
     }
+    tbs
+}
+
+/// The certificate of `tbs` fields, with a placeholder signature.
+pub fn signed(tbs: &[Vec<u8>]) -> Vec<u8> {
     let signature = seq(&[tlv(0x02, &[0x01]), tlv(0x02, &[0x01])]);
     let mut bits = vec![0x00];
     bits.extend_from_slice(&signature);
-    seq(&[seq(&tbs), ecdsa_sha256, tlv(0x03, &bits)])
+    seq(&[seq(tbs), ecdsa_sha256(), tlv(0x03, &bits)])
+}
+
+/// A CA certificate: [`tbs_fields`], [`signed`].
+pub fn certificate(
+    serial: u32,
+    subject: &[u8],
+    issuer: &[u8],
+    spki: &[u8],
+    exts: Option<&[Vec<u8>]>,
+) -> Vec<u8> {
+    signed(&tbs_fields(serial, subject, issuer, spki, exts))
+}
+
+/// Hostile certificate fields outside the names: `(label, field index in
+/// [`tbs_fields`] or `None` to append, replacement)`; an empty replacement
+/// removes the field.
+fn hostile_fields() -> Vec<(&'static str, Option<usize>, Vec<u8>)> {
+    let time = |a: Vec<u8>, b: Vec<u8>| seq(&[a, b]);
+    let rsa = seq(&[
+        tlv(
+            0x06,
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
+        ),
+        tlv(0x05, &[]),
+    ]);
+    vec![
+        ("serial with a 0x00 pad", Some(1), tlv(0x02, &[0x00, 0x01])),
+        ("serial with a 0xff pad", Some(1), tlv(0x02, &[0xff, 0x80])),
+        ("empty serial", Some(1), tlv(0x02, &[])),
+        ("negative serial", Some(1), tlv(0x02, &[0x80, 0x01])),
+        ("serial of 40 octets", Some(1), tlv(0x02, &[0x11; 40])),
+        ("version 5", Some(0), tlv(0xa0, &tlv(0x02, &[0x04]))),
+        (
+            "version with a pad",
+            Some(0),
+            tlv(0xa0, &tlv(0x02, &[0x00, 0x02])),
+        ),
+        ("no version but extensions", Some(0), vec![]),
+        ("serial as OCTET STRING", Some(1), tlv(0x04, &[0x01])),
+        (
+            "notBefore a UTF8String",
+            Some(4),
+            time(tlv(0x0c, b"x"), tlv(0x18, b"20991231235959Z")),
+        ),
+        (
+            "UTCTime without seconds",
+            Some(4),
+            time(tlv(0x17, b"2001010000Z"), tlv(0x18, b"20991231235959Z")),
+        ),
+        (
+            "GeneralizedTime with a fraction",
+            Some(4),
+            time(tlv(0x17, b"200101000000Z"), tlv(0x18, b"20991231235959.5Z")),
+        ),
+        (
+            "UTCTime with a month 13",
+            Some(4),
+            time(tlv(0x17, b"201301000000Z"), tlv(0x18, b"20991231235959Z")),
+        ),
+        (
+            "GeneralizedTime before 2050",
+            Some(4),
+            time(tlv(0x18, b"20200101000000Z"), tlv(0x18, b"20991231235959Z")),
+        ),
+        (
+            "signature algorithm OID with a 0x80 pad",
+            Some(2),
+            seq(&[tlv(
+                0x06,
+                &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x80, 0x02],
+            )]),
+        ),
+        (
+            "signature algorithm OID empty",
+            Some(2),
+            seq(&[tlv(0x06, &[])]),
+        ),
+        (
+            "extension OID with a 0x80 pad",
+            Some(7),
+            tlv(
+                0xa3,
+                &seq(&[seq(&[
+                    tlv(0x06, &[0x55, 0x80, 0x1d, 0x13]),
+                    tlv(0x04, &seq(&[tlv(0x01, &[0xff])])),
+                ])]),
+            ),
+        ),
+        (
+            "extension OID ending mid-arc",
+            Some(7),
+            tlv(
+                0xa3,
+                &seq(&[seq(&[
+                    tlv(0x06, &[0x55, 0x1d, 0x93]),
+                    tlv(0x04, &[0x05, 0x00]),
+                ])]),
+            ),
+        ),
+        (
+            "RSA key that is not a key",
+            Some(6),
+            seq(&[rsa.clone(), tlv(0x03, &[0x00, 0x30, 0x00])]),
+        ),
+        (
+            "key of an unknown algorithm",
+            Some(6),
+            seq(&[
+                seq(&[tlv(0x06, &[0x2a, 0x03, 0x04, 0x07])]),
+                tlv(0x03, &[0x00, 0x01]),
+            ]),
+        ),
+        (
+            "key BIT STRING with 8 unused bits",
+            Some(6),
+            seq(&[rsa, tlv(0x03, &[0x08])]),
+        ),
+        ("issuerUniqueID", Some(7), tlv(0x81, &[0x00, 0x01])),
+        ("extensions field empty", Some(7), tlv(0xa3, &seq(&[]))),
+        ("trailing element in the TBS", None, tlv(0x05, &[])),
+        (
+            "critical BOOLEAN 0x01",
+            Some(7),
+            tlv(
+                0xa3,
+                &seq(&[seq(&[
+                    tlv(0x06, &[0x55, 0x1d, 0x13]),
+                    tlv(0x01, &[0x01]),
+                    tlv(0x04, &seq(&[tlv(0x01, &[0xff])])),
+                ])]),
+            ),
+        ),
+        (
+            "critical BOOLEAN of two octets",
+            Some(7),
+            tlv(
+                0xa3,
+                &seq(&[seq(&[
+                    tlv(0x06, &[0x55, 0x1d, 0x13]),
+                    tlv(0x01, &[0xff, 0xff]),
+                    tlv(0x04, &seq(&[tlv(0x01, &[0xff])])),
+                ])]),
+            ),
+        ),
+    ]
 }
 
 /// The hostile attribute values: `(label, encoded value)`.
@@ -354,6 +510,20 @@ pub fn cases(spki: &[u8]) -> Vec<Case> {
     for (i, (label, exts)) in hostile_extensions().into_iter().enumerate() {
         let good = plain_name(&format!("Hostile extension {i}"));
         add(format!("extension: {label}"), good.clone(), good, exts);
+    }
+    for (i, (label, at, field)) in hostile_fields().into_iter().enumerate() {
+        let good = plain_name(&format!("Hostile field {i}"));
+        let serial = out.len() as u32 + 1;
+        let mut tbs = tbs_fields(serial, &good, &good, spki, Some(&[]));
+        match at {
+            Some(at) if field.is_empty() => drop(tbs.remove(at)),
+            Some(at) => tbs[at] = field,
+            None => tbs.push(field),
+        }
+        out.push(Case {
+            label: format!("field: {label}"),
+            der: signed(&tbs),
+        });
     }
     out
 }
