@@ -511,6 +511,47 @@ pub fn cases(spki: &[u8]) -> Vec<Case> {
         let good = plain_name(&format!("Hostile extension {i}"));
         add(format!("extension: {label}"), good.clone(), good, exts);
     }
+    let good = plain_name("Hostile outer");
+    let tbs = seq(&tbs_fields(0, &good, &good, spki, Some(&[])));
+    let padded_alg = seq(&[tlv(
+        0x06,
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x80, 0x03, 0x02],
+    )]);
+    let outer = [
+        (
+            "signature BIT STRING with 8 unused bits",
+            ecdsa_sha256(),
+            tlv(0x03, &[0x08, 0x01]),
+        ),
+        ("empty signature BIT STRING", ecdsa_sha256(), tlv(0x03, &[])),
+        (
+            "outer algorithm OID with a 0x80 pad",
+            padded_alg,
+            tlv(0x03, &[0x00, 0x01]),
+        ),
+        (
+            "outer algorithm with a NULL of one octet",
+            seq(&[
+                tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]),
+                tlv(0x05, &[0]),
+            ]),
+            tlv(0x03, &[0x00, 0x01]),
+        ),
+        (
+            "outer algorithm with a padded INTEGER parameter",
+            seq(&[
+                tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]),
+                tlv(0x02, &[0, 1]),
+            ]),
+            tlv(0x03, &[0x00, 0x01]),
+        ),
+    ];
+    for (label, alg, signature) in outer {
+        out.push(Case {
+            label: format!("outer: {label}"),
+            der: seq(&[tbs.clone(), alg, signature]),
+        });
+    }
     for (i, (label, at, field)) in hostile_fields().into_iter().enumerate() {
         let good = plain_name(&format!("Hostile field {i}"));
         let serial = out.len() as u32 + 1;
