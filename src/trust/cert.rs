@@ -88,8 +88,8 @@ impl Certificate {
         let validity = x509.validity();
         Ok(Certificate {
             sha256: hex(&Sha256::digest(der)),
-            subject: display_name(subject_raw),
-            issuer: display_name(issuer_raw),
+            subject: display_name(x509.subject(), subject_raw),
+            issuer: display_name(x509.issuer(), issuer_raw),
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
             is_ca,
@@ -142,7 +142,12 @@ impl Certificate {
 
 /// A name for humans (RFC 4514-like), empty RDNs left out: x509-parser's
 /// own rendering would stop at the first one and hide what follows.
-fn display_name(raw: &[u8]) -> String {
+fn display_name(parsed: &X509Name<'_>, raw: &[u8]) -> String {
+    // x509-parser's name is whole unless it stopped at an empty RDN: the
+    // common case costs nothing more than before.
+    if parsed.as_raw() == raw {
+        return parsed.to_string();
+    }
     let Ok((name, _)) = der::read_tlv(raw) else {
         return String::new();
     };
