@@ -123,7 +123,16 @@ pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), P
     let mut certs = Vec::new();
     let mut skipped = 0;
     for block in pem::blocks(bytes) {
-        let block = block?;
+        let block = match block {
+            Ok(block) => block,
+            // Someone else's list: a block OpenSSL skips is skipped and
+            // counted, not the end of every root after it.
+            Err(e) if e.is_skipped_block() => {
+                skipped += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if matches!(block.kind, Kind::Certificate | Kind::TrustedCertificate) {
             if certs.len() + skipped == MAX_CERTS_PER_FILE {
                 return Err(ParseError::TooManyCertificates);
@@ -192,5 +201,19 @@ mod tests {
         assert_eq!(parsed.other_blocks, 3);
         assert_eq!(parsed.private_keys, 1);
         assert!(parsed.certs.is_empty());
+    }
+
+    #[test]
+    fn a_base_skips_what_openssl_skips_and_a_source_file_refuses_it() {
+        let (roots, _) = crate::trust::base::embedded_roots();
+        let (a, b) = (roots[0].to_pem(), roots[1].to_pem());
+        let text = format!("{a}# see -----BEGIN CERTIFICATE-----\n{b}");
+        let (certs, skipped) = parse_bundle_lenient(text.as_bytes()).unwrap();
+        assert_eq!((certs.len(), skipped), (2, 1));
+        let line = a.lines().count() + 1;
+        assert_eq!(
+            parse_file(text.as_bytes()).unwrap_err(),
+            ParseError::Pem(PemError::MisplacedBegin { line })
+        );
     }
 }

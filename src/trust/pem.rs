@@ -68,9 +68,22 @@ pub enum PemError {
     Base64 { line: usize, label: String },
 }
 
+impl PemError {
+    /// A certificate-looking block that OpenSSL skips while reading on: the
+    /// reader can go on after it too, as a tolerant reader (the base bundle)
+    /// does. The other errors end the reading.
+    pub fn is_skipped_block(&self) -> bool {
+        matches!(
+            self,
+            PemError::MisplacedBegin { .. } | PemError::UnknownLabel { .. }
+        )
+    }
+}
+
 /// The blocks of `bytes` in file order, each decoded only when reached (a
-/// 16 MiB base is never held twice), or the first reason OpenSSL would not
-/// read them as we do, after which the iteration ends.
+/// 16 MiB base is never held twice), and each reason OpenSSL would not read
+/// them as we do; the iteration ends after an error unless OpenSSL itself
+/// reads on ([`PemError::is_skipped_block`]).
 pub(crate) fn blocks(bytes: &[u8]) -> Blocks<'_> {
     Blocks {
         rest: Some(bytes),
@@ -91,7 +104,7 @@ impl<'a> Iterator for Blocks<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let next = self.next_block().transpose();
-        if matches!(next, Some(Err(_))) {
+        if matches!(&next, Some(Err(e)) if !e.is_skipped_block()) {
             self.rest = None;
         }
         next
@@ -278,6 +291,24 @@ mod tests {
         ));
         let bad = CERT.replace("AAEC", "AA!C");
         assert!(matches!(kinds(&bad), Err(PemError::Base64 { line: 1, .. })));
+    }
+
+    #[test]
+    fn reading_goes_on_only_after_a_block_openssl_skips() {
+        let text = format!(
+            "x{CERT}{}{CERT}",
+            CERT.replace("CERTIFICATE", "Certificate")
+        );
+        let read: Vec<_> = blocks(text.as_bytes()).collect();
+        assert!(matches!(read[0], Err(PemError::MisplacedBegin { line: 1 })));
+        assert!(matches!(
+            read[1],
+            Err(PemError::UnknownLabel { line: 4, .. })
+        ));
+        assert_eq!(read[2].as_ref().map(|b| b.kind), Ok(Kind::Certificate));
+        assert_eq!(read.len(), 3);
+        let broken = format!("{}{CERT}{CERT}", CERT.trim_end());
+        assert_eq!(blocks(broken.as_bytes()).count(), 1);
     }
 
     #[test]
