@@ -143,3 +143,91 @@ fn matches_openssl_for_every_string_type() {
         assert_eq!(ours(&der), openssl_hash(&der), "value {v:?}");
     }
 }
+
+/// A CA whose subject holds an empty RDN (`SET {}`), built byte by byte (no
+/// tool writes one) around a real key, and a leaf it signs with `openssl x509
+/// -req`, which copies the CA's subject bytes into the leaf's issuer.
+fn ca_with_empty_rdn(dir: &std::path::Path, name: &[u8]) {
+    use common::hostile_der::certificate;
+    use common::openssl::{openssl, request, sign_request};
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "ca.key",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkey", "-in", "ca.key", "-pubout", "-outform", "DER", "-out", "ca.spki",
+        ],
+    );
+    let spki = std::fs::read(dir.join("ca.spki")).unwrap();
+    // Its own signature is a placeholder: no client checks a trust anchor's.
+    let der = certificate(1, name, name, &spki, Some(&[]));
+    common::write_file(&dir.join("source/ca.pem"), pem_of(&der));
+    std::fs::copy(dir.join("source/ca.pem"), dir.join("ca.pem")).unwrap();
+    request(dir, "leaf", "localhost");
+    common::write_file(&dir.join("leaf.ext"), "basicConstraints=CA:FALSE\n");
+    sign_request(dir, "leaf", "ca", ("-sha256", 30), "leaf.ext", "leaf.pem");
+}
+
+fn pem_of(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+#[test]
+fn an_empty_rdn_is_named_as_openssl_rehash_names_it() {
+    use common::hostile_der::{atv, cons, seq, tlv, CN, O};
+    use common::tools::{openssl_verify, Trust};
+    require("openssl");
+    let cn = cons(0x31, &[atv(CN, tlv(0x0c, b"Empty RDN Root"))]);
+    let org = cons(0x31, &[atv(O, tlv(0x13, b"Example"))]);
+    let empty = cons(0x31, &[]);
+    let names = [
+        ("only an empty RDN", seq(std::slice::from_ref(&empty))),
+        (
+            "an empty RDN between two",
+            seq(&[org.clone(), empty.clone(), cn.clone()]),
+        ),
+        ("empty RDNs around one", seq(&[empty.clone(), cn, empty])),
+    ];
+    for (label, name) in names {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        ca_with_empty_rdn(dir, &name);
+        let out = dir.join("out");
+        std::fs::create_dir(&out).unwrap();
+        common::publish_once(&dir.join("source"), "none", &out, &[]);
+        let ours: Vec<String> = common::bundle::hashed_dir_map(&out.join("certs"), true)
+            .into_keys()
+            .collect();
+        std::fs::create_dir(dir.join("rehash")).unwrap();
+        std::fs::copy(dir.join("ca.pem"), dir.join("rehash/ca.pem")).unwrap();
+        common::openssl::openssl(dir, &["rehash", "rehash"]);
+        let theirs: Vec<String> = common::bundle::hashed_dir_map(&dir.join("rehash"), true)
+            .into_keys()
+            .collect();
+        assert_eq!(theirs.len(), 1, "{label}: openssl rehash made {theirs:?}");
+        assert_eq!(ours, theirs, "{label}: certs/ against openssl rehash");
+        let leaf = dir.join("leaf.pem");
+        let v = openssl_verify(Trust::Dir(&out.join("certs")), &leaf, &leaf);
+        assert!(v.ok(), "{label}: openssl verify -CApath:\n{}", v.text());
+    }
+}

@@ -3,7 +3,7 @@
 //! good base while the file is broken is the daemon's decision, not made here.
 
 use crate::trust::cert::Certificate;
-use crate::trust::parse::{parse_bundle_lenient, ParseError};
+use crate::trust::parse::{parse_bundle_lenient, ParseError, MAX_CERTS_PER_FILE};
 use crate::trust::read::{digest_capped, read_capped, ReadError, MAX_BUNDLE_BYTES};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -134,6 +134,14 @@ pub(crate) enum BaseError {
     /// Holds no usable certificate.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// Holds more certificates than one file may: named, because this is
+    /// the operator's file, not a Secret's, and the log line may be all
+    /// they see.
+    #[error("{}: more than {MAX_CERTS_PER_FILE} certificates in one file; a base bundle holds a few hundred", path.display())]
+    TooManyCertificates {
+        /// The `--base` file.
+        path: PathBuf,
+    },
 }
 
 impl From<ReadError> for BaseError {
@@ -176,7 +184,12 @@ impl Base {
                 if last == Some(&digest) {
                     return Ok(Load::Unchanged);
                 }
-                let (certs, skipped) = parse_bundle_lenient(&bytes)?;
+                let (certs, skipped) = parse_bundle_lenient(&bytes).map_err(|e| match e {
+                    ParseError::TooManyCertificates => {
+                        BaseError::TooManyCertificates { path: path.clone() }
+                    }
+                    other => BaseError::Parse(other),
+                })?;
                 Ok(Load::Loaded(LoadedBase {
                     certs,
                     digest,

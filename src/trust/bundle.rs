@@ -97,8 +97,8 @@ impl Bundle {
 
     /// The hashed-directory files: each name (`<hash>.<n>`) with its entry's
     /// PEM block, numbered exactly as `openssl rehash` numbers a directory
-    /// whose files sort in bundle order. Certificates whose name cannot be
-    /// hashed are left out of the directory (they stay in the PEM bundle).
+    /// whose files sort in bundle order. Every certificate has a hash: one
+    /// whose name OpenSSL cannot hash never parses ([`Certificate::from_der`]).
     pub fn hashed_files(&self) -> Vec<(String, &[u8])> {
         let mut next: HashMap<u32, usize> = HashMap::new();
         self.entries

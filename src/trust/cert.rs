@@ -1,10 +1,12 @@
 //! One parsed certificate: the DER we publish plus the few facts that policy,
 //! status and the hashed directory need, extracted once.
 
-use crate::trust::subject_hash::{canonical_encoding, subject_hash};
+use crate::trust::der;
+use crate::trust::subject_hash::{canonical_encoding, hash_of_canonical, NameError};
+use crate::trust::tbs::{self, TbsError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
 /// Why DER bytes are not a certificate we can publish.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,6 +15,19 @@ pub enum CertError {
     Parse(String),
     #[error("{0} trailing bytes after the certificate")]
     TrailingBytes(usize),
+    /// A field OpenSSL decodes more strictly than x509-parser (an INTEGER,
+    /// an OBJECT IDENTIFIER) that it cannot decode: as for a name, below.
+    #[error("{0}; OpenSSL cannot load this certificate")]
+    Encoding(TbsError),
+    /// A name OpenSSL cannot decode: OpenSSL then cannot load the
+    /// certificate, and a client loading a bundle that holds it (curl,
+    /// Python's `ssl`, `openssl verify`) refuses the whole bundle.
+    #[error("{field}: {source}; OpenSSL cannot load this certificate")]
+    Name {
+        /// `subject` or `issuer`.
+        field: &'static str,
+        source: NameError,
+    },
 }
 
 /// A certificate and what we know about it.
@@ -39,10 +54,12 @@ pub struct Certificate {
     /// Issuer name equals subject name (canonically): the only kind of
     /// certificate .NET on Linux accepts as a trust anchor from a bundle.
     pub self_signed: bool,
-    /// OpenSSL subject hash for the hashed directory; `None` when the name
-    /// cannot be canonicalised (the certificate then stays out of `certs/`).
+    /// OpenSSL subject hash for the hashed directory. Always `Some` since a
+    /// name OpenSSL cannot hash is a certificate [`Certificate::from_der`]
+    /// refuses; still an `Option` for the readers that predate that rule.
     pub subject_hash: Option<u32>,
-    /// OpenSSL hash of the issuer name, to find the issuer in a bundle.
+    /// OpenSSL hash of the issuer name, to find the issuer in a bundle;
+    /// `Some` like [`Certificate::subject_hash`].
     pub issuer_hash: Option<u32>,
 }
 
@@ -55,14 +72,13 @@ impl Certificate {
         if !rest.is_empty() {
             return Err(CertError::TrailingBytes(rest.len()));
         }
-        let subject_raw = x509.subject().as_raw();
-        let issuer_raw = x509.issuer().as_raw();
-        let subject_canon = canonical_encoding(subject_raw).ok();
-        let issuer_canon = canonical_encoding(issuer_raw).ok();
-        let self_signed = match (&subject_canon, &issuer_canon) {
-            (Some(s), Some(i)) => s == i,
-            _ => subject_raw == issuer_raw,
+        let (issuer_raw, subject_raw) = tbs::names(der).map_err(CertError::Encoding)?;
+        let canonical = |field, raw| {
+            canonical_encoding(raw).map_err(|source| CertError::Name { field, source })
         };
+        let subject_canon = canonical("subject", subject_raw)?;
+        let issuer_canon = canonical("issuer", issuer_raw)?;
+        let self_signed = subject_canon == issuer_canon;
         let is_ca = match x509.basic_constraints() {
             Ok(Some(bc)) => bc.value.ca,
             // No extension: only a v1 self-signed root acts as a CA.
@@ -72,14 +88,14 @@ impl Certificate {
         let validity = x509.validity();
         Ok(Certificate {
             sha256: hex(&Sha256::digest(der)),
-            subject: x509.subject().to_string(),
-            issuer: x509.issuer().to_string(),
+            subject: display_name(x509.subject(), subject_raw),
+            issuer: display_name(x509.issuer(), issuer_raw),
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
             is_ca,
             self_signed,
-            subject_hash: subject_hash(subject_raw).ok(),
-            issuer_hash: subject_hash(issuer_raw).ok(),
+            subject_hash: Some(hash_of_canonical(&subject_canon)),
+            issuer_hash: Some(hash_of_canonical(&issuer_canon)),
             der: Arc::from(der),
         })
     }
@@ -123,6 +139,32 @@ impl Certificate {
             out.push('\n');
         }
         out.push_str("-----END CERTIFICATE-----\n");
+    }
+}
+
+/// A name for humans (RFC 4514-like), empty RDNs left out: x509-parser's
+/// own rendering would stop at the first one and hide what follows.
+fn display_name(parsed: &X509Name<'_>, raw: &[u8]) -> String {
+    // x509-parser's name is whole unless it stopped at an empty RDN: the
+    // common case costs nothing more than before.
+    if parsed.as_raw() == raw {
+        return parsed.to_string();
+    }
+    let Ok((name, _)) = der::read_tlv(raw) else {
+        return String::new();
+    };
+    let rdns: Vec<u8> = der::children(name.content)
+        .filter_map(Result::ok)
+        .filter(|rdn| !rdn.content.is_empty())
+        .flat_map(|rdn| rdn.raw.iter().copied())
+        .collect();
+    let mut without_empty = Vec::with_capacity(raw.len());
+    der::write_tlv(&mut without_empty, name.tag, &rdns);
+    match X509Name::from_der(&without_empty) {
+        Ok((_, name)) => name.to_string(),
+        // Not reached for a name canonical_encoding accepted, whose every
+        // RDN is well formed; the empty string says "no readable name".
+        Err(_) => String::new(),
     }
 }
 

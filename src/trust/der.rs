@@ -1,5 +1,6 @@
-//! A minimal DER reader and writer, just enough to walk an X.509 `Name` and
-//! re-encode it in OpenSSL's canonical form.
+//! A minimal DER reader and writer, just enough to walk a certificate and an
+//! X.509 `Name` and re-encode it in OpenSSL's canonical form, with OpenSSL's
+//! rules for the primitives it refuses (INTEGER, OBJECT IDENTIFIER).
 //!
 //! Why not `x509-parser` for this: the subject hash must reproduce OpenSSL's
 //! bytes exactly, so we need the raw tag and content of every attribute value,
@@ -97,6 +98,32 @@ pub fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.extend_from_slice(content);
 }
 
+/// OpenSSL's `c2i_ibuf`: some content, and no leading octet that only
+/// repeats the sign of the next one.
+pub fn integer_ok(c: &[u8]) -> bool {
+    match c {
+        [] => false,
+        [_] => true,
+        [0x00, next, ..] => next & 0x80 != 0,
+        [0xff, next, rest @ ..] => {
+            let padded = *next != 0 || rest.iter().any(|&b| b != 0);
+            !padded || next & 0x80 == 0
+        }
+        _ => true,
+    }
+}
+
+/// OpenSSL's `ossl_c2i_ASN1_OBJECT` checks: some content, a last octet that
+/// ends a sub-identifier, and no sub-identifier padded with a leading 0x80.
+pub fn oid_ok(c: &[u8]) -> bool {
+    let ends_arc = c.last().is_some_and(|&b| b & 0x80 == 0);
+    let padded = c
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == 0x80 && (i == 0 || c[i - 1] & 0x80 == 0));
+    ends_arc && !padded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +148,31 @@ mod tests {
         assert_eq!(read_tlv(&[0x30, 0x05, 1]), Err(DerError::Truncated));
         assert_eq!(read_tlv(&[0x30, 0x80]), Err(DerError::BadLength));
         assert_eq!(read_tlv(&[0x1f, 0x01, 0x00]), Err(DerError::HighTag));
+    }
+
+    #[test]
+    fn integers_as_openssl_decodes_them() {
+        for ok in [
+            &[0x00][..],
+            &[0x7f],
+            &[0x00, 0x80],
+            &[0xff, 0x00],
+            &[0xff, 0x7f],
+            &[0x01, 0x00],
+        ] {
+            assert!(integer_ok(ok), "{ok:x?}");
+        }
+        for bad in [&[][..], &[0x00, 0x01], &[0xff, 0x80], &[0xff, 0xff, 0x01]] {
+            assert!(!integer_ok(bad), "{bad:x?}");
+        }
+    }
+
+    #[test]
+    fn oids_as_openssl_decodes_them() {
+        assert!(oid_ok(&[0x55, 0x04, 0x03]));
+        assert!(oid_ok(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]));
+        for bad in [&[][..], &[0x55, 0x84], &[0x80, 0x01], &[0x55, 0x80, 0x01]] {
+            assert!(!oid_ok(bad), "{bad:x?}");
+        }
     }
 }

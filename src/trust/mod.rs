@@ -5,8 +5,9 @@
 //!
 //! [`source`] reads the Secret files (what [`include`] selects) and [`base`]
 //! picks and loads the public roots; [`parse`] and [`cert`] turn bytes into
-//! certificates ([`der`] and [`subject_hash`] are the encoding details
-//! OpenSSL's hashed directory needs); [`policy`] decides which certificates
+//! certificates, taking exactly what OpenSSL would load ([`pem`] reads PEM
+//! as OpenSSL does, [`trusted`] its `TRUSTED CERTIFICATE`s; [`der`] and
+//! [`subject_hash`] are the name encoding OpenSSL decodes and hashes); [`policy`] decides which certificates
 //! may be published and [`bundle`] assembles them in their published order.
 //!
 //! [`read`] is the one reader for every file of trust input (capped, regular files
@@ -21,9 +22,12 @@ pub(crate) mod cert;
 pub(crate) mod der;
 pub(crate) mod include;
 pub(crate) mod parse;
+pub(crate) mod pem;
 pub(crate) mod policy;
 pub(crate) mod read;
 pub(crate) mod source;
 pub(crate) mod subject_hash;
 pub(crate) mod summary;
 pub(crate) mod warning;
+pub(crate) mod tbs;
+pub(crate) mod trusted;

@@ -7,7 +7,8 @@
 //! previous certificates in that case.
 
 use crate::trust::cert::{CertError, Certificate};
-use rustls_pki_types::pem::{self, PemObject, SectionKind};
+use crate::trust::pem::{self, Kind, PemError};
+use crate::trust::trusted::{self, TrustedError};
 
 /// At most this many certificates are taken from one file. A 1 MiB Secret holds
 /// about a thousand; the cap bounds memory for anything stranger.
@@ -18,8 +19,8 @@ pub const MAX_CERTS_PER_FILE: usize = 10_000;
 pub struct ParsedFile {
     /// The certificates, in file order.
     pub certs: Vec<Certificate>,
-    /// Private-key blocks skipped. Counted, never kept: their bytes are dropped
-    /// as soon as the PEM decoder hands them over.
+    /// Private-key blocks skipped. Counted, never kept: their bytes are
+    /// never even decoded.
     pub private_keys: usize,
     /// Other PEM blocks (CRLs, CSRs, public keys …) that were ignored.
     pub other_blocks: usize,
@@ -33,12 +34,18 @@ pub enum ParseError {
     #[error("neither PEM nor a DER certificate")]
     NotCertificate,
     #[error("bad PEM: {0}")]
-    Pem(String),
+    Pem(#[from] PemError),
     #[error("certificate block {index}: {source}")]
     Certificate {
-        /// 1-based position among the file's CERTIFICATE blocks.
+        /// 1-based position among the file's certificate blocks.
         index: usize,
         source: CertError,
+    },
+    #[error("certificate block {index} (TRUSTED CERTIFICATE): {source}")]
+    Trusted {
+        /// 1-based position among the file's certificate blocks.
+        index: usize,
+        source: TrustedError,
     },
     #[error("more than {MAX_CERTS_PER_FILE} certificates")]
     TooManyCertificates,
@@ -52,82 +59,51 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     // DER is tried first when the file starts with a SEQUENCE tag: a DER
     // certificate may well contain "-----BEGIN " inside its subject.
     if bytes.first() == Some(&0x30) {
-        if let Ok(cert) = Certificate::from_der(bytes) {
-            return Ok(ParsedFile {
-                certs: vec![cert],
-                ..ParsedFile::default()
-            });
+        match Certificate::from_der(bytes) {
+            Ok(cert) => {
+                return Ok(ParsedFile {
+                    certs: vec![cert],
+                    ..ParsedFile::default()
+                })
+            }
+            // A certificate, but one OpenSSL cannot load: say so, rather
+            // than that the file is no certificate at all.
+            Err(source @ (CertError::Name { .. } | CertError::Encoding(_))) => {
+                return Err(ParseError::Certificate { index: 1, source })
+            }
+            Err(_) => {}
         }
     }
     if !contains(bytes, b"-----BEGIN ") {
         return Err(ParseError::NotCertificate);
     }
-
     let mut parsed = ParsedFile::default();
-    // Labels the decoder does not know (e.g. ENCRYPTED PRIVATE KEY) are
-    // skipped silently by it, so count key-looking labels ourselves.
-    let mut unknown_keys = 0;
-    let mut unknown_other = 0;
-    for line in bytes.split(|&b| b == b'\n') {
-        if let Some(label) = line.strip_prefix(b"-----BEGIN ") {
-            let known = [
-                &b"CERTIFICATE-----"[..],
-                b"PRIVATE KEY-----",
-                b"RSA PRIVATE KEY-----",
-                b"EC PRIVATE KEY-----",
-                b"PUBLIC KEY-----",
-                b"X509 CRL-----",
-                b"CERTIFICATE REQUEST-----",
-                b"ECHCONFIG-----",
-            ];
-            let label = label.trim_ascii_end();
-            if known.contains(&label) {
-                continue;
-            }
-            if contains(label, b"PRIVATE KEY") {
-                unknown_keys += 1;
-            } else {
-                unknown_other += 1;
-            }
-        }
-    }
-
-    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes) {
-        let (kind, der) = section.map_err(|e| ParseError::Pem(describe_pem_error(&e)))?;
-        match kind {
-            SectionKind::Certificate => {
+    for block in pem::blocks(bytes) {
+        let block = block?;
+        match block.kind {
+            Kind::Certificate | Kind::TrustedCertificate => {
                 if parsed.certs.len() == MAX_CERTS_PER_FILE {
                     return Err(ParseError::TooManyCertificates);
                 }
                 let index = parsed.certs.len() + 1;
-                let cert = Certificate::from_der(&der)
-                    .map_err(|source| ParseError::Certificate { index, source })?;
-                parsed.certs.push(cert);
+                parsed.certs.push(certificate_of(&block, index)?);
             }
-            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
-                parsed.private_keys += 1;
-            }
-            _ => parsed.other_blocks += 1,
+            Kind::PrivateKey => parsed.private_keys += 1,
+            Kind::Other => parsed.other_blocks += 1,
         }
     }
-    parsed.private_keys += unknown_keys;
-    parsed.other_blocks += unknown_other;
     Ok(parsed)
 }
 
-/// Describes a PEM error without echoing bytes of the file (which might be a
-/// private key).
-fn describe_pem_error(e: &pem::Error) -> String {
-    match e {
-        pem::Error::MissingSectionEnd { end_marker } => format!(
-            "a {} block has no END line (truncated?)",
-            String::from_utf8_lossy(end_marker).escape_debug()
-        ),
-        pem::Error::IllegalSectionStart { .. } => "malformed BEGIN line".to_string(),
-        pem::Error::Base64Decode(_) => "invalid base64 inside a block".to_string(),
-        pem::Error::SectionTooLarge => "a block is too large".to_string(),
-        other => other.to_string(),
-    }
+/// The certificate of a certificate block, the `index`-th of its file; a
+/// trusted certificate's settings are dropped if that is safe.
+fn certificate_of(block: &pem::Block, index: usize) -> Result<Certificate, ParseError> {
+    let der = match block.kind {
+        Kind::TrustedCertificate => trusted::certificate(&block.der)
+            .map_err(|source| ParseError::Trusted { index, source })?,
+        _ => &block.der,
+    };
+    Certificate::from_der(der).map_err(|source| ParseError::Certificate { index, source })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -137,17 +113,31 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Parses a base bundle tolerantly: a certificate block that does not parse
 /// is skipped and counted instead of failing the whole base, because the base
 /// is someone else's curated list and one odd root must not cost all of them.
-/// A structurally broken PEM file is still an error.
+/// A structurally broken PEM file is still an error, and so is one of more
+/// than [`MAX_CERTS_PER_FILE`] certificates: a distribution's bundle holds a
+/// few hundred, and the cap bounds what every reconcile may hold and hash.
 pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), ParseError> {
     if !contains(bytes, b"-----BEGIN ") {
         return parse_file(bytes).map(|p| (p.certs, 0));
     }
     let mut certs = Vec::new();
     let mut skipped = 0;
-    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes) {
-        let (kind, der) = section.map_err(|e| ParseError::Pem(describe_pem_error(&e)))?;
-        if kind == SectionKind::Certificate {
-            match Certificate::from_der(&der) {
+    for block in pem::blocks(bytes) {
+        let block = match block {
+            Ok(block) => block,
+            // Someone else's list: a block OpenSSL skips is skipped and
+            // counted, not the end of every root after it.
+            Err(e) if e.is_skipped_block() => {
+                skipped += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if matches!(block.kind, Kind::Certificate | Kind::TrustedCertificate) {
+            if certs.len() + skipped == MAX_CERTS_PER_FILE {
+                return Err(ParseError::TooManyCertificates);
+            }
+            match certificate_of(&block, certs.len() + 1) {
                 Ok(c) => certs.push(c),
                 Err(_) => skipped += 1,
             }
@@ -177,7 +167,10 @@ mod tests {
     #[test]
     fn truncated_block_is_an_error() {
         let err = parse_file(b"-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap_err();
-        assert!(matches!(err, ParseError::Pem(_)), "{err:?}");
+        assert!(
+            matches!(err, ParseError::Pem(PemError::NoEnd { line: 1, .. })),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -202,11 +195,25 @@ mod tests {
         // the mutation audit (docs/testing.md).
         let pem = b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n\
                     -----BEGIN DH PARAMETERS-----\nAAAA\n-----END DH PARAMETERS-----\n\
-                    -----BEGIN TRUSTED CERTIFICATE-----\nAAAA\n-----END TRUSTED CERTIFICATE-----\n\
+                    -----BEGIN PKCS7-----\nAAAA\n-----END PKCS7-----\n\
                     -----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         let parsed = parse_file(pem).unwrap();
         assert_eq!(parsed.other_blocks, 3);
         assert_eq!(parsed.private_keys, 1);
         assert!(parsed.certs.is_empty());
+    }
+
+    #[test]
+    fn a_base_skips_what_openssl_skips_and_a_source_file_refuses_it() {
+        let (roots, _) = crate::trust::base::embedded_roots();
+        let (a, b) = (roots[0].to_pem(), roots[1].to_pem());
+        let text = format!("{a}# see -----BEGIN CERTIFICATE-----\n{b}");
+        let (certs, skipped) = parse_bundle_lenient(text.as_bytes()).unwrap();
+        assert_eq!((certs.len(), skipped), (2, 1));
+        let line = a.lines().count() + 1;
+        assert_eq!(
+            parse_file(text.as_bytes()).unwrap_err(),
+            ParseError::Pem(PemError::MisplacedBegin { line })
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod daemon;
 pub mod endpoint;
 pub mod faulty;
+pub mod hostile_der;
 pub mod https;
 pub mod leak;
 pub mod long_client;
