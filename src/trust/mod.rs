@@ -28,6 +28,6 @@ pub(crate) mod read;
 pub(crate) mod source;
 pub(crate) mod subject_hash;
 pub(crate) mod summary;
-pub(crate) mod warning;
 pub(crate) mod tbs;
 pub(crate) mod trusted;
+pub(crate) mod warning;
