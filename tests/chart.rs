@@ -12,7 +12,11 @@
 //!   alerts are docs/observability.md's, every runbook_url points at a section of
 //!   docs/chart.md, and every metric the rules and dashboard name is one we export;
 //! - the Helm-generated serving certificate survives an upgrade: rendered against a
-//!   loopback Kubernetes API holding the installed Secret, `lookup` keeps it.
+//!   loopback Kubernetes API holding the installed Secret, `lookup` keeps it;
+//! - a real Prometheus (Debian's) scraping a real sidecar on loopback returns series
+//!   for every sidecar dashboard query and rule selector, fires nothing while healthy,
+//!   and fires `TrustInjectorSourceInError` once a Secret file is broken. The same for
+//!   the webhook is written but ignored: its /metrics is not scrapable yet (see there).
 //!
 //! `.ci/validate.sh` adds what needs kubectl: the default rendering against
 //! `kubectl kustomize k8s/webhook/base` and `k8s/webhook/cert-manager`.
@@ -736,4 +740,233 @@ fn helm_generated_certificate_is_kept_across_upgrades() {
         data("upgraded") == data("first"),
         "the upgrade made a new certificate instead of keeping the installed one"
     );
+}
+
+/// A real Prometheus (Debian's) on loopback, scraping a sidecar and a webhook with
+/// the labels a PodMonitor gives (`namespace`, `pod`) and evaluating the chart's rules
+/// every second; killed on drop.
+struct Prometheus {
+    child: std::process::Child,
+    port: u16,
+    err: PathBuf,
+}
+
+impl Prometheus {
+    /// `targets`: (job, port); the sidecars' job gets a Pod of namespace `apps`, the
+    /// webhook's a Pod of the Deployment `trust-injector-webhook` in `trust-injector`.
+    fn start(dir: &Path, targets: &[(&str, u16)], rules: &Value) -> Prometheus {
+        std::fs::write(dir.join("rules.yaml"), rules.to_string()).unwrap();
+        let jobs: String = targets
+            .iter()
+            .map(|(job, port)| {
+                let (ns, pod) = match *job {
+                    "webhook" => ("trust-injector", "trust-injector-webhook-7d9-abc"),
+                    _ => ("apps", "gateway-5c9-x1"),
+                };
+                format!(
+                    "  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n        labels: {{namespace: {ns}, pod: {pod}}}\n"
+                )
+            })
+            .collect();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yaml]\nscrape_configs:\n{jobs}"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let port = common::daemon::free_port();
+        let err = dir.join("prometheus.err");
+        let child = tools::clean_command(tools::require("prometheus").to_str().unwrap())
+            .arg("--config.file=prometheus.yml")
+            .arg("--storage.tsdb.path=data")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .current_dir(dir)
+            .spawn()
+            .expect("start prometheus");
+        Prometheus { child, port, err }
+    }
+
+    /// The `data` of `GET /api/v1/query?query=expr` once it succeeds.
+    fn query(&mut self, expr: &str) -> Option<Vec<Value>> {
+        if let Some(st) = self.child.try_wait().unwrap() {
+            panic!(
+                "prometheus exited ({st}):\n{}",
+                std::fs::read_to_string(&self.err).unwrap_or_default()
+            );
+        }
+        let path = format!("/api/v1/query?query={}", percent_encode(expr));
+        let (code, body) = common::daemon::http_get(self.port, &path).ok()?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        assert!(code == 200 || code == 503, "{expr}: {code} {body}");
+        (v["status"] == "success").then(|| v["data"]["result"].as_array().unwrap().clone())
+    }
+
+    /// The series of `expr` once there are any (bounded by [`PROMETHEUS_PATIENCE`]).
+    fn series(&mut self, expr: &str) -> Vec<Value> {
+        common::wait_for(
+            PROMETHEUS_PATIENCE,
+            &format!("Prometheus returns series for {expr}"),
+            || self.query(expr).filter(|r| !r.is_empty()),
+        )
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prometheus starts in seconds and scrapes every second: this bounds "at all".
+const PROMETHEUS_PATIENCE: Duration = Duration::from_secs(90);
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The vector selectors (`name{matchers}`) of our metrics and `up` in a PromQL
+/// expression, each of which must select series on a real scrape.
+fn selectors(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find(|c: char| c.is_ascii_lowercase()) {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let after = &tail[end..];
+        let matchers = if after.starts_with('{') {
+            &after[..=after.find('}').unwrap()]
+        } else {
+            ""
+        };
+        if name.starts_with("trust_injector_") || (name == "up" && !matchers.is_empty()) {
+            out.push(format!("{name}{matchers}"));
+        }
+        rest = &tail[end + matchers.len()..];
+    }
+    out
+}
+
+/// The query of every dashboard panel.
+fn dashboard_queries() -> Vec<String> {
+    let text = std::fs::read_to_string(chart_dir().join("files/dashboard.json")).unwrap();
+    let dash: Value = serde_json::from_str(&text).unwrap();
+    dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The chart's rules of `group` with every `for` at 0s: an alert fires at its first
+/// true evaluation, so firing means "the expression matched" without waiting minutes.
+fn rules_now(python: &Path, group: &str) -> Value {
+    let rules = chart_rules(python, "trust-injector");
+    let mut groups: Vec<Value> = rules["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["name"] == group)
+        .cloned()
+        .collect();
+    assert_eq!(groups.len(), 1, "no rule group {group}");
+    for rule in groups[0]["rules"].as_array_mut().unwrap() {
+        rule["for"] = json!("0s");
+    }
+    json!({ "groups": groups })
+}
+
+/// Every dashboard query about `what` (`sidecars` or `webhook`), and every selector
+/// of every rule, returns series from the real scrape: no typo'd metric or label.
+/// The API server's own metric needs an API server, and is left out by name.
+fn assert_series(prom: &mut Prometheus, rules: &Value, webhook: bool) {
+    let apiserver = "apiserver_admission_webhook_rejection_count";
+    let queries: Vec<String> = dashboard_queries()
+        .into_iter()
+        .filter(|e| !e.contains(apiserver) && e.contains("webhook") == webhook)
+        .collect();
+    assert!(queries.len() >= 3, "{queries:?}");
+    for expr in &queries {
+        prom.series(expr);
+    }
+    let mut checked = 0;
+    for rule in alerts(rules) {
+        for sel in selectors(rule["expr"].as_str().unwrap()) {
+            prom.series(&sel);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "{checked} selectors");
+    // After a few evaluations on healthy series, nothing fires.
+    prom.series("count_over_time(up[1m]) >= 5");
+    let firing = prom.query("ALERTS").unwrap();
+    assert!(firing.is_empty(), "alerts on a healthy install: {firing:?}");
+}
+
+#[test]
+fn a_real_prometheus_finds_the_sidecar_series_and_a_broken_secret_fires_its_alert() {
+    use common::daemon::Fixture;
+    use common::pki::Chain;
+    let (python, _) = venv();
+    let chain = Chain::new("Chart");
+    let f = Fixture::with_secret(&[
+        ("root.crt", chain.root.pem().as_bytes()),
+        ("intermediate.crt", chain.intermediate.pem().as_bytes()),
+    ]);
+    let sidecar = f.daemon().base("embedded").start();
+    let rules = rules_now(&python, "trust-injector-sidecar");
+    let dir = f.path().join("prometheus");
+    std::fs::create_dir(&dir).unwrap();
+    let mut prom = Prometheus::start(&dir, &[("sidecars", sidecar.port)], &rules);
+    prom.series("up{job=\"sidecars\"} == 1");
+    assert_series(&mut prom, &rules, false);
+
+    // A Secret file that does not parse: the source alert fires.
+    f.secret.write(&[
+        ("root.crt", chain.root.pem().as_bytes()),
+        (
+            "intermediate.crt",
+            b"-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+        ),
+    ]);
+    let fired =
+        prom.series("ALERTS{alertname=\"TrustInjectorSourceInError\",alertstate=\"firing\"}");
+    assert_eq!(fired[0]["metric"]["severity"], "warning", "{fired:?}");
+}
+
+/// The webhook's /metrics writes the OpenMetrics exposition (`# TYPE
+/// trust_injector_build info`, `# EOF`) under `Content-Type: text/plain;
+/// version=0.0.4`, which Prometheus parses as 0.0.4 and refuses ("unknown metric
+/// type info"): the target stays down. The sidecar negotiates (src/daemon/metrics.rs);
+/// the webhook (src/webhook) does not yet. Run with --ignored once it does.
+#[test]
+#[ignore = "src/webhook serves OpenMetrics as text/plain 0.0.4; a real Prometheus cannot scrape it"]
+fn a_real_prometheus_scrapes_the_webhook_and_finds_its_series() {
+    let (python, _) = venv();
+    let chain = common::pki::Chain::new("Chart");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    chain.leaf.write_pem(&cert);
+    std::fs::write(&key, chain.leaf.key_pem()).unwrap();
+    let mut webhook = common::webhook::Webhook::start(&cert, &key, &[]);
+    webhook.wait_ready();
+    let rules = rules_now(&python, "trust-injector-webhook");
+    let prom_dir = dir.path().join("prometheus");
+    std::fs::create_dir(&prom_dir).unwrap();
+    let mut prom = Prometheus::start(&prom_dir, &[("webhook", webhook.probe_port)], &rules);
+    prom.series("up{job=\"webhook\"} == 1");
+    assert_series(&mut prom, &rules, true);
 }
