@@ -1,7 +1,7 @@
 //! The Helm chart `deploy/charts/trust-injector`, rendered by Helm's own engine (PyPI's
 //! `helm-python-sdk`, offline) and judged by the tools users and CI run:
-//! - a matrix of values (each TLS mode, monitoring on and off, sidecar mode native,
-//!   classic and picked from the cluster's version) renders, every object that is not
+//! - a matrix of values (each TLS mode, monitoring and OpenShift on and off, sidecar
+//!   mode native, classic and picked from the cluster's version) renders, every object that is not
 //!   a CRD kind passes `kubernetes-validate --strict` on 1.29 and on the newest version
 //!   it knows, and the CRD kinds it cannot check are exactly the named ones;
 //! - `helm lint --strict` (the SDK's) finds nothing above info, values.schema.json
@@ -212,10 +212,13 @@ fn matrix(ca: &str) -> Vec<(String, Value)> {
     for tls_mode in ["helm", "certManager", "secret"] {
         for mon in [false, true] {
             for mode in ["", "native", "classic"] {
-                let label = format!("tls={tls_mode} monitoring={mon} mode={mode:?}");
+                // OpenShift rides with monitoring, so each is on and off in every TLS
+                // and sidecar mode without doubling the matrix.
+                let label = format!("tls={tls_mode} monitoring=openshift={mon} mode={mode:?}");
                 let values = json!({
                     "tls": tls(tls_mode, ca),
                     "monitoring": monitoring(mon),
+                    "openshift": mon,
                     "sidecar": {"mode": mode, "include": ["*.crt", "ca.pem"]},
                 });
                 cases.push((label, values));
@@ -255,6 +258,11 @@ fn every_values_combination_renders_and_validates_strict() {
             Some("*.crt,ca.pem"),
             "{label}"
         );
+        // OpenShift assigns the user and fsGroup from the namespace's range.
+        let pod_sc = &find(docs, "Deployment")[0]["spec"]["template"]["spec"]["securityContext"];
+        let fixed = ["runAsUser", "runAsGroup", "fsGroup"].map(|k| pod_sc[k].is_null());
+        assert_eq!(fixed, [values["openshift"] == true; 3], "{label}: {pod_sc}");
+        assert_eq!(pod_sc["runAsNonRoot"], true, "{label}");
         let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
         let monitored = values["monitoring"]["prometheusRule"]["enabled"] == true;
         for kind in ["PodMonitor", "ServiceMonitor", "PrometheusRule"] {
