@@ -978,3 +978,55 @@ fn a_real_prometheus_scrapes_the_webhook_and_finds_its_series() {
     prom.series("up{job=\"webhook\"} == 1");
     assert_series(&mut prom, &rules, true);
 }
+
+/// Chart.yaml follows Cargo.toml's version (chart and app), its Artifact Hub
+/// annotations are the YAML lists Artifact Hub reads, and the image they name is the
+/// one the chart deploys by default.
+#[test]
+fn chart_metadata_follows_cargo_and_artifact_hub() {
+    let chart: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap())
+            .unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(chart["version"], version);
+    assert_eq!(chart["appVersion"], version);
+    let ann = chart["annotations"].as_object().unwrap();
+    let list = |key: &str| -> Vec<Value> {
+        let text = ann[key].as_str().unwrap_or_else(|| panic!("no {key}"));
+        serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{key}: {e}"))
+    };
+    let images = list("artifacthub.io/images");
+    assert_eq!(
+        images[0]["image"],
+        format!("ghcr.io/trust-injector/trust-injector:{version}").as_str()
+    );
+    for link in list("artifacthub.io/links") {
+        assert!(
+            link["name"].is_string() && link["url"].is_string(),
+            "{link}"
+        );
+    }
+    for change in list("artifacthub.io/changes") {
+        let kind = change["kind"].as_str().unwrap();
+        assert!(
+            [
+                "added",
+                "changed",
+                "deprecated",
+                "removed",
+                "fixed",
+                "security"
+            ]
+            .contains(&kind),
+            "{change}"
+        );
+    }
+    assert_eq!(ann["artifacthub.io/license"], "Apache-2.0");
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart_dir().join("values.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        values["image"]["repository"],
+        "ghcr.io/trust-injector/trust-injector"
+    );
+}
