@@ -232,9 +232,8 @@ pub(crate) mod tests {
 
     /// Makes a FIFO at `path`: what a reader must never block on.
     pub(crate) fn make_fifo(path: &Path) {
-        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        use rustix::fs::{mkfifoat, Mode, CWD};
+        mkfifoat(CWD, path, Mode::from_raw_mode(0o644)).unwrap();
     }
 
     #[test]
