@@ -37,8 +37,7 @@ SHELL ["/bin/bash", "-eo", "pipefail", "-c"]
 # `verify`) compiles C and assembly for the target: musl-tools' musl-gcc when the
 # target is the build machine's own architecture, else Debian's cross gcc, which
 # needs only freestanding headers from libc6-dev-*-cross (the link is against Rust's
-# musl, with that gcc as the linker; the amd64 build's mimalloc wants real musl
-# headers, so build on an amd64 machine: the usual CI runner). The Debian release is fixed by the base image
+# musl, with that gcc as the linker). The Debian release is fixed by the base image
 # tag; exact package builds are not kept in Debian's archive, so none is pinned.
 # hadolint ignore=DL3008
 RUN case "${TARGETARCH}" in \

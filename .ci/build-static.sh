@@ -53,9 +53,6 @@ export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
 export CC_aarch64_unknown_linux_musl="${CC_aarch64_unknown_linux_musl:-aarch64-linux-gnu-gcc}"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER:-aarch64-linux-gnu-gcc}"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-# build.rs writes each binary's link map here (TRIPLE.map), for check_text_order.
-export TRUST_INJECTOR_LINK_MAP_DIR="$target_dir/link-maps"
-mkdir -p "$TRUST_INJECTOR_LINK_MAP_DIR"
 log "cargo build --release --locked --bin trust-injector --target $AMD64 --target $ARM64"
 start=$SECONDS
 cargo build --release --locked --bin trust-injector --target "$AMD64" --target "$ARM64" >&2
@@ -71,27 +68,11 @@ check() { # check TRIPLE ELF_MACHINE RUNNER... : verify one binary, print its pa
   if readelf -l "$bin" | grep -q 'Requesting program interpreter'; then
     die "$bin is dynamically linked; the image has no libc"
   fi
-  # build.rs links with rust-lld and link/text-order-ARCH.txt, or warns and falls back:
-  # here that would be a silent 1.5 MB of idle RSS (docs/performance.md).
-  readelf -p .comment "$bin" | grep -q 'Linker: LLD' \
-    || die "$bin was not linked by rust-lld, so link/text-order-*.txt was not applied (see build.rs)"
   size=$(stat -c %s "$bin")
   [ "$size" -le "$BINARY_MAX_BYTES" ] || die "$bin is $size bytes, over the $BINARY_MAX_BYTES-byte budget"
   "$@" "$bin" --version >/dev/null || die "$* $bin --version failed"
   log "ok: $triple: $machine, static, $size bytes (budget $BINARY_MAX_BYTES)${1:+, ran --version under $1 (emulated)}"
   printf '%s\n' "$bin"
-}
-# How many of its link/text-order-ARCH.txt's functions a build defines. Rust's symbol
-# names carry a hash of the crate's version, target and build settings, so a version
-# bump or a dependency update can silently leave the profile naming nothing (idle RSS
-# back to 4 MiB): below TEXT_ORDER_MIN_PERCENT (default 90) the build fails and says
-# how to regenerate it.
-check_text_order() { # check_text_order TRIPLE MIN_PERCENT
-  local map="$TRUST_INJECTOR_LINK_MAP_DIR/$1.map" order="link/text-order-${1%%-*}.txt" pct
-  [ -s "$map" ] || die "no link map at $map (build.rs writes it when TRUST_INJECTOR_LINK_MAP_DIR is set)"
-  pct=$(python3 .ci/text-order.py --coverage "$map" "$order") || die "could not read $map"
-  log "$1: this build defines ${pct}% of $order's functions"
-  [ "$pct" -ge "$2" ] || die "$order is stale for $1 (${pct}% of its functions found, want >= $2%): regenerate it with python3 .ci/text-order.py (docs/performance.md, Idle RSS)"
 }
 # SHA256SUMS beside the binaries (paths relative to the target directory), so whoever
 # downloads them can check what they got: `cd target && sha256sum -c SHA256SUMS`.
@@ -102,8 +83,6 @@ write_sums() { # write_sums DIR RELATIVE_PATH...
     && sha256sum --quiet -c SHA256SUMS) || die "could not write or verify $dir/SHA256SUMS"
   log "ok: $dir/SHA256SUMS lists $# binaries"
 }
-check_text_order "$AMD64" "${TEXT_ORDER_MIN_PERCENT:-90}"
-check_text_order "$ARM64" "${TEXT_ORDER_MIN_PERCENT:-90}"
 amd64_bin=$(check "$AMD64" "Advanced Micro Devices X86-64")
 arm64_bin=$(check "$ARM64" "AArch64" qemu-aarch64-static)
 write_sums "$target_dir" "$AMD64/release/trust-injector" "$ARM64/release/trust-injector"

@@ -245,7 +245,7 @@ log "ok: everything published is world-readable"
 pid=$(podman_ inspect --format '{{.State.Pid}}' "$NAME")
 uid=$(awk '/^Uid:/{print $2}' "/proc/$pid/status")
 [ "$uid" = 65532 ] || die "process runs as uid $uid, want 65532"
-# Read once the daemon is idle: it returns its free memory 500 ms after a reconcile.
+# Read once the daemon is idle after its first publish.
 sleep 1
 log "ok: runs as uid 65532; resident memory after first publish, idle: $(awk '/^VmRSS:/{print $2, $3}' "/proc/$pid/status")"
 curl -sf --max-time 2 "$URL/metrics" | grep -q '^trust_injector_bundle_certificates' \

@@ -459,7 +459,7 @@ if "$HADOLINT" Dockerfile; then pass "hadolint Dockerfile"; else fail "hadolint 
 context=$(mktemp -d)
 git ls-files -z | while IFS= read -r -d '' f; do
   case "$f" in
-    Cargo.toml | Cargo.lock | build.rs | src/* | benches/* | examples/*)
+    Cargo.toml | Cargo.lock | src/* | benches/* | examples/*)
       if grep -qxF "!${f%%/*}/" .dockerignore || grep -qxF "!$f" .dockerignore; then
         mkdir -p "$context/$(dirname "$f")" && cp "$f" "$context/$f"
       fi ;;

@@ -18,7 +18,6 @@ pub(crate) mod config;
 pub(crate) mod daemon;
 pub mod inject;
 pub(crate) mod logging;
-pub(crate) mod memory;
 pub(crate) mod output;
 pub(crate) mod trust;
 pub(crate) mod webhook;
@@ -26,8 +25,6 @@ pub(crate) mod webhook;
 /// What `src/main.rs` calls: the parsed command line and each subcommand's
 /// entry point (`inject`'s is [`inject::cli::run`], `verify`'s in [`verify`]).
 pub mod cli {
-    /// The allocator's options, set first thing in `main`.
-    pub use crate::memory::tune_allocator;
     /// The command line and the checked `run` configuration.
     pub mod config {
         pub use crate::config::{help, parse, Command, RunArgs, WebhookCommand};

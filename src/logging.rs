@@ -3,8 +3,8 @@
 //! The filter is tracing-subscriber's `Targets` (`target=level` pairs and a bare
 //! default level, comma-separated: the `RUST_LOG` syntax), not `EnvFilter`:
 //! `EnvFilter`'s extras (span and field-value directives) need the `regex`
-//! crates, 155 KB of the binary's text, and every page of text the daemon maps
-//! counts in its idle memory (docs/performance.md).
+//! crates, which grow the binary's text, and every page of text the daemon
+//! maps counts in its idle memory (figures: docs/performance.md).
 
 use crate::config::LogFormat;
 use tracing_subscriber::filter::{LevelFilter, Targets};

@@ -2,15 +2,6 @@
 //! invalid or publishing failed (or a fatal runtime error), 2 bad usage or
 //! configuration.
 
-/// musl's `memcmp` compares a byte at a time; the musl amd64 binary links
-/// ours (see the module). Compiled for tests everywhere on amd64.
-#[cfg(all(target_arch = "x86_64", any(test, target_env = "musl")))]
-mod memcompare;
-/// musl's `memcpy` is slow for short copies; the musl amd64 binary links ours
-/// (see the module). Compiled for tests everywhere on amd64.
-#[cfg(all(target_arch = "x86_64", any(test, target_env = "musl")))]
-mod memcopy;
-
 use std::process::ExitCode;
 use trust_injector::cli::config::{self, Command, RunArgs, WebhookCommand};
 use trust_injector::cli::daemon::{self, DaemonError};
@@ -18,7 +9,6 @@ use trust_injector::cli::{inspect, logging, webhook};
 use trust_injector::{inject, verify};
 
 fn main() -> ExitCode {
-    trust_injector::cli::tune_allocator();
     let cli = config::parse();
     match cli.command {
         None => run(cli.run),

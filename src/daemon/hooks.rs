@@ -19,6 +19,7 @@ use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use rustix::process::{kill_process, Pid, Signal};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -29,6 +30,10 @@ const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Bound on one attempt (connect + request + response head).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The highest signal number Linux has on amd64 and arm64 (`_NSIG`), the
+/// highest `--on-change-signal` accepts.
+const MAX_SIGNAL: i32 = 64;
 
 /// The configured notifications.
 #[derive(Debug, Clone)]
@@ -173,6 +178,12 @@ async fn post(url: &str, sha256: &str) -> Result<u16, String> {
 /// name (except ourselves). Returns how many were signalled.
 fn signal_processes(target: &SignalTarget) -> std::io::Result<usize> {
     let me = std::process::id();
+    let signal = kernel_signal(target.signal).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("signal {} is not a Linux signal number", target.signal),
+        )
+    })?;
     let mut sent = 0;
     for entry in std::fs::read_dir("/proc")? {
         let Ok(entry) = entry else { continue };
@@ -192,14 +203,57 @@ fn signal_processes(target: &SignalTarget) -> std::io::Result<usize> {
         if comm.trim_end_matches('\n') != target.process {
             continue;
         }
-        let Ok(pid) = libc::pid_t::try_from(pid) else {
+        let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
             continue;
         };
-        // SAFETY: kill(2) has no memory-safety preconditions; a stale pid at
-        // worst yields ESRCH.
-        if unsafe { libc::kill(pid, target.signal) } == 0 {
+        // A stale pid at worst yields ESRCH: that process is not counted.
+        if kill_process(pid, signal).is_ok() {
             sent += 1;
         }
     }
     Ok(sent)
+}
+
+/// `--on-change-signal`'s number as a signal `kill` can send. Linux names
+/// 1 to 31; the configuration also accepts the real-time signals up to 64,
+/// which rustix builds only through an `unsafe` constructor.
+fn kernel_signal(raw: i32) -> Option<Signal> {
+    if let Some(named) = Signal::from_named_raw(raw) {
+        return Some(named);
+    }
+    if !(1..=MAX_SIGNAL).contains(&raw) {
+        return None;
+    }
+    // SAFETY: `raw` is a valid, non-zero Linux signal number (checked just
+    // above). rustix asks that a real-time number the C library reserves
+    // for its own threads never be sent; that reservation protects this
+    // process, and `signal_processes` never signals this process.
+    Some(unsafe { Signal::from_raw_unchecked(raw) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn every_signal_the_configuration_accepts_can_be_sent() {
+        for raw in 1..=MAX_SIGNAL {
+            assert_eq!(kernel_signal(raw).map(Signal::as_raw), Some(raw), "{raw}");
+        }
+        assert!(kernel_signal(0).is_none());
+        assert!(kernel_signal(MAX_SIGNAL + 1).is_none());
+    }
+
+    #[test]
+    fn a_real_time_signal_reaches_its_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("start sleep (coreutils)");
+        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+        kill_process(pid, kernel_signal(40).unwrap()).unwrap();
+        // A real-time signal's default action ends the process.
+        assert_eq!(child.wait().unwrap().signal(), Some(40));
+    }
 }

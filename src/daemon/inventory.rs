@@ -296,8 +296,8 @@ fn read_error_message(path: &Path, e: &ReadError) -> String {
     if e.io().and_then(IoError::os_code) != Some(libc::EACCES) {
         return msg;
     }
-    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
     format!(
         "{msg}: {} is not readable by uid {uid} (gid {gid}), the user the sidecar runs as; \
          make the Secret or ConfigMap volume readable: `defaultMode: 0444` on the volume, \
@@ -363,6 +363,20 @@ mod tests {
 
     fn certificates(inventory: &Inventory) -> usize {
         inventory.custom().map(|(_, certs)| certs.len()).sum()
+    }
+
+    #[test]
+    fn a_permission_error_names_the_user_and_group_we_run_as() {
+        use std::os::unix::fs::MetadataExt;
+        // A file we create is owned by our effective uid and gid.
+        let dir = tempfile::tempdir().unwrap();
+        let meta = std::fs::metadata(dir.path()).unwrap();
+        let denied = ReadError::from(std::io::Error::from_raw_os_error(libc::EACCES));
+        let msg = read_error_message(Path::new("/secret/ca.crt"), &denied);
+        let who = format!("is not readable by uid {} (gid {})", meta.uid(), meta.gid());
+        assert!(msg.contains(&who), "{msg}");
+        let other = ReadError::from(std::io::Error::from_raw_os_error(libc::EPERM));
+        assert!(!read_error_message(Path::new("/x"), &other).contains("uid"));
     }
 
     #[test]

@@ -88,7 +88,6 @@ impl DaemonError {
 /// Runs `--once`: one reconcile. Returns the report (the caller turns errors
 /// into exit code 1).
 pub fn run_once(config: &RunConfig) -> Result<Report, DaemonError> {
-    crate::memory::one_shot();
     let metrics = Arc::new(Metrics::new());
     let mut reconciler = Reconciler::new(config, metrics)?;
     Ok(reconciler.reconcile())
@@ -167,19 +166,6 @@ async fn run_cycle(
     done.map_err(DaemonError::Worker)
 }
 
-/// The loop went idle ([`Trigger::Idle`]): the allocator returns its free
-/// memory to the OS now, on both threads that allocate (mimalloc's heaps
-/// are per thread). Not after every reconcile: memory returned is paged in
-/// again, zeroed, by the next one, and events come in bursts (a kubelet
-/// swap, another). The blocking pool runs this on its idle thread, the one
-/// the last reconcile ran on (it keeps a thread 10 s, [`IDLE_AFTER`](crate::daemon::triggers::IDLE_AFTER) is
-/// shorter).
-async fn give_back_memory() {
-    // Best effort: a failure to run it only leaves the memory in place.
-    let _ = tokio::task::spawn_blocking(crate::memory::idle).await;
-    crate::memory::idle();
-}
-
 /// Runs the daemon until SIGTERM/SIGINT. Needs a current-thread runtime.
 pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
     let (mut worker, mut triggers, outlets) = start(&config).await?;
@@ -188,7 +174,6 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
         debug!(reason = reason.as_str(), "reconcile");
         let report;
         (worker, report) = run_cycle(worker, &outlets.progress).await?;
-        triggers.reconciled();
         outlets.share(&worker.reconciler, &report, &mut triggers);
         // Let the signal tasks run: under a storm of file events every
         // trigger is ready at once and this loop would never yield.
@@ -208,7 +193,6 @@ pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
                     info!("stopped");
                     return Ok(());
                 }
-                Trigger::Idle => give_back_memory().await,
                 // A hook finished (in its own task): show its outcome now.
                 _ => {
                     outlets

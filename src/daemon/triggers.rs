@@ -22,12 +22,6 @@ const MAX_DEBOUNCE_DELAY: Duration = Duration::from_secs(1);
 /// stays published.
 const CLOCK_CHECK: Duration = Duration::from_secs(1);
 
-/// How long after its last reconcile the loop counts as idle
-/// ([`Trigger::Idle`]). Shorter than any gap the idle measurements start
-/// after (docs/performance.md), long enough that a burst of events (a
-/// kubelet swap, the next one, a SIGHUP) runs on memory already paged in.
-pub(crate) const IDLE_AFTER: Duration = Duration::from_millis(500);
-
 /// Why the loop reconciles, as logged (`reason` of the "reconcile" debug
 /// line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,18 +78,14 @@ pub(crate) enum Trigger {
     ClockStep,
     /// The next expiry or retention deadline.
     Expiry,
-    /// Nothing happened for [`IDLE_AFTER`] since the last reconcile: the
-    /// moment to give memory back. Once per burst of work, never while idle.
-    Idle,
 }
 
 impl Trigger {
     /// The reconcile this trigger asks for; `None` for those that ask for
-    /// none (a shutdown stops, a notification only refreshes `/status`, idle
-    /// only returns memory).
+    /// none (a shutdown stops, a notification only refreshes `/status`).
     pub(crate) fn reason(self) -> Option<Reason> {
         match self {
-            Trigger::Shutdown | Trigger::Notification | Trigger::Idle => None,
+            Trigger::Shutdown | Trigger::Notification => None,
             Trigger::FileEvent => Some(Reason::FileEvent),
             Trigger::Sighup => Some(Reason::Sighup),
             Trigger::PublishRetry => Some(Reason::PublishRetry),
@@ -131,9 +121,6 @@ pub(crate) struct Triggers {
     /// When the resync timer fires next; re-armed only when it fires, so
     /// events do not postpone it forever.
     next_resync: Option<Instant>,
-    /// When [`Trigger::Idle`] fires: armed by [`Triggers::reconciled`],
-    /// cleared when it fires.
-    idle_at: Option<Instant>,
 }
 
 impl Triggers {
@@ -149,14 +136,7 @@ impl Triggers {
             debounce,
             resync,
             next_resync: resync.map(|d| Instant::now() + d),
-            idle_at: None,
         }
-    }
-
-    /// A reconcile just finished: [`Trigger::Idle`] fires [`IDLE_AFTER`]
-    /// from now unless another one comes first.
-    pub(crate) fn reconciled(&mut self) {
-        self.idle_at = Some(Instant::now() + IDLE_AFTER);
     }
 
     /// Waits for the next trigger; `retry` and `expiry` are the deadlines of
@@ -167,7 +147,6 @@ impl Triggers {
         expiry: Option<Instant>,
     ) -> Trigger {
         let resync_at = self.next_resync;
-        let idle_at = self.idle_at;
         let w = &mut self.wakers;
         tokio::select! {
             // Checked first: a stop must win over a storm of events.
@@ -192,10 +171,6 @@ impl Triggers {
             }
             _ = sleep_until(expiry.unwrap_or_else(far_future)), if expiry.is_some() => {
                 Trigger::Expiry
-            }
-            _ = sleep_until(idle_at.unwrap_or_else(far_future)), if idle_at.is_some() => {
-                self.idle_at = None;
-                Trigger::Idle
             }
         }
     }
@@ -349,11 +324,10 @@ mod tests {
     }
 
     #[test]
-    fn every_trigger_but_shutdown_notifications_and_idle_asks_for_a_reconcile() {
+    fn every_trigger_but_shutdown_and_notifications_asks_for_a_reconcile() {
         let mapping = [
             (Trigger::Shutdown, None),
             (Trigger::Notification, None),
-            (Trigger::Idle, None),
             (Trigger::FileEvent, Some(Reason::FileEvent)),
             (Trigger::Sighup, Some(Reason::Sighup)),
             (Trigger::PublishRetry, Some(Reason::PublishRetry)),
@@ -400,31 +374,6 @@ mod tests {
             assert_eq!(f.triggers.next(None, None).await, Trigger::Resync);
             assert_eq!(f.triggers.next(None, None).await, Trigger::Resync);
             assert!(started.elapsed() >= Duration::from_millis(40));
-        });
-    }
-
-    #[test]
-    fn idle_fires_once_after_a_reconcile_and_yields_to_events() {
-        let mut f = fixture(Duration::ZERO, None);
-        block_on(async {
-            let never = tokio::time::sleep(IDLE_AFTER * 3);
-            tokio::pin!(never);
-            // Nothing armed: no idle trigger.
-            tokio::select! {
-                t = f.triggers.next(None, None) => panic!("{t:?} with nothing armed"),
-                _ = &mut never => {}
-            }
-            f.triggers.reconciled();
-            f.fs_events.notify_one();
-            assert_eq!(f.triggers.next(None, None).await, Trigger::FileEvent);
-            assert_eq!(f.triggers.next(None, None).await, Trigger::Idle);
-            // Once: then nothing until the next reconcile.
-            let again = tokio::time::sleep(IDLE_AFTER * 2);
-            tokio::pin!(again);
-            tokio::select! {
-                t = f.triggers.next(None, None) => panic!("{t:?} fired twice"),
-                _ = &mut again => {}
-            }
         });
     }
 

@@ -120,8 +120,9 @@ pub fn run(args: &InjectArgs) -> u8 {
 
 /// Stack for parsing and mutating: YAML nesting is allowed to [`manifest::MAX_DEPTH`]
 /// levels (CRD schemas are deep), and parsing, cloning and writing a value recurse once
-/// per level. A debug build overflowed the 8 MiB main stack near 490 levels; 64 MiB
-/// leaves about eight times the room. Only the pages used are ever touched.
+/// per level. A debug build overflowed the default main stack well before the limit
+/// (docs/performance.md has where); this leaves ample room. Only the pages used are
+/// ever touched.
 const STACK: usize = 64 * 1024 * 1024;
 
 /// Runs [`manifest::process`] on a thread with a [`STACK`]-sized stack.

@@ -84,10 +84,10 @@ impl Bundle {
     /// Drops the encoded bytes once they are on disk: the daemon keeps the
     /// published bundle for its entries (the next publish's log diff,
     /// `/status`, the next expiry), never for its bytes, and with the system
-    /// roots they are a quarter of a MiB of an idle sidecar's memory. The
+    /// roots they are a large share of an idle sidecar's memory. The
     /// bundle then has no [`Bundle::hashed_files`] either. The entries are
     /// kept at their exact length: [`assemble`] reserves for the base only, so
-    /// a few custom certificates double the vector (50 KB with the system roots).
+    /// a few custom certificates would double the vector.
     pub fn forget_bytes(&mut self) {
         self.pem = Vec::new();
         self.blocks = Vec::new();

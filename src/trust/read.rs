@@ -150,7 +150,8 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 /// The SHA-256 of the regular file at `path`, with [`read_capped`]'s checks
 /// and errors, read through a buffer on the stack. The daemon reads its base
 /// bundle on every reconcile only to see whether it changed, which it almost
-/// never has: a quarter of a megabyte per reconcile need not be allocated.
+/// never has: a buffer the size of the bundle per reconcile need not be
+/// allocated.
 pub(crate) fn digest_capped(path: &Path, max: u64) -> Result<[u8; 32], ReadError> {
     use sha2::{Digest, Sha256};
     let mut file = open_nonblocking(path, false)?;
@@ -216,7 +217,8 @@ pub(crate) fn read_open(file: fs::File, max: u64) -> Result<Vec<u8>, ReadError> 
     let meta = regular(&file)?;
     // Sized from the file, plus one byte to see the end (or growth past the
     // cap): `Take` hides the size from `read_to_end`, which then probes with
-    // small reads, 8 read(2) calls per 1.3 KB certificate instead of 2.
+    // small reads, several read(2) calls per certificate instead of one and
+    // the end-of-file read.
     let expected = meta.len().min(max) as usize + 1;
     let mut bytes = Vec::with_capacity(expected);
     file.take(max + 1).read_to_end(&mut bytes)?;
@@ -232,9 +234,8 @@ pub(crate) mod tests {
 
     /// Makes a FIFO at `path`: what a reader must never block on.
     pub(crate) fn make_fifo(path: &Path) {
-        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        use rustix::fs::{mkfifoat, Mode, CWD};
+        mkfifoat(CWD, path, Mode::from_raw_mode(0o644)).unwrap();
     }
 
     #[test]

@@ -380,15 +380,6 @@ impl Walk<'_> {
     }
 }
 
-/// `struct open_how` of linux/openat2.h (kernel ABI); libc's is
-/// `#[non_exhaustive]`, so it cannot be built outside libc.
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
 /// Set once `openat2` proved unavailable, so later opens skip straight to
 /// the fallback instead of failing one system call per file.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
@@ -397,41 +388,26 @@ static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 /// the kernel refuse symlinks and any path leaving `dir`. `None` when
 /// `openat2` is not available here.
 fn open_beneath(dir: &fs::File, rel: &Path) -> Option<io::Result<fs::File>> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::ffi::OsStrExt;
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    use rustix::io::Errno;
     if NO_OPENAT2.load(Ordering::Relaxed) || rel.as_os_str().is_empty() {
         return None;
     }
-    // A name read from a directory never holds a NUL.
-    let name = std::ffi::CString::new(rel.as_os_str().as_bytes()).ok()?;
-    let how = OpenHow {
-        flags: (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: `name` and `how` outlive the call, and the size passed is the
-    // size of `how`, which the kernel reads and never writes.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd >= 0 {
-        // SAFETY: a descriptor the kernel just returned, owned by nobody else.
-        return Some(Ok(unsafe { fs::File::from_raw_fd(fd as i32) }));
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
+    let opened = openat2(
+        dir,
+        rel,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    );
+    match opened {
+        Ok(fd) => Some(Ok(fs::File::from(fd))),
         // ENOSYS: kernel before 5.6; EPERM: a seccomp profile refusing it.
-        Some(libc::ENOSYS | libc::EPERM) => {
+        Err(Errno::NOSYS | Errno::PERM) => {
             NO_OPENAT2.store(true, Ordering::Relaxed);
             None
         }
-        _ => Some(Err(e)),
+        Err(e) => Some(Err(e.into())),
     }
 }
 
