@@ -1,0 +1,72 @@
+use super::*;
+
+#[test]
+fn bit_length_ignores_leading_zeros() {
+    assert_eq!(bit_length(&[0x00, 0x80, 0x00]), 16);
+    assert_eq!(bit_length(&[0x01, 0x00]), 9);
+    assert_eq!(bit_length(&[0xff; 128]), 1024);
+    assert_eq!(bit_length(&[0, 0]), 0);
+}
+
+#[test]
+fn sha1_is_weak_sha256_is_not() {
+    assert!(signature_name("1.2.840.113549.1.1.5").1);
+    assert!(signature_name("1.2.840.10045.4.1").1);
+    assert!(!signature_name("1.2.840.10045.4.3.2").1);
+}
+
+/// A CA named `subject`, signed by its own key, with the issuer name `issuer`.
+fn ca_named(subject: rcgen::DnValue, issuer: rcgen::DnValue) -> Certificate {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
+    let params = |v: rcgen::DnValue| {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, v);
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p
+    };
+    let key = KeyPair::generate().unwrap();
+    let issuer = params(issuer).self_signed(&key).unwrap();
+    let cert = params(subject).signed_by(&key, &issuer, &key).unwrap();
+    Certificate::from_der(cert.der()).unwrap()
+}
+
+fn utf8(s: &str) -> rcgen::DnValue {
+    rcgen::DnValue::Utf8String(s.into())
+}
+
+#[test]
+fn dotnet_anchors_only_roots_whose_names_are_the_same_text() {
+    let same = ca_named(utf8("Example Root"), utf8("Example Root"));
+    assert!(same.self_signed && dotnet_anchor(&same));
+    // Another string type, the same text: .NET formats both alike.
+    let printable = rcgen::DnValue::PrintableString("Example Root".try_into().unwrap());
+    let types = ca_named(utf8("Example Root"), printable);
+    assert!(types.self_signed && dotnet_anchor(&types));
+    // Case differs: self-signed to OpenSSL, an intermediate to .NET.
+    let case = ca_named(utf8("Example Root"), utf8("EXAMPLE ROOT"));
+    assert!(case.self_signed && !dotnet_anchor(&case));
+    let concerns = Policy::default().concerns(&case, true, true, 0);
+    assert!(concerns.contains(&Concern::MissingRoot), "{concerns:?}");
+    assert!(Concern::MissingRoot.explain(&case).contains("spelling"));
+    let concerns = Policy::default().concerns(&same, true, true, 0);
+    assert!(!concerns.contains(&Concern::MissingRoot), "{concerns:?}");
+}
+
+#[test]
+fn every_embedded_root_is_a_dotnet_anchor() {
+    let (roots, _) = crate::trust::base::embedded_roots();
+    for c in roots {
+        assert!(dotnet_anchor(&c), "{}", c.subject);
+    }
+}
+
+#[test]
+fn embedded_roots_are_not_weak() {
+    let (roots, _) = crate::trust::base::embedded_roots();
+    for c in roots {
+        let facts = CertFacts::of(&c);
+        assert!(!facts.weak_key(), "{}: {facts:?}", c.subject);
+    }
+}
