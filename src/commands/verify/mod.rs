@@ -19,6 +19,7 @@
 
 mod connect;
 mod diagnose;
+mod explain;
 mod render;
 mod served_chain;
 
