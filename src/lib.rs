@@ -20,6 +20,7 @@ pub mod inject;
 pub(crate) mod logging;
 pub(crate) mod memory;
 pub(crate) mod output;
+pub(crate) mod serve;
 pub(crate) mod trust;
 pub(crate) mod webhook;
 

@@ -136,7 +136,7 @@ async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (term_tx, mut term_rx) = watch::channel(false);
     let wake = Arc::new(Notify::new());
-    crate::daemon::signals::install(term_tx, Arc::clone(&wake))
+    crate::serve::signals::install(term_tx, Arc::clone(&wake))
         .map_err(|e| WebhookError::Fatal(format!("cannot install signal handlers: {e}")))?;
     let files = tls::TlsFiles {
         cert: args.tls_cert.clone(),

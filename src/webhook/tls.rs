@@ -172,7 +172,7 @@ pub(crate) async fn watch(
     resync: Duration,
     wake: Arc<Notify>,
 ) {
-    let mut watches = match crate::daemon::watch::Watches::new(Arc::clone(&wake)) {
+    let mut watches = match crate::serve::watch::Watches::new(Arc::clone(&wake)) {
         Ok(w) => Some(w),
         Err(e) => {
             warn!(error = %e, "cannot watch the certificate files; re-reading every resync");
