@@ -8,6 +8,7 @@
 //! clusters without cert-manager.
 
 mod certs;
+mod handler;
 mod metrics;
 mod mutate;
 mod patch;
@@ -125,7 +126,7 @@ async fn serve(
     let metrics = Arc::new(metrics::WebhookMetrics::new());
     let acceptor = server::acceptor(Arc::clone(&store))
         .map_err(|e| WebhookError::Fatal(format!("TLS configuration: {e}")))?;
-    let app = Arc::new(server::App {
+    let app = Arc::new(handler::App {
         store: Arc::clone(&store),
         metrics: Arc::clone(&metrics),
         mutator: mutate::Mutator { defaults },
