@@ -2,6 +2,7 @@
 //! headers, the body within its limits, the review, and the errors a client
 //! sees as HTTP statuses.
 
+use crate::serve::slots::Activity;
 use crate::webhook::metrics::{Outcome, WebhookMetrics};
 use crate::webhook::mutate::Mutator;
 use crate::webhook::review::{self, ReviewError};
@@ -14,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tracing::warn;
 
 /// Everything a request handler reads.
@@ -31,7 +33,16 @@ pub(crate) struct App {
     /// Set on SIGTERM: `/readyz` turns 503 so the endpoint is removed while
     /// requests are still served.
     pub draining: AtomicBool,
+    /// Reviews over [`SMALL_REVIEW`] take turns here, one at a time on a
+    /// blocking thread, so they neither stall the runtime (current-thread)
+    /// nor hold more than one large body's worth of memory at once.
+    pub large_lane: Semaphore,
 }
+
+/// A review body up to this size is answered on the runtime thread: it
+/// takes well under a millisecond. Larger ones go to the large lane, so a
+/// big review never delays a small one (docs/performance.md).
+pub(crate) const SMALL_REVIEW: u64 = 64 * 1024;
 
 /// Why a request gets an HTTP error rather than an `AdmissionReview`.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +61,9 @@ pub(crate) enum HttpError {
     Body(String),
     #[error(transparent)]
     Review(#[from] ReviewError),
+    /// A bug: the review panicked, or its answer did not serialise.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl HttpError {
@@ -63,23 +77,29 @@ impl HttpError {
             HttpError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
             HttpError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "Timeout"),
             HttpError::Body(_) | HttpError::Review(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            HttpError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }
 }
 
+/// Answers one request on the webhook endpoint, and counts it.
 pub(crate) async fn handle(
     req: Request<Incoming>,
-    app: &App,
+    app: Arc<App>,
+    activity: Arc<Activity>,
     peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
     let start = Instant::now();
-    let (outcome, response) = match answer(req, app).await {
+    let (outcome, response) = match answer(req, &app, &activity).await {
         Ok(ok) => ok,
         Err(e) => {
             let (code, reason) = e.status();
             warn!(%peer, status = code.as_u16(), error = %e, "admission request refused");
             let body = review::status_body(code.as_u16(), reason, &e.to_string());
-            let mut response = json(code, &body);
+            let mut response = match serde_json::to_vec(&body) {
+                Ok(bytes) => json(code, bytes),
+                Err(encode) => plain_error(&e, &encode),
+            };
             // The body may be left unread (too large, wrong path): say the
             // connection ends, so the client does not send the next request
             // on a socket about to close (Go's client does not retry a POST).
@@ -95,22 +115,62 @@ pub(crate) async fn handle(
 
 async fn answer(
     req: Request<Incoming>,
-    app: &App,
+    app: &Arc<App>,
+    activity: &Arc<Activity>,
 ) -> Result<(Outcome, Response<Full<Bytes>>), HttpError> {
     let (parts, body) = req.into_parts();
-    if let Err(e) = check_head(&parts, app.max_body) {
-        linger(body);
-        return Err(e);
-    }
-    let body = read_body(body, app).await?;
-    let review = review::parse(&body)?;
-    let (outcome, verdict) = app.mutator.review(&review);
-    let answer = review::response(&review.uid, &verdict);
-    Ok((outcome, json(StatusCode::OK, &answer)))
+    let declared = match check_head(&parts, app.max_body) {
+        Ok(d) => d,
+        Err(e) => {
+            linger(body);
+            return Err(e);
+        }
+    };
+    let deadline = tokio::time::Instant::now() + app.request_timeout;
+    // A large review waits for the lane before its body is read, so waiting
+    // ones hold a socket, not a body.
+    let lane = if declared.is_none_or(|n| n > SMALL_REVIEW) {
+        match tokio::time::timeout_at(deadline, app.large_lane.acquire()).await {
+            Ok(Ok(permit)) => Some(permit),
+            Ok(Err(closed)) => unreachable!("the large lane is never closed: {closed}"),
+            Err(_) => {
+                linger(body);
+                return Err(HttpError::Timeout(app.request_timeout));
+            }
+        }
+    } else {
+        None
+    };
+    let body = read_body(body, app, deadline, declared).await?;
+    // From here on, the connection is doing work: not to be evicted.
+    let _serving = activity.serving();
+    let (outcome, answer) = match lane {
+        None => review_bytes(app, body)?,
+        Some(_permit) => {
+            let app = Arc::clone(app);
+            tokio::task::spawn_blocking(move || review_bytes(&app, body))
+                .await
+                .map_err(|e| HttpError::Internal(format!("the review did not complete: {e}")))??
+        }
+    };
+    Ok((outcome, json(StatusCode::OK, answer)))
 }
 
-/// What can be refused from the request line and headers alone.
-fn check_head(parts: &hyper::http::request::Parts, limit: u64) -> Result<(), HttpError> {
+/// The review in `body`, decided and serialised. The body is dropped once
+/// parsed, and the pod once decided: only the answer leaves.
+fn review_bytes(app: &App, body: Vec<u8>) -> Result<(Outcome, Vec<u8>), HttpError> {
+    let review = review::parse(&body)?;
+    drop(body);
+    let uid = review.uid.clone();
+    let (outcome, verdict) = app.mutator.review(review);
+    let answer = review::response(&uid, &verdict)
+        .map_err(|e| HttpError::Internal(format!("cannot encode the answer: {e}")))?;
+    Ok((outcome, answer))
+}
+
+/// What can be refused from the request line and headers alone; the
+/// declared body length, if any.
+fn check_head(parts: &hyper::http::request::Parts, limit: u64) -> Result<Option<u64>, HttpError> {
     if parts.uri.path() != "/mutate" {
         return Err(HttpError::NotFound(parts.uri.path().to_string()));
     }
@@ -135,15 +195,21 @@ fn check_head(parts: &hyper::http::request::Parts, limit: u64) -> Result<(), Htt
     if declared.map(|n| n > limit).unwrap_or(false) {
         return Err(HttpError::TooLarge { limit });
     }
-    Ok(())
+    Ok(declared)
 }
 
-/// The whole body, within the size and time limits.
-async fn read_body(mut body: Incoming, app: &App) -> Result<Vec<u8>, HttpError> {
+/// The whole body, within the size limit and by `deadline`.
+async fn read_body(
+    mut body: Incoming,
+    app: &App,
+    deadline: tokio::time::Instant,
+    declared: Option<u64>,
+) -> Result<Vec<u8>, HttpError> {
     // `max_body` is at most 64 MiB (the flag's range): it fits a usize.
     let limit = app.max_body as usize;
-    let deadline = tokio::time::Instant::now() + app.request_timeout;
-    let mut buf = Vec::new();
+    // Sized once when declared (already checked against the limit): growing
+    // by doubling would briefly hold twice the body.
+    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
     loop {
         match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(HttpError::Timeout(app.request_timeout)),
@@ -188,12 +254,23 @@ fn linger(mut body: Incoming) {
     });
 }
 
-fn json(code: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    // Serialising a Value cannot fail.
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+fn json(code: StatusCode, bytes: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
     *r.status_mut() = code;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// An error answer whose JSON did not serialise (a bug: a `Value` with
+/// string keys always does): still the status and both reasons, as text.
+fn plain_error(e: &HttpError, encode: &serde_json::Error) -> Response<Full<Bytes>> {
+    let text = format!("{e} (and the error body did not serialise: {encode})\n");
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    *r.status_mut() = e.status().0;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }

@@ -133,6 +133,7 @@ async fn serve(
         max_body: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout),
         draining: AtomicBool::new(false),
+        large_lane: tokio::sync::Semaphore::new(1),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (term_tx, mut term_rx) = watch::channel(false);

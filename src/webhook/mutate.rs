@@ -16,6 +16,12 @@ pub(crate) const OPT_IN_LABEL: &str = inject::mutate::ANN_INJECT;
 /// Its value.
 pub(crate) const OPT_IN_VALUE: &str = "true";
 
+/// The most containers (init, regular and ephemeral together) a pod may
+/// have for the webhook to add the sidecar; more are denied. A review's cost
+/// and its patch grow with the containers that get the trust; real pods
+/// have a handful, and this bounds what one pod can make the webhook do.
+pub(crate) const MAX_CONTAINERS: usize = 250;
+
 /// Turns reviews into verdicts with the webhook's defaults.
 pub(crate) struct Mutator {
     /// What the webhook's flags say; each pod's annotations override it,
@@ -26,7 +32,7 @@ pub(crate) struct Mutator {
 impl Mutator {
     /// The verdict for one review: a whole patch, no patch, or a denial;
     /// never a partial patch.
-    pub(crate) fn review(&self, review: &PodReview) -> (Outcome, Verdict) {
+    pub(crate) fn review(&self, review: PodReview) -> (Outcome, Verdict) {
         let pod = &review.pod;
         let who = pod_name(pod, &review.namespace);
         let allow = || Verdict::Allow { patch: Vec::new() };
@@ -51,7 +57,16 @@ impl Mutator {
             debug!(pod = %who, "already injected; allowed unchanged");
             return (Outcome::Unchanged, allow());
         }
-        let before = template_of(pod);
+        let containers = container_count(pod);
+        if containers > MAX_CONTAINERS {
+            let message = format!(
+                "trust-injector: pod {who} has {containers} containers; the webhook adds its sidecar to pods of at most {MAX_CONTAINERS}"
+            );
+            warn!(pod = %who, containers, "pod denied: too many containers");
+            return (Outcome::Denied, Verdict::Deny { message });
+        }
+        // The pod is moved, not copied: one copy is the mutation's.
+        let before = template_of(review.pod);
         let mut after = before.clone();
         match inject::inject_template(&mut after, &self.defaults) {
             Ok(inject::Outcome::Injected) => {
@@ -77,14 +92,23 @@ impl Mutator {
 
 /// `{metadata, spec}` of the pod, the shape `inject` mutates: the patch can
 /// then only touch those two, and every path in it is also a path in the pod.
-fn template_of(pod: &Value) -> Value {
+fn template_of(mut pod: Value) -> Value {
     let mut t = Map::new();
     for key in ["metadata", "spec"] {
-        if let Some(v) = pod.get(key) {
-            t.insert(key.to_string(), v.clone());
+        if let Some(v) = pod.get_mut(key) {
+            t.insert(key.to_string(), v.take());
         }
     }
     Value::Object(t)
+}
+
+/// Init, regular and ephemeral containers together.
+fn container_count(pod: &Value) -> usize {
+    ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|k| pod.pointer(&format!("/spec/{k}")).and_then(Value::as_array))
+        .map(Vec::len)
+        .sum()
 }
 
 /// `namespace/name` for logs; `generateName*` for pods a controller creates.
@@ -132,21 +156,21 @@ mod tests {
             defaults: InjectOptions::default(),
         };
         let pod = opted_in();
-        let (outcome, verdict) = m.review(&review(pod.clone()));
+        let (outcome, verdict) = m.review(review(pod.clone()));
         assert_eq!(outcome, Outcome::Injected);
         let Verdict::Allow { patch } = verdict else {
             panic!("denied")
         };
-        let mut expected = template_of(&pod);
+        let mut expected = template_of(pod.clone());
         inject::inject_template(&mut expected, &InjectOptions::default()).unwrap();
         let mut patched = pod.clone();
         apply(&mut patched, &patch);
-        assert_eq!(template_of(&patched), expected);
+        assert_eq!(template_of(patched.clone()), expected);
         assert_eq!(
             (patched["apiVersion"].clone(), patched["kind"].clone()),
             (json!("v1"), json!("Pod"))
         );
-        let (again, _) = m.review(&review(patched));
+        let (again, _) = m.review(review(patched));
         assert_eq!(again, Outcome::Unchanged);
     }
 
@@ -157,10 +181,31 @@ mod tests {
         };
         let mut pod = opted_in();
         pod["metadata"]["labels"] = json!({});
-        assert_eq!(m.review(&review(pod)).0, Outcome::Skipped);
+        assert_eq!(m.review(review(pod)).0, Outcome::Skipped);
         let mut pod = opted_in();
         pod["metadata"]["annotations"] = json!({OPT_IN_LABEL: "false"});
-        assert_eq!(m.review(&review(pod)).0, Outcome::Skipped);
+        assert_eq!(m.review(review(pod)).0, Outcome::Skipped);
+    }
+
+    /// Past the cap, an opted-in pod is denied with the reason, before any
+    /// copy of it is made.
+    #[test]
+    fn too_many_containers_are_denied_by_name() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let mut pod = opted_in();
+        let many: Vec<Value> = (0..MAX_CONTAINERS)
+            .map(|i| json!({"name": format!("c{i}"), "image": "x"}))
+            .collect();
+        pod["spec"]["containers"] = Value::Array(many);
+        let (outcome, verdict) = m.review(review(pod));
+        assert_eq!(outcome, Outcome::Denied);
+        let Verdict::Deny { message } = verdict else {
+            panic!("allowed")
+        };
+        assert!(message.contains(&format!("{}", MAX_CONTAINERS + 1)), "{message}");
+        assert!(message.contains(&format!("at most {MAX_CONTAINERS}")), "{message}");
     }
 
     /// A minimal RFC 6902 add/remove/replace, to check the glue in-process;

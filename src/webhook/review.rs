@@ -120,13 +120,14 @@ pub(crate) enum Verdict {
     Deny { message: String },
 }
 
-/// The response document for `uid`.
-pub(crate) fn response(uid: &str, verdict: &Verdict) -> Value {
+/// The response document for `uid`, serialised. Serialising `Value`s
+/// (string keys only) does not fail; if it ever did, the error is returned,
+/// never an empty patch that would admit the pod without its sidecar.
+pub(crate) fn response(uid: &str, verdict: &Verdict) -> Result<Vec<u8>, serde_json::Error> {
     let inner = match verdict {
         Verdict::Allow { patch } if patch.is_empty() => json!({"uid": uid, "allowed": true}),
         Verdict::Allow { patch } => {
-            // Serialising a Vec of Values cannot fail.
-            let bytes = serde_json::to_vec(patch).unwrap_or_default();
+            let bytes = serde_json::to_vec(patch)?;
             json!({
                 "uid": uid,
                 "allowed": true,
@@ -140,7 +141,9 @@ pub(crate) fn response(uid: &str, verdict: &Verdict) -> Value {
             "status": {"code": 400, "reason": "BadRequest", "message": message},
         }),
     };
-    json!({"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": inner})
+    serde_json::to_vec(
+        &json!({"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": inner}),
+    )
 }
 
 /// A `metav1.Status` error body: the API server quotes its message when a

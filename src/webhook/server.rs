@@ -5,29 +5,33 @@
 //! certificate exists (`/readyz` then says why it is not ready) and a scrape
 //! needs no TLS configuration.
 
+use crate::serve::http::{accept_loop, serve_http1, Limits, Stop, PROBE_LIMITS};
+use crate::serve::slots::Slot;
 use crate::webhook::handler::{handle, App};
 use crate::webhook::tls::CertStore;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-/// A TLS handshake slower than this is a stuck or hostile client.
+/// A TLS handshake slower than this is a stuck or hostile client; the API
+/// server completes one in milliseconds.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Open connections at once; the API server keeps a few alive per replica,
-/// so this only bounds what a misbehaving client can hold.
+/// so this only bounds what a misbehaving client can hold: past it, the
+/// oldest connection not answering a review makes room (`serve::slots`).
 const MAX_CONNECTIONS: usize = 512;
+/// A request line and headers; the API server's are a few hundred bytes.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
 
 /// The rustls acceptor: certificates come from `store` at each handshake.
 pub(crate) fn acceptor(store: Arc<CertStore>) -> Result<TlsAcceptor, rustls::Error> {
@@ -47,50 +51,26 @@ pub(crate) async fn serve_https(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Arc<App>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut conns = JoinSet::new();
-    loop {
-        while conns.try_join_next().is_some() {}
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopped(&mut stop) => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of descriptors, typically: back off instead of spinning.
-                debug!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        // Waiting here stops accepting until a connection ends: backpressure
-        // instead of unbounded memory.
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            break;
-        };
-        let (acceptor, app, stop) = (acceptor.clone(), Arc::clone(&app), stop.clone());
-        conns.spawn(async move {
-            connection(acceptor, stream, peer, app, stop).await;
-            drop(slot);
-        });
-    }
-    drop(listener);
+    let limits = Limits {
+        max_connections: MAX_CONNECTIONS,
+        header_timeout: app.request_timeout,
+        max_head_bytes: MAX_HEAD_BYTES,
+    };
     let grace = app.request_timeout + Duration::from_secs(1);
-    if tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} })
-        .await
-        .is_err()
-    {
-        warn!("connections still open after {grace:?}; closing them");
-    }
-}
-
-/// Resolves once `stop` turns true (or its sender is gone), holding no
-/// borrow of the channel afterwards.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
+    let conn_stop = Some(stop.clone());
+    accept_loop(
+        listener,
+        limits,
+        Some(stop),
+        grace,
+        move |stream, peer, slot| {
+            let (acceptor, app, stop) = (acceptor.clone(), Arc::clone(&app), conn_stop.clone());
+            async move { connection(acceptor, stream, peer, app, slot, limits, stop).await }
+        },
+    )
+    .await;
 }
 
 async fn connection(
@@ -98,63 +78,54 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Arc<App>,
-    mut stop: watch::Receiver<bool>,
+    slot: Slot,
+    limits: Limits,
+    mut stop: Stop,
 ) {
     let _ = stream.set_nodelay(true);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
-        Err(_) => return debug!(%peer, "TLS handshake timed out"),
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    let tls = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => return debug!(%peer, "TLS handshake timed out"),
+        },
+        _ = slot.evicted() => return debug!(%peer, "closed during the TLS handshake for a newer connection"),
     };
-    let timeout = app.request_timeout;
+    let activity = slot.activity();
     let service = hyper::service::service_fn(move |req| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(handle(req, &app, peer).await) }
+        let (app, activity) = (Arc::clone(&app), Arc::clone(&activity));
+        async move { Ok::<_, Infallible>(handle(req, app, activity, peer).await) }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(timeout)
-        .serve_connection(TokioIo::new(tls), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = stopped(&mut stop) => {
-            // Finish the request in progress, then close.
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
+    if let Err(e) = serve_http1(tls, service, &limits, &slot, &mut stop).await {
         debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
 /// Serves the probes and metrics until the task is dropped.
 pub(crate) async fn serve_probes(listener: TcpListener, app: Arc<App>) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(e) => {
-                debug!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+    let limits = PROBE_LIMITS;
+    accept_loop(
+        listener,
+        limits,
+        None,
+        Duration::ZERO,
+        move |stream, _, slot| {
+            let app = Arc::clone(&app);
+            async move {
+                let activity = slot.activity();
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let _serving = activity.serving();
+                    let response = probe(&req, &app);
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                if let Err(e) = serve_http1(stream, service, &limits, &slot, &mut None).await {
+                    debug!(error = %e, "probe connection ended with an error");
+                }
             }
-        };
-        let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(probe(&req, &app)) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                debug!(error = %e, "probe connection ended with an error");
-            }
-        });
-    }
+        },
+    )
+    .await
 }
 
 fn probe(req: &Request<Incoming>, app: &App) -> Response<Full<Bytes>> {
