@@ -151,8 +151,15 @@ async fn serve(
         Duration::from_secs(args.resync),
         wake,
     ));
-    let addr = https.local_addr().unwrap_or(args.listen);
-    let probe_addr = probes.as_ref().and_then(|p| p.local_addr().ok());
+    let local = |l: &TcpListener, flag: &str| {
+        l.local_addr()
+            .map_err(|e| WebhookError::Fatal(format!("{flag}: the bound address: {e}")))
+    };
+    let addr = local(&https, "--listen")?;
+    let probe_addr = match &probes {
+        Some(p) => Some(local(p, "--probe-listen")?),
+        None => None,
+    };
     let probe_task = probes.map(|p| tokio::spawn(server::serve_probes(p, Arc::clone(&app))));
     server::log_listening(addr, probe_addr);
     let serving = tokio::spawn(server::serve_https(
@@ -168,8 +175,13 @@ async fn serve(
         info!(seconds = args.shutdown_delay, "draining before stopping");
         tokio::time::sleep(Duration::from_secs(args.shutdown_delay)).await;
     }
+    // The receivers live in the serving task, which is still running.
     let _ = stop_tx.send(true);
-    let _ = serving.await;
+    if let Err(e) = serving.await {
+        return Err(WebhookError::Fatal(format!(
+            "the HTTPS listener failed: {e}"
+        )));
+    }
     reloader.abort();
     if let Some(p) = probe_task {
         p.abort();
