@@ -204,8 +204,14 @@ mod tests {
         let Verdict::Deny { message } = verdict else {
             panic!("allowed")
         };
-        assert!(message.contains(&format!("{}", MAX_CONTAINERS + 1)), "{message}");
-        assert!(message.contains(&format!("at most {MAX_CONTAINERS}")), "{message}");
+        assert!(
+            message.contains(&format!("{}", MAX_CONTAINERS + 1)),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("at most {MAX_CONTAINERS}")),
+            "{message}"
+        );
     }
 
     /// A minimal RFC 6902 add/remove/replace, to check the glue in-process;
