@@ -187,6 +187,30 @@ mod tests {
         assert_eq!(m.review(review(pod)).0, Outcome::Skipped);
     }
 
+    /// The patch carries what is added, not the pod: the same bytes whether
+    /// the containers' environments are small or large.
+    #[test]
+    fn patch_size_follows_what_is_added_not_the_pod() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let patch_bytes = |env_each: usize| {
+            let mut pod = opted_in();
+            let env: Vec<Value> = (0..env_each)
+                .map(|i| json!({"name": format!("V{i}"), "value": "x".repeat(40)}))
+                .collect();
+            for c in pod["spec"]["containers"].as_array_mut().unwrap() {
+                c["env"] = Value::Array(env.clone());
+            }
+            let (_, verdict) = m.review(review(pod));
+            let Verdict::Allow { patch } = verdict else {
+                panic!("denied")
+            };
+            serde_json::to_vec(&patch).unwrap().len()
+        };
+        assert_eq!(patch_bytes(1), patch_bytes(2000));
+    }
+
     /// Past the cap, an opted-in pod is denied with the reason, before any
     /// copy of it is made.
     #[test]
