@@ -156,13 +156,17 @@ async fn answer(
     Ok((outcome, json(StatusCode::OK, answer)))
 }
 
-/// The review in `body`, decided and serialised. The body is dropped once
-/// parsed, and the pod once decided: only the answer leaves.
+/// The review in `body`, decided and serialised. The body is the pod's
+/// "before" (see `patch`); it and the pod are dropped once decided: only the
+/// answer leaves.
 fn review_bytes(app: &App, body: Vec<u8>) -> Result<(Outcome, Vec<u8>), HttpError> {
     let review = review::parse(&body)?;
-    drop(body);
     let uid = review.uid.clone();
-    let (outcome, verdict) = app.mutator.review(review);
+    let (outcome, verdict) = app
+        .mutator
+        .review(review)
+        .map_err(|e| HttpError::Internal(e.to_string()))?;
+    drop(body);
     let answer = review::response(&uid, &verdict)
         .map_err(|e| HttpError::Internal(format!("cannot encode the answer: {e}")))?;
     Ok((outcome, answer))

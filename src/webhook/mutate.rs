@@ -6,7 +6,9 @@ use crate::inject::{self, InjectOptions};
 use crate::webhook::metrics::Outcome;
 use crate::webhook::patch;
 use crate::webhook::review::{PodReview, Verdict};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use tracing::{debug, info, warn};
 
 /// The label the `objectSelector` matches; checked here too, so a pod that
@@ -32,20 +34,23 @@ pub(crate) struct Mutator {
 impl Mutator {
     /// The verdict for one review: a whole patch, no patch, or a denial;
     /// never a partial patch.
-    pub(crate) fn review(&self, review: PodReview) -> (Outcome, Verdict) {
-        let pod = &review.pod;
-        let who = pod_name(pod, &review.namespace);
+    pub(crate) fn review(&self, review: PodReview<'_>) -> Result<(Outcome, Verdict), MutateError> {
         let allow = || Verdict::Allow { patch: Vec::new() };
-        if review.operation != "CREATE" || review.sub_resource.is_some() {
-            debug!(pod = %who, operation = %review.operation, "not a pod CREATE; allowed unchanged");
-            return (Outcome::Skipped, allow());
-        }
+        let raw = match review.pod {
+            Some(raw) if review.operation == "CREATE" && review.sub_resource.is_none() => raw,
+            _ => {
+                debug!(operation = %review.operation, "not a pod CREATE; allowed unchanged");
+                return Ok((Outcome::Skipped, allow()));
+            }
+        };
+        let pod: Value = serde_json::from_str(raw.get())?;
+        let who = pod_name(&pod, &review.namespace);
         let label = pod
             .pointer("/metadata/labels")
             .and_then(|l| l.get(OPT_IN_LABEL));
         if label.and_then(Value::as_str) != Some(OPT_IN_VALUE) {
             debug!(pod = %who, "no {OPT_IN_LABEL}={OPT_IN_VALUE} label; allowed unchanged");
-            return (Outcome::Skipped, allow());
+            return Ok((Outcome::Skipped, allow()));
         }
         // Already carries a sidecar, ours (reinvocation) or from a workload
         // `inject` changed: its owner's choice stands, whatever our defaults.
@@ -55,39 +60,68 @@ impl Mutator {
             .is_some()
         {
             debug!(pod = %who, "already injected; allowed unchanged");
-            return (Outcome::Unchanged, allow());
+            return Ok((Outcome::Unchanged, allow()));
         }
-        let containers = container_count(pod);
+        let containers = container_count(&pod);
         if containers > MAX_CONTAINERS {
             let message = format!(
                 "trust-injector: pod {who} has {containers} containers; the webhook adds its sidecar to pods of at most {MAX_CONTAINERS}"
             );
             warn!(pod = %who, containers, "pod denied: too many containers");
-            return (Outcome::Denied, Verdict::Deny { message });
+            return Ok((Outcome::Denied, Verdict::Deny { message }));
         }
-        // The pod is moved, not copied: one copy is the mutation's.
-        let before = template_of(review.pod);
-        let mut after = before.clone();
-        match inject::inject_template(&mut after, &self.defaults) {
-            Ok(inject::Outcome::Injected) => {
-                let ops = patch::diff(&before, &after);
+        // The one tree: mutated in place (discarded on error); the "before"
+        // of the patch is the request's text.
+        let mut after = template_of(pod);
+        match inject::mutate::inject_in_place(&mut after, &self.defaults) {
+            Ok(None) => {
+                let ops = patch::diff(&template_text(raw)?, &after)?;
+                if ops.is_empty() {
+                    return Ok((Outcome::Unchanged, allow()));
+                }
                 info!(pod = %who, operations = ops.len(), "sidecar added");
-                (Outcome::Injected, Verdict::Allow { patch: ops })
+                Ok((Outcome::Injected, Verdict::Allow { patch: ops }))
             }
-            Ok(inject::Outcome::Unchanged) => (Outcome::Unchanged, allow()),
-            Ok(inject::Outcome::Skipped(reason)) => {
+            Ok(Some(reason)) => {
                 info!(pod = %who, %reason, "left alone");
-                (Outcome::Skipped, allow())
+                Ok((Outcome::Skipped, allow()))
             }
             Err(e) => {
                 // Denied, not allowed without the sidecar: a gateway started
                 // without its CAs fails later and far from the cause.
                 let message = format!("trust-injector: cannot add the sidecar to pod {who}: {e}");
                 warn!(pod = %who, error = %e, "pod denied");
-                (Outcome::Denied, Verdict::Deny { message })
+                Ok((Outcome::Denied, Verdict::Deny { message }))
             }
         }
     }
+}
+
+/// Why a review could not be decided: a bug, never the pod's fault (the
+/// body was JSON when it was read). Answered with HTTP 500, never with an
+/// empty patch that would admit the pod without its sidecar.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MutateError {
+    #[error("cannot re-read the pod from the request: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// `{"metadata": …, "spec": …}` of the pod as sent, as text: the "before"
+/// that [`template_of`] is the "after" of.
+fn template_text(pod: &RawValue) -> Result<Box<RawValue>, serde_json::Error> {
+    let members: BTreeMap<&str, &RawValue> = serde_json::from_str(pod.get())?;
+    let mut text = String::from("{");
+    for key in ["metadata", "spec"] {
+        if let Some(v) = members.get(key) {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push_str(&format!("{key:?}:"));
+            text.push_str(v.get());
+        }
+    }
+    text.push('}');
+    RawValue::from_string(text)
 }
 
 /// `{metadata, spec}` of the pod, the shape `inject` mutates: the patch can
@@ -129,14 +163,18 @@ mod tests {
     use crate::webhook::review::PodReview;
     use serde_json::json;
 
-    fn review(pod: Value) -> PodReview {
-        PodReview {
+    /// The verdict for `pod` in a CREATE review, through its JSON text as
+    /// the server has it.
+    fn decide(m: &Mutator, pod: Value) -> (Outcome, Verdict) {
+        let raw = serde_json::value::to_raw_value(&pod).unwrap();
+        m.review(PodReview {
             uid: "u".into(),
             operation: "CREATE".into(),
             sub_resource: None,
             namespace: "apps".into(),
-            pod,
-        }
+            pod: Some(&raw),
+        })
+        .unwrap()
     }
 
     fn opted_in() -> Value {
@@ -156,7 +194,7 @@ mod tests {
             defaults: InjectOptions::default(),
         };
         let pod = opted_in();
-        let (outcome, verdict) = m.review(review(pod.clone()));
+        let (outcome, verdict) = decide(&m, pod.clone());
         assert_eq!(outcome, Outcome::Injected);
         let Verdict::Allow { patch } = verdict else {
             panic!("denied")
@@ -170,7 +208,7 @@ mod tests {
             (patched["apiVersion"].clone(), patched["kind"].clone()),
             (json!("v1"), json!("Pod"))
         );
-        let (again, _) = m.review(review(patched));
+        let (again, _) = decide(&m, patched);
         assert_eq!(again, Outcome::Unchanged);
     }
 
@@ -181,10 +219,10 @@ mod tests {
         };
         let mut pod = opted_in();
         pod["metadata"]["labels"] = json!({});
-        assert_eq!(m.review(review(pod)).0, Outcome::Skipped);
+        assert_eq!(decide(&m, pod).0, Outcome::Skipped);
         let mut pod = opted_in();
         pod["metadata"]["annotations"] = json!({OPT_IN_LABEL: "false"});
-        assert_eq!(m.review(review(pod)).0, Outcome::Skipped);
+        assert_eq!(decide(&m, pod).0, Outcome::Skipped);
     }
 
     /// The patch carries what is added, not the pod: the same bytes whether
@@ -202,7 +240,7 @@ mod tests {
             for c in pod["spec"]["containers"].as_array_mut().unwrap() {
                 c["env"] = Value::Array(env.clone());
             }
-            let (_, verdict) = m.review(review(pod));
+            let (_, verdict) = decide(&m, pod);
             let Verdict::Allow { patch } = verdict else {
                 panic!("denied")
             };
@@ -223,7 +261,7 @@ mod tests {
             .map(|i| json!({"name": format!("c{i}"), "image": "x"}))
             .collect();
         pod["spec"]["containers"] = Value::Array(many);
-        let (outcome, verdict) = m.review(review(pod));
+        let (outcome, verdict) = decide(&m, pod);
         assert_eq!(outcome, Outcome::Denied);
         let Verdict::Deny { message } = verdict else {
             panic!("allowed")
