@@ -3,6 +3,7 @@
 //! sees as HTTP statuses.
 
 use crate::serve::slots::Activity;
+use crate::webhook::lane::Lane;
 use crate::webhook::metrics::{Outcome, WebhookMetrics};
 use crate::webhook::mutate::Mutator;
 use crate::webhook::review::{self, ReviewError};
@@ -33,10 +34,11 @@ pub(crate) struct App {
     /// Set on SIGTERM: `/readyz` turns 503 so the endpoint is removed while
     /// requests are still served.
     pub draining: AtomicBool,
-    /// Reviews over [`SMALL_REVIEW`] take turns here, one at a time on a
-    /// blocking thread, so they neither stall the runtime (current-thread)
-    /// nor hold more than one large body's worth of memory at once.
-    pub large_lane: Semaphore,
+    /// Reviews over [`SMALL_REVIEW`] take turns here before their body is
+    /// read, so waiting ones hold a socket, not a body...
+    pub large_turn: Semaphore,
+    /// ...and are answered on the lane's thread, off the runtime.
+    pub lane: Arc<Lane>,
 }
 
 /// A review body up to this size is answered on the runtime thread: it
@@ -130,9 +132,9 @@ async fn answer(
     // A large review waits for the lane before its body is read, so waiting
     // ones hold a socket, not a body.
     let lane = if declared.is_none_or(|n| n > SMALL_REVIEW) {
-        match tokio::time::timeout_at(deadline, app.large_lane.acquire()).await {
+        match tokio::time::timeout_at(deadline, app.large_turn.acquire()).await {
             Ok(Ok(permit)) => Some(permit),
-            Ok(Err(closed)) => unreachable!("the large lane is never closed: {closed}"),
+            Ok(Err(closed)) => unreachable!("the large-review turn is never closed: {closed}"),
             Err(_) => {
                 linger(body);
                 return Err(HttpError::Timeout(app.request_timeout));
@@ -148,9 +150,10 @@ async fn answer(
         None => review_bytes(app, body)?,
         Some(_permit) => {
             let app = Arc::clone(app);
-            tokio::task::spawn_blocking(move || review_bytes(&app, body))
+            let lane = Arc::clone(&app.lane);
+            lane.run(move || review_bytes(&app, body))
                 .await
-                .map_err(|e| HttpError::Internal(format!("the review did not complete: {e}")))??
+                .map_err(|e| HttpError::Internal(e.to_string()))??
         }
     };
     Ok((outcome, json(StatusCode::OK, answer)))

@@ -9,6 +9,7 @@
 
 mod certs;
 mod handler;
+mod lane;
 mod metrics;
 mod mutate;
 mod patch;
@@ -133,7 +134,11 @@ async fn serve(
         max_body: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout),
         draining: AtomicBool::new(false),
-        large_lane: tokio::sync::Semaphore::new(1),
+        large_turn: tokio::sync::Semaphore::new(1),
+        lane: Arc::new(
+            lane::Lane::start()
+                .map_err(|e| WebhookError::Fatal(format!("cannot start a thread: {e}")))?,
+        ),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (term_tx, mut term_rx) = watch::channel(false);
