@@ -104,9 +104,15 @@ async fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         }
         "/status" => {
             let status = Arc::clone(&shared.status.borrow());
-            let body = serde_json::to_string_pretty(&*status)
-                .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise status: {e}\"}}"));
-            with_type(text(StatusCode::OK, body + "\n"), "application/json")
+            match serde_json::to_string_pretty(&*status) {
+                Ok(body) => with_type(text(StatusCode::OK, body + "\n"), "application/json"),
+                // Plain data with string keys: serialising it does not fail.
+                // Should it, a 500 says so rather than a 200 with a made-up body.
+                Err(e) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot serialise the status: {e}\n"),
+                ),
+            }
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
     }
