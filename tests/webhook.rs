@@ -741,3 +741,28 @@ fn idle_and_slow_connections_do_not_starve_a_review() {
     assert_eq!(w.get("/healthz").0, 200);
     drop(hostile);
 }
+
+/// Issue 25 item 9: the log gives the serving certificate's notAfter in
+/// RFC 3339, as `/status` writes times (it gave Unix seconds).
+#[test]
+fn the_loaded_certificate_is_logged_with_its_rfc3339_expiry() {
+    let tls = TlsVolume::new();
+    let w = tls.start(&[]);
+    let der = tls.chain.leaf.der();
+    let (_, x509) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let expected = x509
+        .validity()
+        .not_after
+        .to_datetime()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let logs = w.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("serving certificate loaded"))
+        .unwrap_or_else(|| panic!("no load logged:\n{logs}"));
+    assert!(
+        line.contains(&format!("not_after={expected}")),
+        "expected not_after={expected} in: {line}"
+    );
+}
