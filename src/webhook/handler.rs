@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::warn;
 
 /// Everything a request handler reads.
@@ -34,11 +34,21 @@ pub(crate) struct App {
     /// Set on SIGTERM: `/readyz` turns 503 so the endpoint is removed while
     /// requests are still served.
     pub draining: AtomicBool,
-    /// Reviews over [`SMALL_REVIEW`] take turns here before their body is
-    /// read, so waiting ones hold a socket, not a body...
-    pub large_turn: Semaphore,
-    /// ...and are answered on the lane's thread, off the runtime.
+    /// The bodies of reviews over [`SMALL_REVIEW`] held at once, in KiB,
+    /// counted as they arrive and until answered: what many large or slow
+    /// bodies can make the webhook hold ([`body_budget_kib`]).
+    pub body_budget: Semaphore,
+    /// Where reviews over [`SMALL_REVIEW`] are answered, one at a time, off
+    /// the runtime thread.
     pub lane: Arc<Lane>,
+}
+
+/// The budget for large bodies held at once: room for a few of them, and
+/// always for one of `--max-body-bytes`.
+pub(crate) fn body_budget_kib(max_body: u64) -> usize {
+    const BUDGET_KIB: u64 = 16 * 1024;
+    // `max_body` is at most 64 MiB (the flag's range): it fits a usize.
+    BUDGET_KIB.max(max_body.div_ceil(1024)) as usize
 }
 
 /// A review body up to this size is answered on the runtime thread: it
@@ -129,32 +139,21 @@ async fn answer(
         }
     };
     let deadline = tokio::time::Instant::now() + app.request_timeout;
-    // A large review waits for the lane before its body is read, so waiting
-    // ones hold a socket, not a body.
-    let lane = if declared.is_none_or(|n| n > SMALL_REVIEW) {
-        match tokio::time::timeout_at(deadline, app.large_turn.acquire()).await {
-            Ok(Ok(permit)) => Some(permit),
-            Ok(Err(closed)) => unreachable!("the large-review turn is never closed: {closed}"),
-            Err(_) => {
-                linger(body);
-                return Err(HttpError::Timeout(app.request_timeout));
-            }
-        }
-    } else {
-        None
-    };
-    let body = read_body(body, app, deadline, declared).await?;
+    let large = declared.is_none_or(|n| n > SMALL_REVIEW);
+    let (body, budget) = read_body(body, app, deadline, declared, large).await?;
     // From here on, the connection is doing work: not to be evicted.
     let _serving = activity.serving();
-    let (outcome, answer) = match lane {
-        None => review_bytes(app, body)?,
-        Some(_permit) => {
-            let app = Arc::clone(app);
-            let lane = Arc::clone(&app.lane);
-            lane.run(move || review_bytes(&app, body))
-                .await
-                .map_err(|e| HttpError::Internal(e.to_string()))??
-        }
+    let (outcome, answer) = if large {
+        let for_lane = Arc::clone(app);
+        let answered = app
+            .lane
+            .run(move || review_bytes(&for_lane, body))
+            .await
+            .map_err(|e| HttpError::Internal(e.to_string()))?;
+        drop(budget);
+        answered?
+    } else {
+        review_bytes(app, body)?
     };
     Ok((outcome, json(StatusCode::OK, answer)))
 }
@@ -205,36 +204,52 @@ fn check_head(parts: &hyper::http::request::Parts, limit: u64) -> Result<Option<
     Ok(declared)
 }
 
-/// The whole body, within the size limit and by `deadline`.
-async fn read_body(
+/// The whole body, within the size limit and by `deadline`; a `large` one
+/// also within the body budget, whose share it returns to hold until answered.
+async fn read_body<'a>(
     mut body: Incoming,
-    app: &App,
+    app: &'a App,
     deadline: tokio::time::Instant,
     declared: Option<u64>,
-) -> Result<Vec<u8>, HttpError> {
+    large: bool,
+) -> Result<(Vec<u8>, Option<SemaphorePermit<'a>>), HttpError> {
     // `max_body` is at most 64 MiB (the flag's range): it fits a usize.
     let limit = app.max_body as usize;
     // Sized once when declared (already checked against the limit): growing
     // by doubling would briefly hold twice the body.
     let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut held: Option<SemaphorePermit<'a>> = None;
     loop {
-        match tokio::time::timeout_at(deadline, body.frame()).await {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(HttpError::Timeout(app.request_timeout)),
-            Ok(None) => return Ok(buf),
+            Ok(None) => return Ok((buf, held)),
             Ok(Some(Err(e))) => return Err(HttpError::Body(e.to_string())),
-            Ok(Some(Ok(frame))) => {
-                let Ok(data) = frame.into_data() else {
-                    continue;
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            linger(body);
+            return Err(HttpError::TooLarge {
+                limit: app.max_body,
+            });
+        }
+        if large {
+            // A frame is within the body limit (64 MiB at most): it fits a u32.
+            let kib = data.len().div_ceil(1024) as u32;
+            let share =
+                match tokio::time::timeout_at(deadline, app.body_budget.acquire_many(kib)).await {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(closed)) => unreachable!("the body budget is never closed: {closed}"),
+                    Err(_) => return Err(HttpError::Timeout(app.request_timeout)),
                 };
-                if buf.len() + data.len() > limit {
-                    linger(body);
-                    return Err(HttpError::TooLarge {
-                        limit: app.max_body,
-                    });
-                }
-                buf.extend_from_slice(&data);
+            match held.as_mut() {
+                Some(h) => h.merge(share),
+                None => held = Some(share),
             }
         }
+        buf.extend_from_slice(&data);
     }
 }
 

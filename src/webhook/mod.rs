@@ -134,7 +134,7 @@ async fn serve(
         max_body: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout),
         draining: AtomicBool::new(false),
-        large_turn: tokio::sync::Semaphore::new(1),
+        body_budget: tokio::sync::Semaphore::new(handler::body_budget_kib(args.max_body_bytes)),
         lane: Arc::new(
             lane::Lane::start()
                 .map_err(|e| WebhookError::Fatal(format!("cannot start a thread: {e}")))?,
