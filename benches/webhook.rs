@@ -8,6 +8,13 @@
 //! phase opens a new connection for every review (handshake included).
 //! Memory is the server's VmRSS at the end of the load and VmHWM (its peak),
 //! from /proc. A `harness = false` bench for the reasons in benches/pipeline.rs.
+//!
+//! Then the large reviews (issue 24): on a fresh server, one review of
+//! `TI_BENCH_LARGE_BYTES` (default 2 MiB, the default body limit; a pod of
+//! 200 containers with large environments, every one a target): its latency
+//! and what it adds to the peak RSS; then, while two clients send such
+//! reviews back to back, the latency of one-container reviews and of
+//! `/healthz`.
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{Read, Write};
@@ -27,8 +34,36 @@ fn free_port() -> u16 {
 const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"gateway-7d9c5b-","namespace":"apps","labels":{"app":"gateway","pod-template-hash":"7d9c5b","trust-injector.io/inject":"true"},"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"gateway-7d9c5b","uid":"0b6f5c8e-2f53-4b7a-9d1e-3c1f0e6a7b21","controller":true,"blockOwnerDeletion":true}]},"spec":{"containers":[{"name":"gateway","image":"mcr.microsoft.com/azure-api-management/gateway:v2","env":[{"name":"config.service.endpoint","value":"https://example.configuration.azure-api.net"},{"name":"config.service.auth","valueFrom":{"secretKeyRef":{"name":"gw-token","key":"value"}}}],"ports":[{"containerPort":8080},{"containerPort":8081}],"resources":{"requests":{"cpu":"500m","memory":"512Mi"}}}],"terminationGracePeriodSeconds":60}}"#;
 
 fn review_body() -> Vec<u8> {
+    review_of(POD)
+}
+
+/// A pod of 200 containers (under the webhook's cap), each with as many
+/// environment variables as make the review about `bytes` long.
+fn large_review(bytes: usize) -> Vec<u8> {
+    let containers = 200;
+    let entry = r#"{"name":"VAR_100_100","value":"value-00000000000000000100"},"#.len();
+    let env_each = bytes.saturating_sub(4096) / containers / entry;
+    let list: Vec<String> = (0..containers)
+        .map(|c| {
+            let env: Vec<String> = (0..env_each)
+                .map(|e| format!(r#"{{"name":"VAR_{c}_{e}","value":"value-{e:0>20}"}}"#))
+                .collect();
+            format!(
+                r#"{{"name":"c{c}","image":"example/app:1","env":[{}]}}"#,
+                env.join(",")
+            )
+        })
+        .collect();
+    let pod = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"generateName":"big-","namespace":"apps","labels":{{"trust-injector.io/inject":"true"}}}},"spec":{{"containers":[{}]}}}}"#,
+        list.join(",")
+    );
+    review_of(&pod)
+}
+
+fn review_of(pod: &str) -> Vec<u8> {
     format!(
-        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"bench","kind":{{"group":"","version":"v1","kind":"Pod"}},"resource":{{"group":"","version":"v1","resource":"pods"}},"namespace":"apps","operation":"CREATE","userInfo":{{"username":"system:serviceaccount:kube-system:replicaset-controller"}},"object":{POD},"oldObject":null,"dryRun":false}}}}"#
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"bench","kind":{{"group":"","version":"v1","kind":"Pod"}},"resource":{{"group":"","version":"v1","resource":"pods"}},"namespace":"apps","operation":"CREATE","userInfo":{{"username":"system:serviceaccount:kube-system:replicaset-controller"}},"object":{pod},"oldObject":null,"dryRun":false}}}}"#
     )
     .into_bytes()
 }
@@ -165,9 +200,8 @@ fn call(tls: &mut Tls, request: &[u8]) {
     );
 }
 
-/// Runs `clients` threads for `seconds`; returns every latency in seconds.
-fn load(server: &Server, clients: usize, seconds: f64, fresh: bool) -> Vec<f64> {
-    let config = Arc::new(
+fn client_config(server: &Server) -> Arc<rustls::ClientConfig> {
+    Arc::new(
         rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -175,15 +209,24 @@ fn load(server: &Server, clients: usize, seconds: f64, fresh: bool) -> Vec<f64> 
         .unwrap()
         .with_root_certificates(server.roots.clone())
         .with_no_client_auth(),
-    );
-    let body = review_body();
+    )
+}
+
+/// The HTTP request carrying review `body`.
+fn request(body: &[u8]) -> Vec<u8> {
     let mut request = format!(
         "POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
-    request.extend_from_slice(&body);
-    let request = Arc::new(request);
+    request.extend_from_slice(body);
+    request
+}
+
+/// Runs `clients` threads for `seconds`; returns every latency in seconds.
+fn load(server: &Server, clients: usize, seconds: f64, fresh: bool) -> Vec<f64> {
+    let config = client_config(server);
+    let request = Arc::new(request(&review_body()));
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let threads: Vec<_> = (0..clients)
         .map(|_| {
@@ -209,6 +252,96 @@ fn load(server: &Server, clients: usize, seconds: f64, fresh: bool) -> Vec<f64> 
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect()
+}
+
+/// One `GET /healthz` on a new connection, as the kubelet sends it.
+fn healthz(port: u16) -> bool {
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = c.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+    let mut s = String::new();
+    let _ = c.read_to_string(&mut s);
+    s.starts_with("HTTP/1.0 200") || s.starts_with("HTTP/1.1 200")
+}
+
+/// One large review on a fresh, warmed-up server: its latency, and what it
+/// adds to the server's peak RSS and keeps afterwards.
+fn one_large(bytes: usize) {
+    let server = Server::start();
+    let config = client_config(&server);
+    let small = request(&review_body());
+    let big = request(&large_review(bytes));
+    let mut c = connect(&config, server.port);
+    for _ in 0..50 {
+        call(&mut c, &small);
+    }
+    let (rss0, hwm0) = server.memory();
+    let t = Instant::now();
+    call(&mut c, &big);
+    let took = t.elapsed().as_secs_f64() * 1e3;
+    let (rss1, hwm1) = server.memory();
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss2, _) = server.memory();
+    println!(
+        "one {} KiB review: {took:.1} ms; peak RSS +{} KiB (VmHWM {hwm0} -> {hwm1} KiB); RSS {rss0} KiB before, {rss1} KiB just after, {rss2} KiB 1 s later",
+        big.len() / 1024,
+        hwm1.saturating_sub(hwm0)
+    );
+}
+
+/// Two clients send large reviews back to back for `seconds`; meanwhile one
+/// client sends one-container reviews (keep-alive) and another probes
+/// `/healthz`, each every 20 ms. Reports both latencies and the peak RSS.
+fn large_stream(bytes: usize, seconds: f64) {
+    let server = Server::start();
+    let config = client_config(&server);
+    let big = Arc::new(request(&large_review(bytes)));
+    let small = request(&review_body());
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let large: Vec<_> = (0..2)
+        .map(|_| {
+            let (config, big, port) = (Arc::clone(&config), Arc::clone(&big), server.port);
+            std::thread::spawn(move || {
+                let mut c = connect(&config, port);
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    call(&mut c, &big);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let probe_port = server.probe_port;
+    let probes = std::thread::spawn(move || {
+        let mut lat = Vec::new();
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            assert!(healthz(probe_port), "/healthz failed");
+            lat.push(t.elapsed().as_secs_f64());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        lat
+    });
+    let mut c = connect(&config, server.port);
+    let mut lat = Vec::new();
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        call(&mut c, &small);
+        lat.push(t.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let large: usize = large.into_iter().map(|t| t.join().unwrap()).sum();
+    let probes = probes.join().unwrap();
+    println!(
+        "during {large} large reviews of {} KiB from 2 clients:",
+        big.len() / 1024
+    );
+    report("  one-container review", lat, seconds);
+    report("  GET /healthz", probes, seconds);
+    let (rss, hwm) = server.memory();
+    println!("  server memory: RSS {rss} KiB at the end, peak (VmHWM) {hwm} KiB");
 }
 
 fn report(what: &str, mut lat: Vec<f64>, seconds: f64) {
@@ -249,4 +382,8 @@ fn main() {
     println!(
         "server memory: idle {idle_rss} KiB, under keep-alive load {rss} KiB, after handshake load {rss2} KiB, peak (VmHWM) {hwm} KiB"
     );
+    drop(server);
+    let large = env("TI_BENCH_LARGE_BYTES", 2.0 * 1024.0 * 1024.0) as usize;
+    one_large(large);
+    large_stream(large, seconds);
 }

@@ -19,6 +19,7 @@ pub(crate) mod daemon;
 pub mod inject;
 pub(crate) mod logging;
 pub(crate) mod output;
+pub(crate) mod serve;
 pub(crate) mod trust;
 pub(crate) mod webhook;
 

@@ -684,3 +684,89 @@ fn a_chunked_body_over_the_limit_is_refused() {
         out.text()
     );
 }
+
+/// A TLS client for the hostile connections below, trusting `ca_file`.
+fn hostile_tls_config(ca_file: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca_file).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// Issue 24 item 5: one peer opens 600 connections (more than the 512 the
+/// webhook holds) that finish the TLS handshake and then idle, or send
+/// headers and a few bytes of a body that never completes. With a request
+/// timeout of 300 s none of them times out during the test, so a review
+/// served at all was served by taking the place of a waiting connection.
+#[test]
+fn idle_and_slow_connections_do_not_starve_a_review() {
+    use std::io::Write;
+    let tls = TlsVolume::new();
+    let w = tls.start(&["--request-timeout=300"]);
+    let config = hostile_tls_config(&tls.ca_file);
+    let mut hostile = Vec::new();
+    for i in 0..600 {
+        let sock = std::net::TcpStream::connect(("127.0.0.1", w.port)).unwrap();
+        sock.set_read_timeout(Some(PATIENCE)).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(std::sync::Arc::clone(&config), name).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, sock);
+        while s.conn.is_handshaking() {
+            s.conn
+                .complete_io(&mut s.sock)
+                .unwrap_or_else(|e| panic!("hostile handshake {i}: {e}"));
+        }
+        if i % 2 == 1 {
+            // Slow body: the headers promise 100 kB, a few bytes follow.
+            let _ = s.write_all(
+                b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"apiVersion\":",
+            );
+            let _ = s.flush();
+        }
+        hostile.push(s);
+    }
+    let review = wh::review_for("u-crowded", "apps", &opted_in("crowded"));
+    let a = tls.send(&w, &[Req::review(&review)]);
+    assert_eq!(a[0].status, 200, "{}", a[0].body);
+    assert!(
+        patch_of(&a[0], "u-crowded").is_some(),
+        "the review is answered with its patch: {}",
+        a[0].body
+    );
+    assert_eq!(w.get("/healthz").0, 200);
+    drop(hostile);
+}
+
+/// Issue 25 item 9: the log gives the serving certificate's notAfter in
+/// RFC 3339, as `/status` writes times (it gave Unix seconds).
+#[test]
+fn the_loaded_certificate_is_logged_with_its_rfc3339_expiry() {
+    let tls = TlsVolume::new();
+    let w = tls.start(&[]);
+    let der = tls.chain.leaf.der();
+    let (_, x509) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let expected = x509
+        .validity()
+        .not_after
+        .to_datetime()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let logs = w.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("serving certificate loaded"))
+        .unwrap_or_else(|| panic!("no load logged:\n{logs}"));
+    assert!(
+        line.contains(&format!("not_after={expected}")),
+        "expected not_after={expected} in: {line}"
+    );
+}

@@ -17,10 +17,8 @@ pub(crate) mod ledger;
 pub(crate) mod metrics;
 pub(crate) mod reconcile;
 pub(crate) mod server;
-pub(crate) mod signals;
 pub(crate) mod status;
 pub(crate) mod triggers;
-pub(crate) mod watch;
 
 use crate::config::RunConfig;
 use crate::daemon::hooks::Hooks;
@@ -30,8 +28,8 @@ use crate::daemon::reconcile::Reconciler;
 use crate::daemon::server::{serve, Shared};
 use crate::daemon::status::{Progress, Status};
 use crate::daemon::triggers::{expiry_deadline, Reason, Trigger, Triggers, Wakers};
-use crate::daemon::watch::Watches;
 use crate::output::publish::PublishError;
+use crate::serve::watch::Watches;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::{self, Notify};
@@ -213,7 +211,7 @@ async fn start(config: &RunConfig) -> Result<(Worker, Triggers, Outlets), Daemon
 
     let (shutdown_tx, shutdown) = sync::watch::channel(false);
     let reread = Arc::new(Notify::new());
-    crate::daemon::signals::install(shutdown_tx, Arc::clone(&reread))
+    crate::serve::signals::install(shutdown_tx, Arc::clone(&reread))
         .map_err(DaemonError::Signals)?;
 
     let progress = Arc::new(Progress::default());

@@ -7,11 +7,11 @@
 
 use crate::daemon::metrics::{Format, Metrics};
 use crate::daemon::status::{Progress, Status};
+use crate::serve::http::{accept_loop, serve_http1, PROBE_LIMITS};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,31 +43,32 @@ pub struct Shared {
 
 /// Serves until the task is dropped.
 pub async fn serve(listener: TcpListener, shared: Shared) {
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of descriptors, typically: back off instead of spinning.
-                debug!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+    let limits = PROBE_LIMITS;
+    accept_loop(
+        listener,
+        limits,
+        None,
+        Duration::ZERO,
+        move |stream, _, slot| {
+            let shared = shared.clone();
+            async move {
+                let activity = slot.activity();
+                let service = hyper::service::service_fn(move |req| {
+                    let shared = shared.clone();
+                    let serving = activity.serving();
+                    async move {
+                        let response = route(&req, &shared).await;
+                        drop(serving);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                if let Err(e) = serve_http1(stream, service, &limits, &slot, &mut None).await {
+                    debug!(error = %e, "probe connection ended with an error");
+                }
             }
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(&req, &shared).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                debug!(error = %e, "probe connection ended with an error");
-            }
-        });
-    }
+        },
+    )
+    .await
 }
 
 async fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
@@ -103,9 +104,15 @@ async fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         }
         "/status" => {
             let status = Arc::clone(&shared.status.borrow());
-            let body = serde_json::to_string_pretty(&*status)
-                .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise status: {e}\"}}"));
-            with_type(text(StatusCode::OK, body + "\n"), "application/json")
+            match serde_json::to_string_pretty(&*status) {
+                Ok(body) => with_type(text(StatusCode::OK, body + "\n"), "application/json"),
+                // Plain data with string keys: serialising it does not fail.
+                // Should it, a 500 says so rather than a 200 with a made-up body.
+                Err(e) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot serialise the status: {e}\n"),
+                ),
+            }
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
     }

@@ -238,15 +238,30 @@ pub fn inject_template(
     if let Some(reason) = skip_reason(template)? {
         return Ok(Outcome::Skipped(reason));
     }
-    let opts = effective_options(template, defaults)?;
     let mut work = template.clone();
-    remove_template(&mut work)?;
-    apply(&mut work, &opts)?;
+    inject_in_place(&mut work, defaults)?;
     if work == *template {
         return Ok(Outcome::Unchanged);
     }
     *template = work;
     Ok(Outcome::Injected)
+}
+
+/// The same mutation without a working copy, for a caller that already
+/// holds the original elsewhere and drops `template` on error (the webhook,
+/// whose pods can be megabytes): `Some` when the template is to be left
+/// alone (unchanged then); on error it may be half changed.
+pub fn inject_in_place(
+    template: &mut Value,
+    defaults: &InjectOptions,
+) -> Result<Option<SkipReason>, InjectError> {
+    if let Some(reason) = skip_reason(template)? {
+        return Ok(Some(reason));
+    }
+    let opts = effective_options(template, defaults)?;
+    remove_template(template)?;
+    apply(template, &opts)?;
+    Ok(None)
 }
 
 /// Takes out what the marker annotation says was injected, and restores what `force`

@@ -8,6 +8,8 @@
 //! clusters without cert-manager.
 
 mod certs;
+mod handler;
+mod lane;
 mod metrics;
 mod mutate;
 mod patch;
@@ -118,18 +120,23 @@ async fn serve(
     let metrics = Arc::new(metrics::WebhookMetrics::new());
     let acceptor = server::acceptor(Arc::clone(&store))
         .map_err(|e| WebhookError::Fatal(format!("TLS configuration: {e}")))?;
-    let app = Arc::new(server::App {
+    let app = Arc::new(handler::App {
         store: Arc::clone(&store),
         metrics: Arc::clone(&metrics),
         mutator: mutate::Mutator { defaults },
         max_body: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout),
         draining: AtomicBool::new(false),
+        body_budget: tokio::sync::Semaphore::new(handler::body_budget_kib(args.max_body_bytes)),
+        lane: Arc::new(
+            lane::Lane::start()
+                .map_err(|e| WebhookError::Fatal(format!("cannot start a thread: {e}")))?,
+        ),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (term_tx, mut term_rx) = watch::channel(false);
     let wake = Arc::new(Notify::new());
-    crate::daemon::signals::install(term_tx, Arc::clone(&wake))
+    crate::serve::signals::install(term_tx, Arc::clone(&wake))
         .map_err(|e| WebhookError::Fatal(format!("cannot install signal handlers: {e}")))?;
     let files = tls::TlsFiles {
         cert: args.tls_cert.clone(),
@@ -142,8 +149,15 @@ async fn serve(
         Duration::from_secs(args.resync),
         wake,
     ));
-    let addr = https.local_addr().unwrap_or(args.listen);
-    let probe_addr = probes.as_ref().and_then(|p| p.local_addr().ok());
+    let local = |l: &TcpListener, flag: &str| {
+        l.local_addr()
+            .map_err(|e| WebhookError::Fatal(format!("{flag}: the bound address: {e}")))
+    };
+    let addr = local(&https, "--listen")?;
+    let probe_addr = match &probes {
+        Some(p) => Some(local(p, "--probe-listen")?),
+        None => None,
+    };
     let probe_task = probes.map(|p| tokio::spawn(server::serve_probes(p, Arc::clone(&app))));
     server::log_listening(addr, probe_addr);
     let serving = tokio::spawn(server::serve_https(
@@ -159,8 +173,13 @@ async fn serve(
         info!(seconds = args.shutdown_delay, "draining before stopping");
         tokio::time::sleep(Duration::from_secs(args.shutdown_delay)).await;
     }
+    // The receivers live in the serving task, which is still running.
     let _ = stop_tx.send(true);
-    let _ = serving.await;
+    if let Err(e) = serving.await {
+        return Err(WebhookError::Fatal(format!(
+            "the HTTPS listener failed: {e}"
+        )));
+    }
     reloader.abort();
     if let Some(p) = probe_task {
         p.abort();

@@ -6,7 +6,9 @@ use crate::inject::{self, InjectOptions};
 use crate::webhook::metrics::Outcome;
 use crate::webhook::patch;
 use crate::webhook::review::{PodReview, Verdict};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use tracing::{debug, info, warn};
 
 /// The opt-in label, on the pod or on its namespace; the same key as
@@ -32,6 +34,12 @@ fn asks_for_sidecar(pod: &Value) -> bool {
     }
 }
 
+/// The most containers (init, regular and ephemeral together) a pod may
+/// have for the webhook to add the sidecar; more are denied. A review's cost
+/// and its patch grow with the containers that get the trust; real pods
+/// have a handful, and this bounds what one pod can make the webhook do.
+pub(crate) const MAX_CONTAINERS: usize = 250;
+
 /// Turns reviews into verdicts with the webhook's defaults.
 pub(crate) struct Mutator {
     /// What the webhook's flags say; each pod's annotations override it,
@@ -42,17 +50,20 @@ pub(crate) struct Mutator {
 impl Mutator {
     /// The verdict for one review: a whole patch, no patch, or a denial;
     /// never a partial patch.
-    pub(crate) fn review(&self, review: &PodReview) -> (Outcome, Verdict) {
-        let pod = &review.pod;
-        let who = pod_name(pod, &review.namespace);
+    pub(crate) fn review(&self, review: PodReview<'_>) -> Result<(Outcome, Verdict), MutateError> {
         let allow = || Verdict::Allow { patch: Vec::new() };
-        if review.operation != "CREATE" || review.sub_resource.is_some() {
-            debug!(pod = %who, operation = %review.operation, "not a pod CREATE; allowed unchanged");
-            return (Outcome::Skipped, allow());
-        }
-        if !asks_for_sidecar(pod) {
+        let raw = match review.pod {
+            Some(raw) if review.operation == "CREATE" && review.sub_resource.is_none() => raw,
+            _ => {
+                debug!(operation = %review.operation, "not a pod CREATE; allowed unchanged");
+                return Ok((Outcome::Skipped, allow()));
+            }
+        };
+        let pod: Value = serde_json::from_str(raw.get())?;
+        let who = pod_name(&pod, &review.namespace);
+        if !asks_for_sidecar(&pod) {
             debug!(pod = %who, "{OPT_IN_LABEL} label is neither of {OPT_IN_VALUES:?}; allowed unchanged");
-            return (Outcome::Skipped, allow());
+            return Ok((Outcome::Skipped, allow()));
         }
         // Already carries a sidecar, ours (reinvocation) or from a workload
         // `inject` changed: its owner's choice stands, whatever our defaults.
@@ -62,42 +73,89 @@ impl Mutator {
             .is_some()
         {
             debug!(pod = %who, "already injected; allowed unchanged");
-            return (Outcome::Unchanged, allow());
+            return Ok((Outcome::Unchanged, allow()));
         }
-        let before = template_of(pod);
-        let mut after = before.clone();
-        match inject::inject_template(&mut after, &self.defaults) {
-            Ok(inject::Outcome::Injected) => {
-                let ops = patch::diff(&before, &after);
+        let containers = container_count(&pod);
+        if containers > MAX_CONTAINERS {
+            let message = format!(
+                "trust-injector: pod {who} has {containers} containers; the webhook adds its sidecar to pods of at most {MAX_CONTAINERS}"
+            );
+            warn!(pod = %who, containers, "pod denied: too many containers");
+            return Ok((Outcome::Denied, Verdict::Deny { message }));
+        }
+        // The one tree: mutated in place (discarded on error); the "before"
+        // of the patch is the request's text.
+        let mut after = template_of(pod);
+        match inject::mutate::inject_in_place(&mut after, &self.defaults) {
+            Ok(None) => {
+                let ops = patch::diff(&template_text(raw)?, &after)?;
+                if ops.is_empty() {
+                    return Ok((Outcome::Unchanged, allow()));
+                }
                 info!(pod = %who, operations = ops.len(), "sidecar added");
-                (Outcome::Injected, Verdict::Allow { patch: ops })
+                Ok((Outcome::Injected, Verdict::Allow { patch: ops }))
             }
-            Ok(inject::Outcome::Unchanged) => (Outcome::Unchanged, allow()),
-            Ok(inject::Outcome::Skipped(reason)) => {
+            Ok(Some(reason)) => {
                 info!(pod = %who, %reason, "left alone");
-                (Outcome::Skipped, allow())
+                Ok((Outcome::Skipped, allow()))
             }
             Err(e) => {
                 // Denied, not allowed without the sidecar: a gateway started
                 // without its CAs fails later and far from the cause.
                 let message = format!("trust-injector: cannot add the sidecar to pod {who}: {e}");
                 warn!(pod = %who, error = %e, "pod denied");
-                (Outcome::Denied, Verdict::Deny { message })
+                Ok((Outcome::Denied, Verdict::Deny { message }))
             }
         }
     }
 }
 
+/// Why a review could not be decided: a bug, never the pod's fault (the
+/// body was JSON when it was read). Answered with HTTP 500, never with an
+/// empty patch that would admit the pod without its sidecar.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MutateError {
+    #[error("cannot re-read the pod from the request: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// `{"metadata": …, "spec": …}` of the pod as sent, as text: the "before"
+/// that [`template_of`] is the "after" of.
+fn template_text(pod: &RawValue) -> Result<Box<RawValue>, serde_json::Error> {
+    let members: BTreeMap<&str, &RawValue> = serde_json::from_str(pod.get())?;
+    let mut text = String::from("{");
+    for key in ["metadata", "spec"] {
+        if let Some(v) = members.get(key) {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push_str(&format!("{key:?}:"));
+            text.push_str(v.get());
+        }
+    }
+    text.push('}');
+    RawValue::from_string(text)
+}
+
 /// `{metadata, spec}` of the pod, the shape `inject` mutates: the patch can
 /// then only touch those two, and every path in it is also a path in the pod.
-fn template_of(pod: &Value) -> Value {
+fn template_of(mut pod: Value) -> Value {
     let mut t = Map::new();
     for key in ["metadata", "spec"] {
-        if let Some(v) = pod.get(key) {
-            t.insert(key.to_string(), v.clone());
+        if let Some(v) = pod.get_mut(key) {
+            t.insert(key.to_string(), v.take());
         }
     }
     Value::Object(t)
+}
+
+/// Init, regular and ephemeral containers together.
+fn container_count(pod: &Value) -> usize {
+    ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|k| pod.pointer(&format!("/spec/{k}")).and_then(Value::as_array))
+        .map(Vec::len)
+        .sum()
 }
 
 /// `namespace/name` for logs; `generateName*` for pods a controller creates.
@@ -118,14 +176,18 @@ mod tests {
     use crate::webhook::review::PodReview;
     use serde_json::json;
 
-    fn review(pod: Value) -> PodReview {
-        PodReview {
+    /// The verdict for `pod` in a CREATE review, through its JSON text as
+    /// the server has it.
+    fn decide(m: &Mutator, pod: Value) -> (Outcome, Verdict) {
+        let raw = serde_json::value::to_raw_value(&pod).unwrap();
+        m.review(PodReview {
             uid: "u".into(),
             operation: "CREATE".into(),
             sub_resource: None,
             namespace: "apps".into(),
-            pod,
-        }
+            pod: Some(&raw),
+        })
+        .unwrap()
     }
 
     fn opted_in() -> Value {
@@ -145,21 +207,21 @@ mod tests {
             defaults: InjectOptions::default(),
         };
         let pod = opted_in();
-        let (outcome, verdict) = m.review(&review(pod.clone()));
+        let (outcome, verdict) = decide(&m, pod.clone());
         assert_eq!(outcome, Outcome::Injected);
         let Verdict::Allow { patch } = verdict else {
             panic!("denied")
         };
-        let mut expected = template_of(&pod);
+        let mut expected = template_of(pod.clone());
         inject::inject_template(&mut expected, &InjectOptions::default()).unwrap();
         let mut patched = pod.clone();
         apply(&mut patched, &patch);
-        assert_eq!(template_of(&patched), expected);
+        assert_eq!(template_of(patched.clone()), expected);
         assert_eq!(
             (patched["apiVersion"].clone(), patched["kind"].clone()),
             (json!("v1"), json!("Pod"))
         );
-        let (again, _) = m.review(&review(patched));
+        let (again, _) = decide(&m, patched);
         assert_eq!(again, Outcome::Unchanged);
     }
 
@@ -179,11 +241,62 @@ mod tests {
         ] {
             let mut pod = opted_in();
             pod["metadata"]["labels"] = labels.clone();
-            assert_eq!(m.review(&review(pod)).0, want, "{labels}");
+            assert_eq!(decide(&m, pod).0, want, "{labels}");
         }
         let mut pod = opted_in();
         pod["metadata"]["annotations"] = json!({OPT_IN_LABEL: "false"});
-        assert_eq!(m.review(&review(pod)).0, Outcome::Skipped);
+        assert_eq!(decide(&m, pod).0, Outcome::Skipped);
+    }
+
+    /// The patch carries what is added, not the pod: the same bytes whether
+    /// the containers' environments are small or large.
+    #[test]
+    fn patch_size_follows_what_is_added_not_the_pod() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let patch_bytes = |env_each: usize| {
+            let mut pod = opted_in();
+            let env: Vec<Value> = (0..env_each)
+                .map(|i| json!({"name": format!("V{i}"), "value": "x".repeat(40)}))
+                .collect();
+            for c in pod["spec"]["containers"].as_array_mut().unwrap() {
+                c["env"] = Value::Array(env.clone());
+            }
+            let (_, verdict) = decide(&m, pod);
+            let Verdict::Allow { patch } = verdict else {
+                panic!("denied")
+            };
+            serde_json::to_vec(&patch).unwrap().len()
+        };
+        assert_eq!(patch_bytes(1), patch_bytes(2000));
+    }
+
+    /// Past the cap, an opted-in pod is denied with the reason, before any
+    /// copy of it is made.
+    #[test]
+    fn too_many_containers_are_denied_by_name() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let mut pod = opted_in();
+        let many: Vec<Value> = (0..MAX_CONTAINERS)
+            .map(|i| json!({"name": format!("c{i}"), "image": "x"}))
+            .collect();
+        pod["spec"]["containers"] = Value::Array(many);
+        let (outcome, verdict) = decide(&m, pod);
+        assert_eq!(outcome, Outcome::Denied);
+        let Verdict::Deny { message } = verdict else {
+            panic!("allowed")
+        };
+        assert!(
+            message.contains(&format!("{}", MAX_CONTAINERS + 1)),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("at most {MAX_CONTAINERS}")),
+            "{message}"
+        );
     }
 
     /// A minimal RFC 6902 add/remove/replace, to check the glue in-process;

@@ -6,7 +6,9 @@
 //! so fields this version does not know survive the round trip untouched.
 
 use base64::Engine;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// The only version served; `admissionReviewVersions: [v1]` in the
 /// configuration makes the API server send it.
@@ -32,9 +34,9 @@ pub(crate) enum ReviewError {
     NoObject,
 }
 
-/// A Pod review to answer.
+/// A Pod review to answer, borrowing the pod's JSON from the request body.
 #[derive(Debug)]
-pub(crate) struct PodReview {
+pub(crate) struct PodReview<'a> {
     /// Echoed in the response: the API server matches answers by it.
     pub uid: String,
     /// `CREATE`, `UPDATE`, ... Only a CREATE can add containers.
@@ -44,38 +46,54 @@ pub(crate) struct PodReview {
     pub sub_resource: Option<String>,
     /// Where the pod is created (the object itself often has no namespace yet).
     pub namespace: String,
-    /// The Pod as sent.
-    pub pod: Value,
+    /// The Pod as sent: its text, parsed only when it is to be mutated, and
+    /// the "before" of the patch. `None` for a DELETE, which carries none.
+    pub pod: Option<&'a RawValue>,
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
+/// One level of a JSON object: its members, unparsed.
+type Members<'a> = BTreeMap<String, &'a RawValue>;
+
+/// A member parsed to a `Value`; `Null` when absent, which the checks below
+/// then name.
+fn member(m: &Members<'_>, key: &str) -> Result<Value, serde_json::Error> {
+    match m.get(key) {
+        Some(r) => serde_json::from_str(r.get()),
+        None => Ok(Value::Null),
+    }
+}
+
 /// Parses and checks a request body.
-pub(crate) fn parse(body: &[u8]) -> Result<PodReview, ReviewError> {
-    let mut doc: Value = serde_json::from_slice(body)?;
-    let api_version = str_at(&doc, "apiVersion").unwrap_or("");
+pub(crate) fn parse(body: &[u8]) -> Result<PodReview<'_>, ReviewError> {
+    let doc: Members<'_> = serde_json::from_slice(body)?;
+    let api_version = member(&doc, "apiVersion")?;
+    let api_version = api_version.as_str().unwrap_or("");
     if api_version != API_VERSION {
         return Err(ReviewError::WrongApiVersion {
             found: api_version.to_string(),
         });
     }
-    let kind = str_at(&doc, "kind").unwrap_or("");
+    let kind = member(&doc, "kind")?;
+    let kind = kind.as_str().unwrap_or("");
     if kind != "AdmissionReview" {
         return Err(ReviewError::WrongKind {
             found: kind.to_string(),
         });
     }
-    let request = match doc.get_mut("request") {
-        Some(r) if r.is_object() => r.take(),
+    let request: Members<'_> = match doc.get("request") {
+        Some(r) if r.get().trim_start().starts_with('{') => serde_json::from_str(r.get())?,
         _ => return Err(ReviewError::NoRequest),
     };
-    let uid = match str_at(&request, "uid") {
+    let field = |k: &str| member(&request, k);
+    let uid = match field("uid")?.as_str() {
         Some(u) if !u.is_empty() => u.to_string(),
         _ => return Err(ReviewError::NoUid),
     };
-    let gvk = request.get("kind").cloned().unwrap_or(Value::Null);
+    let gvk = field("kind")?;
     let (group, version, kind) = (
         str_at(&gvk, "group").unwrap_or(""),
         str_at(&gvk, "version").unwrap_or(""),
@@ -89,17 +107,17 @@ pub(crate) fn parse(body: &[u8]) -> Result<PodReview, ReviewError> {
         };
         return Err(ReviewError::NotAPod { found });
     }
-    let operation = str_at(&request, "operation").unwrap_or("").to_string();
-    let sub_resource = str_at(&request, "subResource")
+    let operation = field("operation")?.as_str().unwrap_or("").to_string();
+    let sub_resource = field("subResource")?
+        .as_str()
         .filter(|s| !s.is_empty())
         .map(str::to_string);
-    let namespace = str_at(&request, "namespace").unwrap_or("").to_string();
-    let mut request = request;
-    let pod = match request.get_mut("object") {
-        Some(o) if o.is_object() => o.take(),
+    let namespace = field("namespace")?.as_str().unwrap_or("").to_string();
+    let pod = match request.get("object") {
+        Some(o) if o.get().trim_start().starts_with('{') => Some(*o),
         // A DELETE carries no object; it is allowed unchanged, like any
         // operation other than CREATE.
-        _ if operation != "CREATE" => Value::Null,
+        _ if operation != "CREATE" => None,
         _ => return Err(ReviewError::NoObject),
     };
     Ok(PodReview {
@@ -120,13 +138,14 @@ pub(crate) enum Verdict {
     Deny { message: String },
 }
 
-/// The response document for `uid`.
-pub(crate) fn response(uid: &str, verdict: &Verdict) -> Value {
+/// The response document for `uid`, serialised. Serialising `Value`s
+/// (string keys only) does not fail; if it ever did, the error is returned,
+/// never an empty patch that would admit the pod without its sidecar.
+pub(crate) fn response(uid: &str, verdict: &Verdict) -> Result<Vec<u8>, serde_json::Error> {
     let inner = match verdict {
         Verdict::Allow { patch } if patch.is_empty() => json!({"uid": uid, "allowed": true}),
         Verdict::Allow { patch } => {
-            // Serialising a Vec of Values cannot fail.
-            let bytes = serde_json::to_vec(patch).unwrap_or_default();
+            let bytes = serde_json::to_vec(patch)?;
             json!({
                 "uid": uid,
                 "allowed": true,
@@ -140,7 +159,9 @@ pub(crate) fn response(uid: &str, verdict: &Verdict) -> Value {
             "status": {"code": 400, "reason": "BadRequest", "message": message},
         }),
     };
-    json!({"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": inner})
+    serde_json::to_vec(
+        &json!({"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": inner}),
+    )
 }
 
 /// A `metav1.Status` error body: the API server quotes its message when a
@@ -170,11 +191,11 @@ mod tests {
 
     #[test]
     fn pod_create_parses() {
-        let r = parse(&review(json!({
+        let body = review(json!({
             "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "operation": "CREATE", "namespace": "ns", "object": {"kind": "Pod"}
-        })))
-        .unwrap();
+        }));
+        let r = parse(&body).unwrap();
         assert_eq!((r.uid.as_str(), r.namespace.as_str()), ("u1", "ns"));
     }
 

@@ -13,8 +13,10 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
@@ -52,19 +54,24 @@ pub(crate) struct CertStore {
 impl CertStore {
     /// Whether a certificate is in service (for `/readyz`).
     pub(crate) fn loaded(&self) -> bool {
-        self.current.read().map(|c| c.is_some()).unwrap_or(false)
+        self.read().is_some()
     }
 
     fn get(&self) -> Option<Arc<CertifiedKey>> {
-        self.current.read().ok().and_then(|c| c.clone())
+        self.read().clone()
+    }
+
+    /// The lock only ever guards one whole `Option<Arc>` being replaced, so a
+    /// holder that panicked cannot leave it half written: a poisoned lock is
+    /// used as is rather than read as "no certificate".
+    fn read(&self) -> RwLockReadGuard<'_, Option<Arc<CertifiedKey>>> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Puts `key` in service; false when it is the one already serving.
     fn swap(&self, key: CertifiedKey) -> bool {
-        let Ok(mut cur) = self.current.write() else {
-            return false;
-        };
-        if cur.as_ref().map(|c| c.cert == key.cert).unwrap_or(false) {
+        let mut cur = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if cur.as_ref().is_some_and(|c| c.cert == key.cert) {
             return false;
         }
         *cur = Some(Arc::new(key));
@@ -88,7 +95,8 @@ pub(crate) struct TlsFiles {
 }
 
 /// Reads and checks the pair: the chain, then a key that matches its leaf.
-pub(crate) fn load(files: &TlsFiles) -> Result<(CertifiedKey, i64), TlsLoadError> {
+/// Also returns the leaf's notAfter.
+pub(crate) fn load(files: &TlsFiles) -> Result<(CertifiedKey, OffsetDateTime), TlsLoadError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| TlsLoadError::Read {
             path: p.to_path_buf(),
@@ -133,20 +141,28 @@ pub(crate) fn load(files: &TlsFiles) -> Result<(CertifiedKey, i64), TlsLoadError
     Ok((certified, not_after))
 }
 
-fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+fn not_after(der: &CertificateDer<'_>) -> Option<OffsetDateTime> {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    Some(cert.validity().not_after.timestamp())
+    Some(cert.validity().not_after.to_datetime())
+}
+
+/// RFC 3339, as `/status` writes times. X.509 times (years 1950 to 9999,
+/// UTC) always format; should one not, the log says so beside the seconds.
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339)
+        .unwrap_or_else(|e| format!("{} (Unix seconds; not RFC 3339: {e})", t.unix_timestamp()))
 }
 
 /// Loads the pair into `store` now, logging the outcome; true on a change.
 pub(crate) fn reload(files: &TlsFiles, store: &CertStore, metrics: &WebhookMetrics) -> bool {
     match load(files) {
         Ok((key, not_after)) => {
-            metrics.cert_expiry.set(not_after);
+            metrics.cert_expiry.set(not_after.unix_timestamp());
             let changed = store.swap(key);
             if changed {
                 metrics.cert_reloads.ok.inc();
-                info!(cert = %files.cert.display(), not_after, "serving certificate loaded");
+                let not_after = rfc3339(not_after);
+                info!(cert = %files.cert.display(), %not_after, "serving certificate loaded");
             }
             changed
         }
@@ -172,7 +188,7 @@ pub(crate) async fn watch(
     resync: Duration,
     wake: Arc<Notify>,
 ) {
-    let mut watches = match crate::daemon::watch::Watches::new(Arc::clone(&wake)) {
+    let mut watches = match crate::serve::watch::Watches::new(Arc::clone(&wake)) {
         Ok(w) => Some(w),
         Err(e) => {
             warn!(error = %e, "cannot watch the certificate files; re-reading every resync");
