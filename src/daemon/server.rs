@@ -5,8 +5,9 @@
 //! loop, and the loop cannot delay it: reconciles run on a blocking thread,
 //! so this server keeps answering while one runs (or hangs).
 
-use crate::daemon::metrics::{Format, Metrics};
+use crate::daemon::metrics::Metrics;
 use crate::daemon::status::{Progress, Status};
+use crate::serve::exposition::Format;
 use crate::serve::http::{accept_loop, serve_http1, PROBE_LIMITS};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};

@@ -6,6 +6,7 @@
 //! on the sidecar's loop; it imports nothing from `trust/`, `output/`,
 //! `daemon/` or `webhook/`.
 
+pub(crate) mod exposition;
 pub(crate) mod http;
 pub(crate) mod signals;
 pub(crate) mod slots;
