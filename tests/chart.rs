@@ -15,8 +15,8 @@
 //!   loopback Kubernetes API holding the installed Secret, `lookup` keeps it;
 //! - a real Prometheus (Debian's) scraping a real sidecar on loopback returns series
 //!   for every sidecar dashboard query and rule selector, fires nothing while healthy,
-//!   and fires `TrustInjectorSourceInError` once a Secret file is broken. The same for
-//!   the webhook is written but ignored: its /metrics is not scrapable yet (see there).
+//!   and fires `TrustInjectorSourceInError` once a Secret file is broken; the same
+//!   for the webhook's series.
 //!
 //! `.ci/validate.sh` adds what needs kubectl: the default rendering against
 //! `kubectl kustomize k8s/webhook/base` and `k8s/webhook/cert-manager`.
@@ -955,13 +955,10 @@ fn a_real_prometheus_finds_the_sidecar_series_and_a_broken_secret_fires_its_aler
     assert_eq!(fired[0]["metric"]["severity"], "warning", "{fired:?}");
 }
 
-/// The webhook's /metrics writes the OpenMetrics exposition (`# TYPE
-/// trust_injector_build info`, `# EOF`) under `Content-Type: text/plain;
-/// version=0.0.4`, which Prometheus parses as 0.0.4 and refuses ("unknown metric
-/// type info"): the target stays down. The sidecar negotiates (src/daemon/metrics.rs);
-/// the webhook (src/webhook) does not yet. Run with --ignored once it does.
+/// The webhook's /metrics answers in the format the scraper asks for, as the
+/// sidecar's does (src/serve/exposition.rs): a body under the wrong
+/// `Content-Type` is refused by Prometheus and the target stays down.
 #[test]
-#[ignore = "src/webhook serves OpenMetrics as text/plain 0.0.4; a real Prometheus cannot scrape it"]
 fn a_real_prometheus_scrapes_the_webhook_and_finds_its_series() {
     let (python, _) = venv();
     let chain = common::pki::Chain::new("Chart");

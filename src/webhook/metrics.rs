@@ -2,6 +2,7 @@
 //! certificate (its expiry is what pages someone before the API server starts
 //! failing every call).
 
+use crate::serve::exposition::{openmetrics_to_text004, Format};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -154,14 +155,18 @@ impl WebhookMetrics {
         self.duration.observe(seconds);
     }
 
-    /// The text exposition.
-    pub(crate) fn encode(&self) -> String {
+    /// The exposition in `format`: Prometheus asks for OpenMetrics, and the
+    /// body must be in the format its `Content-Type` names or it refuses it.
+    pub(crate) fn encode(&self, format: Format) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail; an empty scrape is the honest
         // result of an encoder error.
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Text004 => openmetrics_to_text004(&out),
+        }
     }
 }

@@ -5,13 +5,14 @@
 //! certificate exists (`/readyz` then says why it is not ready) and a scrape
 //! needs no TLS configuration.
 
+use crate::serve::exposition::Format;
 use crate::serve::http::{accept_loop, serve_http1, Limits, Stop, PROBE_LIMITS};
 use crate::serve::slots::Slot;
 use crate::webhook::handler::{handle, App};
 use crate::webhook::tls::CertStore;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -150,11 +151,15 @@ fn probe(req: &Request<Incoming>, app: &App) -> Response<Full<Bytes>> {
             PLAIN,
         ),
         "/readyz" => text(StatusCode::OK, "ready\n", PLAIN),
-        "/metrics" => text(
-            StatusCode::OK,
-            &app.metrics.encode(),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
+        "/metrics" => {
+            let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+            let format = Format::negotiate(accept);
+            text(
+                StatusCode::OK,
+                &app.metrics.encode(format),
+                format.content_type(),
+            )
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n", PLAIN),
     }
 }
