@@ -13,6 +13,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+mod json;
+mod options;
+mod parts;
+
+use json::*;
+use options::effective_options;
+pub use options::{default_resources, InjectOptions, Mode};
+use parts::*;
+
 /// Prefix of every annotation we read or write: the project's own, so it cannot clash.
 pub const PREFIX: &str = "trust-injector.io/";
 /// `"false"` opts a workload out (`inject` and the webhook's default-on namespaces).
@@ -50,76 +59,6 @@ const VOL_TRUST: &str = "trust";
 /// The CA Secret's name when nothing else says: the Component's, so switching between
 /// the Component and `inject` keeps the Secret.
 pub const DEFAULT_SECRET: &str = "apim-gateway-custom-ca";
-
-/// Which layout to inject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Kubernetes >= 1.29: the sidecar is an init container with `restartPolicy: Always`,
-    /// so the application starts only once a bundle is published.
-    #[default]
-    Native,
-    /// Before 1.29: a `run --once` init container publishes first, a regular container
-    /// keeps the bundle current.
-    Classic,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "native" => Ok(Mode::Native),
-            "classic" => Ok(Mode::Classic),
-            _ => Err(format!("{s:?} is not native or classic")),
-        }
-    }
-}
-
-/// What to inject. The flags of `inject` and the webhook's settings fill it; annotations
-/// on each pod template override it for that workload.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InjectOptions {
-    /// The CA Secret mounted as the sidecar's source (a whole directory, optional).
-    pub secret: String,
-    /// The trust-injector image; by default this build's own version, so a newer binary
-    /// re-injects a newer sidecar.
-    pub image: String,
-    /// Containers that get SSL_CERT_FILE/SSL_CERT_DIR and the mount; empty = every
-    /// application container (all of `spec.containers`).
-    pub containers: Vec<String>,
-    /// `--include` globs passed to the sidecar, for Secrets that also hold other keys.
-    pub include: Vec<String>,
-    /// Native sidecar or the pre-1.29 layout.
-    pub mode: Mode,
-    /// The sidecar's ResourceRequirements (JSON object).
-    pub resources: Value,
-    /// Take over a container's own SSL_CERT_FILE/SSL_CERT_DIR or mount at the trust path
-    /// instead of refusing; what was displaced is recorded and `remove` puts it back.
-    pub force: bool,
-}
-
-impl Default for InjectOptions {
-    fn default() -> Self {
-        InjectOptions {
-            secret: DEFAULT_SECRET.to_string(),
-            image: format!(
-                "ghcr.io/trust-injector/trust-injector:{}",
-                env!("CARGO_PKG_VERSION")
-            ),
-            containers: Vec::new(),
-            include: Vec::new(),
-            mode: Mode::Native,
-            resources: default_resources(),
-            force: false,
-        }
-    }
-}
-
-/// The Component's sidecar resources: it idles at a few MiB; the memory-backed `trust`
-/// volume is charged to it.
-pub fn default_resources() -> Value {
-    json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}})
-}
 
 /// What happened to one template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,76 +282,6 @@ fn annotations(template: &Value) -> Result<Option<&Map<String, Value>>, InjectEr
     }
 }
 
-/// `defaults` with the template's own annotations applied on top.
-fn effective_options(
-    template: &Value,
-    defaults: &InjectOptions,
-) -> Result<InjectOptions, InjectError> {
-    let mut o = defaults.clone();
-    let Some(ann) = annotations(template)? else {
-        return Ok(o);
-    };
-    let get = |name: &'static str| -> Result<Option<&str>, InjectError> {
-        match ann.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.trim())),
-            Some(_) => Err(InjectError::BadAnnotation {
-                name,
-                reason: "not a string".into(),
-            }),
-        }
-    };
-    let list = |s: &str| -> Vec<String> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    let non_empty = |name: &'static str, s: &str| -> Result<String, InjectError> {
-        if s.is_empty() {
-            return Err(InjectError::BadAnnotation {
-                name,
-                reason: "empty".into(),
-            });
-        }
-        Ok(s.to_string())
-    };
-    if let Some(s) = get(ANN_SECRET)? {
-        o.secret = non_empty(ANN_SECRET, s)?;
-    }
-    if let Some(s) = get(ANN_IMAGE)? {
-        o.image = non_empty(ANN_IMAGE, s)?;
-    }
-    if let Some(s) = get(ANN_CONTAINERS)? {
-        o.containers = list(s);
-    }
-    if let Some(s) = get(ANN_INCLUDE)? {
-        o.include = list(s);
-    }
-    if let Some(s) = get(ANN_MODE)? {
-        o.mode = s.parse().map_err(|reason| InjectError::BadAnnotation {
-            name: ANN_MODE,
-            reason,
-        })?;
-    }
-    if let Some(s) = get(ANN_RESOURCES)? {
-        o.resources = match serde_json::from_str::<Value>(s) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return Err(bad_resources("not a JSON object".into())),
-            Err(e) => return Err(bad_resources(e.to_string())),
-        };
-    }
-    Ok(o)
-}
-
-fn bad_resources(reason: String) -> InjectError {
-    InjectError::BadAnnotation {
-        name: ANN_RESOURCES,
-        reason,
-    }
-}
-
 /// Injects into a template that carries no earlier injection.
 fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
     let spec = spec_mut(template)?;
@@ -583,198 +452,6 @@ fn wire_target(
     ]);
     list_mut(c, "volumeMounts")
         .push(json!({"name": VOL_TRUST, "mountPath": TRUST_DIR, "readOnly": true}));
-    Ok(())
-}
-
-/// The per-container security settings of the Component: Pod Security "restricted"
-/// without touching the pod-level securityContext, which stays the owner's.
-fn restricted(uid: u32) -> Value {
-    json!({
-        "runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": true,
-        "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    })
-}
-
-/// Copies the application image's own public roots into `base`, so the bundle starts
-/// from exactly what the application would trust anyway.
-fn copy_init(app_image: &str) -> Value {
-    json!({
-        "name": COPY_INIT,
-        "image": app_image,
-        "command": ["cp", "/etc/ssl/certs/ca-certificates.crt", "/var/run/trust-base/ca-certificates.crt"],
-        "securityContext": restricted(1001),
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
-        "volumeMounts": [{"name": VOL_BASE, "mountPath": "/var/run/trust-base"}],
-    })
-}
-
-/// `run` arguments shared by the sidecar and the classic `--once` init container.
-fn run_args(o: &InjectOptions, once: bool) -> Value {
-    let mut args = vec!["run".to_string()];
-    if once {
-        args.push("--once".into());
-    }
-    args.push("--source=/etc/trust-injector/custom".into());
-    args.extend(o.include.iter().map(|g| format!("--include={g}")));
-    args.push("--base=/var/run/trust-base/ca-certificates.crt".into());
-    args.push(format!("--out-dir={TRUST_DIR}"));
-    args.push(
-        if once {
-            "--listen=off"
-        } else {
-            "--listen=0.0.0.0:9898"
-        }
-        .into(),
-    );
-    json!(args)
-}
-
-/// The sidecar's mounts: the Secret as a whole directory (never subPath: only directory
-/// mounts see the kubelet's updates), the copied roots, and the output.
-fn sidecar_mounts() -> Value {
-    json!([
-        {"name": VOL_SECRET, "mountPath": "/etc/trust-injector/custom", "readOnly": true},
-        {"name": VOL_BASE, "mountPath": "/var/run/trust-base", "readOnly": true},
-        {"name": VOL_TRUST, "mountPath": TRUST_DIR},
-    ])
-}
-
-/// The long-running sidecar: native (init container, `restartPolicy: Always`, the
-/// application waits for its startupProbe) or classic (a regular container).
-fn sidecar(o: &InjectOptions, native: bool) -> Value {
-    let mut c = Map::new();
-    c.insert("name".into(), json!(SIDECAR));
-    c.insert("image".into(), json!(o.image));
-    if native {
-        c.insert("restartPolicy".into(), json!("Always"));
-    }
-    c.insert("args".into(), run_args(o, false));
-    c.insert(
-        "ports".into(),
-        json!([{"name": "trust-http", "containerPort": 9898}]),
-    );
-    let readyz = json!({"path": "/readyz", "port": "trust-http"});
-    if native {
-        c.insert(
-            "startupProbe".into(),
-            json!({"httpGet": readyz, "periodSeconds": 1, "failureThreshold": 30}),
-        );
-    } else {
-        c.insert(
-            "readinessProbe".into(),
-            json!({"httpGet": readyz, "periodSeconds": 10}),
-        );
-    }
-    c.insert(
-        "livenessProbe".into(),
-        json!({"httpGet": {"path": "/healthz", "port": "trust-http"}, "periodSeconds": 10, "failureThreshold": 3}),
-    );
-    c.insert("securityContext".into(), restricted(65532));
-    c.insert("resources".into(), o.resources.clone());
-    c.insert("volumeMounts".into(), sidecar_mounts());
-    Value::Object(c)
-}
-
-/// Classic layout: publish once before the application starts.
-fn once_init(o: &InjectOptions) -> Value {
-    json!({
-        "name": ONCE_INIT,
-        "image": o.image,
-        "args": run_args(o, true),
-        "securityContext": restricted(65532),
-        "resources": o.resources,
-        "volumeMounts": sidecar_mounts(),
-    })
-}
-
-/// The CA Secret (optional: the pod starts with the base roots before it exists; mode
-/// 0444), the copied roots, and the memory-backed output.
-fn volumes(secret: &str) -> [Value; 3] {
-    [
-        json!({"name": VOL_SECRET, "secret": {"secretName": secret, "optional": true, "defaultMode": 0o444}}),
-        json!({"name": VOL_BASE, "emptyDir": {"sizeLimit": "4Mi"}}),
-        json!({"name": VOL_TRUST, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
-    ]
-}
-
-fn names_of(list: &[Value]) -> Vec<String> {
-    list.iter()
-        .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
-        .collect()
-}
-
-fn spec_mut(template: &mut Value) -> Result<&mut Value, InjectError> {
-    match template.get_mut("spec") {
-        Some(s @ Value::Object(_)) => Ok(s),
-        _ => Err(InjectError::Shape("spec is not an object".into())),
-    }
-}
-
-fn find_container_mut<'a>(spec: &'a mut Value, name: &str) -> Option<&'a mut Value> {
-    spec.get_mut("containers")?
-        .as_array_mut()?
-        .iter_mut()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
-}
-
-/// The list at `obj[field]`, created if absent (or null).
-fn list_mut<'a>(obj: &'a mut Value, field: &str) -> &'a mut Vec<Value> {
-    let slot = &mut obj[field];
-    if !slot.is_array() {
-        *slot = Value::Array(Vec::new());
-    }
-    match slot {
-        Value::Array(a) => a,
-        // Just made an array above.
-        _ => unreachable!("slot was made an array"),
-    }
-}
-
-fn drop_if_empty(obj: &mut Value, field: &str) {
-    if let Some(m) = obj.as_object_mut() {
-        if m.get(field)
-            .and_then(Value::as_array)
-            .is_some_and(Vec::is_empty)
-        {
-            m.shift_remove(field);
-        }
-    }
-}
-
-/// Removes the entries of `obj[field]` whose name is in `names`; drops the list if that
-/// leaves it empty (we created it, or it held only ours).
-fn remove_named(obj: &mut Value, field: &str, names: &[String]) {
-    if let Some(list) = obj.get_mut(field).and_then(Value::as_array_mut) {
-        list.retain(|e| {
-            !e.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| names.iter().any(|x| x == n))
-        });
-    }
-    drop_if_empty(obj, field);
-}
-
-fn set_annotation(template: &mut Value, key: &str, value: String) -> Result<(), InjectError> {
-    let t = template
-        .as_object_mut()
-        .ok_or_else(|| InjectError::Shape("not an object".into()))?;
-    let meta = t.entry("metadata").or_insert_with(|| json!({}));
-    if meta.is_null() {
-        *meta = json!({});
-    }
-    let ann = meta
-        .as_object_mut()
-        .ok_or_else(|| InjectError::Shape("metadata is not an object".into()))?
-        .entry("annotations")
-        .or_insert_with(|| json!({}));
-    if ann.is_null() {
-        *ann = json!({});
-    }
-    ann.as_object_mut()
-        .ok_or_else(|| InjectError::Shape("metadata.annotations is not a map".into()))?
-        .insert(key.into(), Value::String(value));
     Ok(())
 }
 

@@ -1,0 +1,144 @@
+//! What to inject: the options the flags and the webhook's settings fill, and each
+//! template's annotations override.
+
+use super::*;
+
+/// Which layout to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Kubernetes >= 1.29: the sidecar is an init container with `restartPolicy: Always`,
+    /// so the application starts only once a bundle is published.
+    #[default]
+    Native,
+    /// Before 1.29: a `run --once` init container publishes first, a regular container
+    /// keeps the bundle current.
+    Classic,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "native" => Ok(Mode::Native),
+            "classic" => Ok(Mode::Classic),
+            _ => Err(format!("{s:?} is not native or classic")),
+        }
+    }
+}
+
+/// What to inject. The flags of `inject` and the webhook's settings fill it; annotations
+/// on each pod template override it for that workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectOptions {
+    /// The CA Secret mounted as the sidecar's source (a whole directory, optional).
+    pub secret: String,
+    /// The trust-injector image; by default this build's own version, so a newer binary
+    /// re-injects a newer sidecar.
+    pub image: String,
+    /// Containers that get SSL_CERT_FILE/SSL_CERT_DIR and the mount; empty = every
+    /// application container (all of `spec.containers`).
+    pub containers: Vec<String>,
+    /// `--include` globs passed to the sidecar, for Secrets that also hold other keys.
+    pub include: Vec<String>,
+    /// Native sidecar or the pre-1.29 layout.
+    pub mode: Mode,
+    /// The sidecar's ResourceRequirements (JSON object).
+    pub resources: Value,
+    /// Take over a container's own SSL_CERT_FILE/SSL_CERT_DIR or mount at the trust path
+    /// instead of refusing; what was displaced is recorded and `remove` puts it back.
+    pub force: bool,
+}
+
+impl Default for InjectOptions {
+    fn default() -> Self {
+        InjectOptions {
+            secret: DEFAULT_SECRET.to_string(),
+            image: format!(
+                "ghcr.io/trust-injector/trust-injector:{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            containers: Vec::new(),
+            include: Vec::new(),
+            mode: Mode::Native,
+            resources: default_resources(),
+            force: false,
+        }
+    }
+}
+
+/// The Component's sidecar resources: it idles at a few MiB; the memory-backed `trust`
+/// volume is charged to it.
+pub fn default_resources() -> Value {
+    json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}})
+}
+
+/// `defaults` with the template's own annotations applied on top.
+pub(super) fn effective_options(
+    template: &Value,
+    defaults: &InjectOptions,
+) -> Result<InjectOptions, InjectError> {
+    let mut o = defaults.clone();
+    let Some(ann) = annotations(template)? else {
+        return Ok(o);
+    };
+    let get = |name: &'static str| -> Result<Option<&str>, InjectError> {
+        match ann.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim())),
+            Some(_) => Err(InjectError::BadAnnotation {
+                name,
+                reason: "not a string".into(),
+            }),
+        }
+    };
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let non_empty = |name: &'static str, s: &str| -> Result<String, InjectError> {
+        if s.is_empty() {
+            return Err(InjectError::BadAnnotation {
+                name,
+                reason: "empty".into(),
+            });
+        }
+        Ok(s.to_string())
+    };
+    if let Some(s) = get(ANN_SECRET)? {
+        o.secret = non_empty(ANN_SECRET, s)?;
+    }
+    if let Some(s) = get(ANN_IMAGE)? {
+        o.image = non_empty(ANN_IMAGE, s)?;
+    }
+    if let Some(s) = get(ANN_CONTAINERS)? {
+        o.containers = list(s);
+    }
+    if let Some(s) = get(ANN_INCLUDE)? {
+        o.include = list(s);
+    }
+    if let Some(s) = get(ANN_MODE)? {
+        o.mode = s.parse().map_err(|reason| InjectError::BadAnnotation {
+            name: ANN_MODE,
+            reason,
+        })?;
+    }
+    if let Some(s) = get(ANN_RESOURCES)? {
+        o.resources = match serde_json::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => return Err(bad_resources("not a JSON object".into())),
+            Err(e) => return Err(bad_resources(e.to_string())),
+        };
+    }
+    Ok(o)
+}
+
+pub(super) fn bad_resources(reason: String) -> InjectError {
+    InjectError::BadAnnotation {
+        name: ANN_RESOURCES,
+        reason,
+    }
+}

@@ -1,0 +1,117 @@
+//! The containers and volumes we add, written as the kustomize Component writes them
+//! so that `inject`, the webhook and the Component give the same pod.
+
+use super::*;
+
+/// The per-container security settings of the Component: Pod Security "restricted"
+/// without touching the pod-level securityContext, which stays the owner's.
+pub(super) fn restricted(uid: u32) -> Value {
+    json!({
+        "runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": true,
+        "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+/// Copies the application image's own public roots into `base`, so the bundle starts
+/// from exactly what the application would trust anyway.
+pub(super) fn copy_init(app_image: &str) -> Value {
+    json!({
+        "name": COPY_INIT,
+        "image": app_image,
+        "command": ["cp", "/etc/ssl/certs/ca-certificates.crt", "/var/run/trust-base/ca-certificates.crt"],
+        "securityContext": restricted(1001),
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+        "volumeMounts": [{"name": VOL_BASE, "mountPath": "/var/run/trust-base"}],
+    })
+}
+
+/// `run` arguments shared by the sidecar and the classic `--once` init container.
+pub(super) fn run_args(o: &InjectOptions, once: bool) -> Value {
+    let mut args = vec!["run".to_string()];
+    if once {
+        args.push("--once".into());
+    }
+    args.push("--source=/etc/trust-injector/custom".into());
+    args.extend(o.include.iter().map(|g| format!("--include={g}")));
+    args.push("--base=/var/run/trust-base/ca-certificates.crt".into());
+    args.push(format!("--out-dir={TRUST_DIR}"));
+    args.push(
+        if once {
+            "--listen=off"
+        } else {
+            "--listen=0.0.0.0:9898"
+        }
+        .into(),
+    );
+    json!(args)
+}
+
+/// The sidecar's mounts: the Secret as a whole directory (never subPath: only directory
+/// mounts see the kubelet's updates), the copied roots, and the output.
+pub(super) fn sidecar_mounts() -> Value {
+    json!([
+        {"name": VOL_SECRET, "mountPath": "/etc/trust-injector/custom", "readOnly": true},
+        {"name": VOL_BASE, "mountPath": "/var/run/trust-base", "readOnly": true},
+        {"name": VOL_TRUST, "mountPath": TRUST_DIR},
+    ])
+}
+
+/// The long-running sidecar: native (init container, `restartPolicy: Always`, the
+/// application waits for its startupProbe) or classic (a regular container).
+pub(super) fn sidecar(o: &InjectOptions, native: bool) -> Value {
+    let mut c = Map::new();
+    c.insert("name".into(), json!(SIDECAR));
+    c.insert("image".into(), json!(o.image));
+    if native {
+        c.insert("restartPolicy".into(), json!("Always"));
+    }
+    c.insert("args".into(), run_args(o, false));
+    c.insert(
+        "ports".into(),
+        json!([{"name": "trust-http", "containerPort": 9898}]),
+    );
+    let readyz = json!({"path": "/readyz", "port": "trust-http"});
+    if native {
+        c.insert(
+            "startupProbe".into(),
+            json!({"httpGet": readyz, "periodSeconds": 1, "failureThreshold": 30}),
+        );
+    } else {
+        c.insert(
+            "readinessProbe".into(),
+            json!({"httpGet": readyz, "periodSeconds": 10}),
+        );
+    }
+    c.insert(
+        "livenessProbe".into(),
+        json!({"httpGet": {"path": "/healthz", "port": "trust-http"}, "periodSeconds": 10, "failureThreshold": 3}),
+    );
+    c.insert("securityContext".into(), restricted(65532));
+    c.insert("resources".into(), o.resources.clone());
+    c.insert("volumeMounts".into(), sidecar_mounts());
+    Value::Object(c)
+}
+
+/// Classic layout: publish once before the application starts.
+pub(super) fn once_init(o: &InjectOptions) -> Value {
+    json!({
+        "name": ONCE_INIT,
+        "image": o.image,
+        "args": run_args(o, true),
+        "securityContext": restricted(65532),
+        "resources": o.resources,
+        "volumeMounts": sidecar_mounts(),
+    })
+}
+
+/// The CA Secret (optional: the pod starts with the base roots before it exists; mode
+/// 0444), the copied roots, and the memory-backed output.
+pub(super) fn volumes(secret: &str) -> [Value; 3] {
+    [
+        json!({"name": VOL_SECRET, "secret": {"secretName": secret, "optional": true, "defaultMode": 0o444}}),
+        json!({"name": VOL_BASE, "emptyDir": {"sizeLimit": "4Mi"}}),
+        json!({"name": VOL_TRUST, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
+    ]
+}
