@@ -8,17 +8,15 @@
 use crate::daemon::metrics::Metrics;
 use crate::daemon::status::{Progress, Status};
 use crate::serve::exposition::Format;
-use crate::serve::http::{accept_loop, serve_http1, PROBE_LIMITS};
+use crate::serve::http::serve_probe_port;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::debug;
 
 /// A reconcile running longer than this is stuck (a read that never
 /// returns, a hung filesystem): `/healthz` turns 503. Reconciles take
@@ -44,31 +42,10 @@ pub struct Shared {
 
 /// Serves until the task is dropped.
 pub async fn serve(listener: TcpListener, shared: Shared) {
-    let limits = PROBE_LIMITS;
-    accept_loop(
-        listener,
-        limits,
-        None,
-        Duration::ZERO,
-        move |stream, _, slot| {
-            let shared = shared.clone();
-            async move {
-                let activity = slot.activity();
-                let service = hyper::service::service_fn(move |req| {
-                    let shared = shared.clone();
-                    let serving = activity.serving();
-                    async move {
-                        let response = route(&req, &shared).await;
-                        drop(serving);
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                if let Err(e) = serve_http1(stream, service, &limits, &slot, &mut None).await {
-                    debug!(error = %e, "probe connection ended with an error");
-                }
-            }
-        },
-    )
+    serve_probe_port(listener, move |req| {
+        let shared = shared.clone();
+        async move { route(&req, &shared).await }
+    })
     .await
 }
 

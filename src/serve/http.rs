@@ -136,3 +136,40 @@ pub(crate) async fn stopped(stop: &mut Stop) {
         None => std::future::pending().await,
     }
 }
+
+/// Serves plain HTTP/1.1 with [`PROBE_LIMITS`] until the task is dropped: the
+/// sidecar's probe server and the webhook's probes and metrics, the same way.
+/// `route` answers one request; a connection holds its slot as busy only while
+/// a request is being answered, so idle ones are the first to make room.
+pub(crate) async fn serve_probe_port<R, Fut>(listener: TcpListener, route: R)
+where
+    R: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let limits = PROBE_LIMITS;
+    accept_loop(
+        listener,
+        limits,
+        None,
+        Duration::ZERO,
+        move |stream, _, slot| {
+            let route = route.clone();
+            async move {
+                let activity = slot.activity();
+                let service = hyper::service::service_fn(move |req| {
+                    let serving = activity.serving();
+                    let response = route(req);
+                    async move {
+                        let response = response.await;
+                        drop(serving);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                if let Err(e) = serve_http1(stream, service, &limits, &slot, &mut None).await {
+                    debug!(error = %e, "probe connection ended with an error");
+                }
+            }
+        },
+    )
+    .await
+}

@@ -6,7 +6,7 @@
 //! needs no TLS configuration.
 
 use crate::serve::exposition::Format;
-use crate::serve::http::{accept_loop, serve_http1, Limits, Stop, PROBE_LIMITS};
+use crate::serve::http::{accept_loop, serve_http1, serve_probe_port, Limits, Stop};
 use crate::serve::slots::Slot;
 use crate::webhook::handler::{handle, App};
 use crate::webhook::tls::CertStore;
@@ -105,27 +105,10 @@ async fn connection(
 
 /// Serves the probes and metrics until the task is dropped.
 pub(crate) async fn serve_probes(listener: TcpListener, app: Arc<App>) {
-    let limits = PROBE_LIMITS;
-    accept_loop(
-        listener,
-        limits,
-        None,
-        Duration::ZERO,
-        move |stream, _, slot| {
-            let app = Arc::clone(&app);
-            async move {
-                let activity = slot.activity();
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let _serving = activity.serving();
-                    let response = probe(&req, &app);
-                    async move { Ok::<_, Infallible>(response) }
-                });
-                if let Err(e) = serve_http1(stream, service, &limits, &slot, &mut None).await {
-                    debug!(error = %e, "probe connection ended with an error");
-                }
-            }
-        },
-    )
+    serve_probe_port(listener, move |req| {
+        let response = probe(&req, &app);
+        async move { response }
+    })
     .await
 }
 
