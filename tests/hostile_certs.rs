@@ -36,20 +36,6 @@ fn openssl_decodes(der: &[u8]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
 /// The state and error `/status` gives the Secret file `key`.
 fn file_status(status: &serde_json::Value, key: &str) -> (String, String) {
     let files = status["sources"][0]["files"].as_array().expect("files");
@@ -89,7 +75,7 @@ fn no_hostile_certificate_breaks_the_bundle_for_real_clients() {
     let keys: Vec<String> = (0..all.len())
         .map(|i| format!("hostile-{i:03}.pem"))
         .collect();
-    let pems: Vec<String> = all.iter().map(|c| pem(&c.der)).collect();
+    let pems: Vec<String> = all.iter().map(|c| pki::pem_of_der(&c.der)).collect();
     let mut payload: Vec<(&str, &[u8])> = vec![("good.pem", root.pem().leak().as_bytes())];
     for (k, p) in keys.iter().zip(&pems) {
         payload.push((k, p.as_bytes()));
@@ -183,7 +169,7 @@ fn a_rotation_to_a_certificate_openssl_cannot_decode_keeps_the_last_good() {
 
     let spki = rcgen::KeyPair::generate().unwrap().public_key_der();
     let name = name_of(&[tlv(0x0c, b"bad \xff UTF-8")]);
-    let hostile = pem(&certificate(7, &name, &name, &spki, Some(&[])));
+    let hostile = pki::pem_of_der(&certificate(7, &name, &name, &spki, Some(&[])));
     fixture.secret.write(&[("ca.crt", hostile.as_bytes())]);
     daemon.wait_status("ca.crt in error", |s| files_in_error(s) == 1);
     let (_, error) = file_status(&daemon.status(), "ca.crt");

@@ -171,25 +171,11 @@ fn ca_with_empty_rdn(dir: &std::path::Path, name: &[u8]) {
     let spki = std::fs::read(dir.join("ca.spki")).unwrap();
     // Its own signature is a placeholder: no client checks a trust anchor's.
     let der = certificate(1, name, name, &spki, Some(&[]));
-    common::write_file(&dir.join("source/ca.pem"), pem_of(&der));
+    common::write_file(&dir.join("source/ca.pem"), common::pki::pem_of_der(&der));
     std::fs::copy(dir.join("source/ca.pem"), dir.join("ca.pem")).unwrap();
     request(dir, "leaf", "localhost");
     common::write_file(&dir.join("leaf.ext"), "basicConstraints=CA:FALSE\n");
     sign_request(dir, "leaf", "ca", ("-sha256", 30), "leaf.ext", "leaf.pem");
-}
-
-fn pem_of(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
 }
 
 #[test]

@@ -192,3 +192,19 @@ impl Chain {
         )
     }
 }
+
+/// A DER certificate as one PEM block, for certificates rcgen cannot make
+/// (hand-built hostile encodings).
+pub fn pem_of_der(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
