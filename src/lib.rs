@@ -16,6 +16,7 @@ pub(crate) mod clock;
 pub(crate) mod commands;
 pub(crate) mod config;
 pub(crate) mod daemon;
+pub(crate) mod handshake;
 pub mod inject;
 pub(crate) mod logging;
 pub(crate) mod output;
@@ -78,5 +79,5 @@ pub mod subject_hash {
 }
 /// `verify`: the handshake, its explanation (tests/verify.rs) and the text report.
 pub mod verify {
-    pub use crate::commands::verify::{diagnose, render_text, run};
+    pub use crate::handshake::{diagnose, render_text, run};
 }
