@@ -12,6 +12,7 @@
 //! the benchmarks and the fuzz targets use, so the compiler reports
 //! everything else that nothing calls.
 
+pub(crate) mod checks;
 pub(crate) mod clock;
 pub(crate) mod commands;
 pub(crate) mod config;
