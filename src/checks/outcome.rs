@@ -80,6 +80,9 @@ impl CheckResult {
 pub struct BackendStatus {
     /// The URL as configured: the `backend` label.
     pub url: String,
+    /// `verify`'s verdict: trusted, not_trusted or could_not_connect.
+    pub verdict: Verdict,
+    /// The verdict in more detail: why it could not connect.
     pub result: CheckResult,
     /// Why it is not trusted or not reachable, with what to do (`verify`'s
     /// causes and codes); empty when trusted.
@@ -115,6 +118,7 @@ impl BackendStatus {
             .map(|c| c.not_after);
         BackendStatus {
             result: CheckResult::of(&report),
+            verdict: report.verdict,
             url: report.url,
             causes: report.causes,
             chain: report.chain,
@@ -139,6 +143,7 @@ impl BackendStatus {
         };
         BackendStatus {
             url: url.to_string(),
+            verdict: Verdict::CouldNotConnect,
             result: CheckResult::HandshakeFailed,
             causes: vec![cause],
             chain: Vec::new(),

@@ -88,7 +88,10 @@ mod tests {
     fn checks(extra: &[&str]) -> Result<super::ChecksConfig, String> {
         let mut argv = vec!["trust-injector", "run", "--source", "/s", "--out-dir", "/o"];
         argv.extend_from_slice(extra);
-        match parse_from(argv.iter().map(std::ffi::OsString::from)).unwrap().command {
+        match parse_from(argv.iter().map(std::ffi::OsString::from))
+            .unwrap()
+            .command
+        {
             Some(Command::Run(args)) => {
                 args.validate().map(|c| c.checks).map_err(|e| e.to_string())
             }
