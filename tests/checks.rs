@@ -273,3 +273,49 @@ fn down_hanging_and_plain_http_are_unreachable_not_untrusted_and_others_go_on() 
         );
     }
 }
+
+/// A Deployment opted in with the checks annotation on its pod template.
+fn annotated(checks: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: gw\nspec:\n  selector:\n    \
+         matchLabels: {{app: gw}}\n  template:\n    metadata:\n      labels: {{app: gw}}\n      \
+         annotations:\n        trust-injector.io/checks: \"{checks}\"\n    spec:\n      \
+         containers:\n        - name: gw\n          image: example/gw:1\n"
+    )
+}
+
+fn inject(manifest: &str) -> tools::Out {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), manifest).unwrap();
+    let mut cmd = common::trust_injector();
+    cmd.arg("inject").arg(tmp.path());
+    tools::run(&mut cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn inject_passes_the_checks_annotation_to_the_sidecar_and_refuses_a_bad_url() {
+    let out = inject(&annotated(
+        "https://api.internal:8443/, https://billing.internal/",
+    ));
+    assert!(out.ok(), "{}", out.text());
+    let doc: Value = serde_saphyr::from_str(&out.stdout).unwrap();
+    let sidecar = doc["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "trust-injector"))
+        .unwrap_or_else(|| panic!("no sidecar:\n{}", out.stdout));
+    assert_eq!(
+        sidecar["env"],
+        serde_json::json!([{"name": "TRUST_INJECTOR_CHECKS",
+                            "value": "https://api.internal:8443/,https://billing.internal/"}]),
+        "{}",
+        out.stdout
+    );
+
+    let bad = inject(&annotated("ldaps://dir.internal/"));
+    assert_eq!(bad.status.code(), Some(1), "{}", bad.text());
+    assert!(
+        bad.stderr.contains("trust-injector.io/checks") && bad.stderr.contains("give the port"),
+        "{}",
+        bad.text()
+    );
+}
