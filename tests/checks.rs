@@ -78,7 +78,7 @@ fn a_trusted_backend_and_one_that_sends_no_intermediate() {
     let (good, bad) = (url(full.port), url(bare.port));
     let d = fixture
         .daemon()
-        .args(["--check", &good, "--check", &bad])
+        .args(["--check", &good, "--check", &bad, "--check-interval", "1"])
         .start();
 
     let trusted = wait_result(&d, &good, "trusted");
@@ -133,6 +133,20 @@ fn a_trusted_backend_and_one_that_sends_no_intermediate() {
         )
         .is_some(),
         "{m}"
+    );
+    // Checked again on the interval (spaced out as it keeps failing), said once.
+    let counted_thrice = || {
+        let n = sample(
+            &d.metrics(),
+            "trust_injector_backend_checks_total",
+            &counted,
+        );
+        (n >= Some(3.0)).then_some(())
+    };
+    wait_for_else(
+        PATIENCE,
+        || format!("no third check:\n{}", d.metrics()),
+        counted_thrice,
     );
     let logs = d.logs();
     let said = log_lines_about(&logs, &bad, &["warn"]);
