@@ -6,16 +6,18 @@
 //! The checker is its own thread, beside the reconcile loop: the loop only
 //! sends it a wake-up (which never blocks), so a slow or hanging backend
 //! can never delay a publish. It reads the published `ca-certificates.crt`
-//! itself, as an application would. [`round`] runs the handshakes a few at
-//! a time, [`retained`] tells which backends only a CA in its grace still
-//! anchors, [`backoff`] spaces out a failing backend, [`outcome`] is one
-//! result and [`board`] keeps the latest ones and logs each change.
+//! itself, as an application would. [`url`] is the URL a check takes,
+//! [`round`] runs the handshakes a few at a time, [`retained`] tells which
+//! backends only a CA in its grace still anchors, [`backoff`] spaces out a
+//! failing backend, [`outcome`] is one result and [`board`] keeps the latest
+//! ones and logs each change.
 
 pub(crate) mod backoff;
 pub(crate) mod board;
 pub(crate) mod outcome;
 pub(crate) mod retained;
 pub(crate) mod round;
+pub(crate) mod url;
 
 use crate::config::ChecksConfig;
 use crate::handshake::load_bundle;

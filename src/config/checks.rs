@@ -6,6 +6,7 @@
 
 use super::validate::ConfigError;
 use super::RunArgs;
+use crate::checks::url::parse_backend;
 use crate::handshake::Target;
 use std::time::Duration;
 
@@ -39,8 +40,8 @@ impl RunArgs {
             .map(|u| u.trim())
             .filter(|u| !u.is_empty())
         {
-            let target = Target::parse(url, None)
-                .map_err(|e| self.refuse("--check", url, without_url(&e.to_string(), url)))?;
+            let target = parse_backend(url)
+                .map_err(|e| self.refuse("--check", url, without_url(&e, url)))?;
             add(target);
         }
         if let Some(file) = &self.check_file {
@@ -51,7 +52,7 @@ impl RunArgs {
                 if url.is_empty() {
                     continue;
                 }
-                let target = Target::parse(url, None).map_err(|e| {
+                let target = parse_backend(url).map_err(|e| {
                     let why = format!("line {}: {e}", n + 1);
                     self.refuse("--check-file", file.display(), why)
                 })?;

@@ -150,7 +150,7 @@ pub(super) fn effective_options(
 /// refused here naming the annotation rather than crash-looping the sidecar.
 fn checks(value: &str, urls: Vec<String>) -> Result<Vec<String>, InjectError> {
     for url in &urls {
-        if let Err(e) = crate::handshake::Target::parse(url, None) {
+        if let Err(e) = crate::checks::url::parse_backend(url) {
             return Err(InjectError::BadAnnotation {
                 name: ANN_CHECKS,
                 reason: format!("{value:?}: {e}"),
