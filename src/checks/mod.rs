@@ -58,6 +58,7 @@ impl Checker {
             board,
             sink,
             retained: Vec::new(),
+            bundle_error: None,
         };
         std::thread::Builder::new()
             .name("checks".into())
@@ -84,6 +85,8 @@ struct Worker {
     sink: Sink,
     /// From the latest wake-up.
     retained: Vec<RetainedCa>,
+    /// Why the last round could not read the bundle: said once, not every round.
+    bundle_error: Option<String>,
 }
 
 impl Worker {
@@ -119,14 +122,19 @@ impl Worker {
     }
 
     /// Checks the backends at `due` and shares the results.
-    fn round(&self, due: &[usize], schedule: &mut [Backoff]) {
+    fn round(&mut self, due: &[usize], schedule: &mut [Backoff]) {
         let bundle = match load_bundle(&self.bundle_path) {
             Ok(b) => b.certs,
             Err(e) => {
-                warn!(error = %e, "backend checks skipped: the published bundle cannot be read");
+                let e = e.to_string();
+                if self.bundle_error.as_ref() != Some(&e) {
+                    warn!(error = %e, "backend checks skipped: the published bundle cannot be read");
+                    self.bundle_error = Some(e);
+                }
                 return;
             }
         };
+        self.bundle_error = None;
         let targets: Vec<_> = due.iter().map(|i| &self.config.targets[*i]).collect();
         let reports = round::check_all(&targets, &self.bundle_path, &bundle, self.config.timeout);
         let now = crate::clock::now_unix();
