@@ -333,3 +333,21 @@ fn inject_passes_the_checks_annotation_to_the_sidecar_and_refuses_a_bad_url() {
         bad.text()
     );
 }
+
+#[test]
+fn a_chain_only_a_non_root_anchors_is_not_trusted_under_the_dotnet_rule() {
+    let c = Chain::new("Checks Partial");
+    let server = HttpsServer::start(&c.server_pem());
+    // The Secret holds the intermediate without its root: partial-chain clients
+    // trust the backend, .NET on Linux does not, so neither does the check.
+    let fixture = Fixture::with_ca(&c.intermediate.pem());
+    let target = url(server.port);
+    let d = fixture.daemon().args(["--check", &target]).start();
+    let st = wait_result(&d, &target, "not_trusted");
+    assert_eq!(st["causes"][0]["code"], "partial_chain_only", "{st:#}");
+    assert_eq!(
+        st["anchor"]["subject"], "CN=Checks Partial Test Intermediate CA",
+        "{st:#}"
+    );
+    wait_metric(&d, REACHABLE, &target, 1.0);
+}
