@@ -6,16 +6,19 @@
 //! The folders follow the data (docs/architecture.md has the picture):
 //! [`trust`] reads files and decides what is trusted, [`output`] writes it
 //! into the out-dir, [`daemon`] keeps it current as the single writer fed by
-//! watches, signals and timers, and [`commands`], [`inject`] and [`webhook`]
-//! are the other subcommands. Every module is crate-private; the public
-//! modules below are a facade holding exactly what the binary, the tests,
-//! the benchmarks and the fuzz targets use, so the compiler reports
-//! everything else that nothing calls.
+//! watches, signals and timers, [`checks`] checks the backends against what
+//! it published with [`handshake`] (also the `verify` command), and
+//! [`commands`], [`inject`] and [`webhook`] are the other subcommands.
+//! Every module is crate-private; the public modules below are a facade
+//! holding exactly what the binary, the tests, the benchmarks and the fuzz
+//! targets use, so the compiler reports everything else that nothing calls.
 
+pub(crate) mod checks;
 pub(crate) mod clock;
 pub(crate) mod commands;
 pub(crate) mod config;
 pub(crate) mod daemon;
+pub(crate) mod handshake;
 pub mod inject;
 pub(crate) mod logging;
 pub(crate) mod output;
@@ -78,5 +81,5 @@ pub mod subject_hash {
 }
 /// `verify`: the handshake, its explanation (tests/verify.rs) and the text report.
 pub mod verify {
-    pub use crate::commands::verify::{diagnose, render_text, run};
+    pub use crate::handshake::{diagnose, render_text, run};
 }

@@ -414,9 +414,13 @@ fn chart_alerts_are_the_documented_ones_with_runbooks_and_real_metrics() {
         assert_eq!(ours["expr"], rule["expr"], "{name}");
     }
     // Every metric named by the rules and the dashboard is one the code registers.
-    let sources = ["src/daemon/metrics.rs", "src/webhook/metrics.rs"]
-        .map(|p| std::fs::read_to_string(root().join(p)).unwrap())
-        .concat();
+    let sources = [
+        "src/daemon/metrics.rs",
+        "src/daemon/backend_metrics.rs",
+        "src/webhook/metrics.rs",
+    ]
+    .map(|p| std::fs::read_to_string(root().join(p)).unwrap())
+    .concat();
     let dashboard = std::fs::read_to_string(chart_dir().join("files/dashboard.json")).unwrap();
     let text = format!("{rules}{dashboard}");
     let names: BTreeSet<&str> = text
@@ -461,6 +465,8 @@ fn cases() -> Vec<Case> {
         Case { alert: "TrustInjectorMissingRoot", fire: &[("trust_injector_certificate_warnings{code=\"missing_root\"}", "1x200")], labels: &[("code", "missing_root")] },
         Case { alert: "TrustInjectorCertificateWarning", fire: &[("trust_injector_certificate_warnings{code=\"not_ca\"}", "1x200")], labels: &[("code", "not_ca")] },
         Case { alert: "TrustInjectorNoCustomCA", fire: &[("trust_injector_custom_certificates", "0x200")], labels: &[] },
+        Case { alert: "TrustInjectorBackendNotTrusted", fire: &[("trust_injector_backend_trusted{backend=\"https://b/\"}", "0x200"), ("trust_injector_backend_reachable{backend=\"https://b/\"}", "1x200")], labels: &[("backend", "https://b/")] },
+        Case { alert: "TrustInjectorBackendOnlyRetainedCA", fire: &[("trust_injector_backends_trusted_only_by_retained", "1x200")], labels: &[] },
         Case { alert: "TrustInjectorWebhookDown", fire: &[("up{namespace=\"trust-injector\",pod=\"trust-injector-webhook-7d9-abc\"}", "0x200")], labels: &[] },
         Case { alert: "TrustInjectorWebhookCertificateExpiring", fire: &[("trust_injector_webhook_certificate_expiry_timestamp_seconds{namespace=\"trust-injector\"}", "86400x200")], labels: &[("namespace", "trust-injector")] },
         Case { alert: "TrustInjectorWebhookDenials", fire: &[("trust_injector_webhook_reviews_total{namespace=\"trust-injector\",outcome=\"denied\"}", "0+1x200")], labels: &[] },
@@ -485,6 +491,12 @@ fn healthy() -> Vec<(String, &'static str)> {
         ("trust_injector_certificate_warnings{code=\"expires_soon\"}".into(), "1x200"),
         ("trust_injector_certificate_warnings{code=\"not_ca\"}".into(), "0x200"),
         ("trust_injector_custom_certificates".into(), "2x200"),
+        // A trusted backend, and one that is down: unreachable is not untrusted.
+        ("trust_injector_backend_trusted{backend=\"https://ok/\"}".into(), "1x200"),
+        ("trust_injector_backend_reachable{backend=\"https://ok/\"}".into(), "1x200"),
+        ("trust_injector_backend_trusted{backend=\"https://down/\"}".into(), "0x200"),
+        ("trust_injector_backend_reachable{backend=\"https://down/\"}".into(), "0x200"),
+        ("trust_injector_backends_trusted_only_by_retained".into(), "0x200"),
         (format!("up{{{NS},pod=\"trust-injector-webhook-7d9-abc\"}}"), "1x200"),
         (format!("up{{{NS},pod=\"trust-injector-webhook-7d9-def\"}}"), "0x200"),
         (format!("trust_injector_webhook_certificate_expiry_timestamp_seconds{{{NS}}}"), "99999999999x200"),
@@ -934,7 +946,14 @@ fn a_real_prometheus_finds_the_sidecar_series_and_a_broken_secret_fires_its_aler
         ("root.crt", chain.root.pem().as_bytes()),
         ("intermediate.crt", chain.intermediate.pem().as_bytes()),
     ]);
-    let sidecar = f.daemon().base("embedded").start();
+    // A backend checked against the bundle (run --check), so the backend series exist.
+    let backend = common::https::HttpsServer::start(&chain.server_pem());
+    let check = format!("https://localhost:{}/", backend.port);
+    let sidecar = f
+        .daemon()
+        .base("embedded")
+        .args(["--check", &check])
+        .start();
     let rules = rules_now(&python, "trust-injector-sidecar");
     let dir = f.path().join("prometheus");
     std::fs::create_dir(&dir).unwrap();

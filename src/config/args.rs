@@ -203,6 +203,37 @@ pub struct RunArgs {
         value_parser = parse_retain
     )]
     pub retain_removed: u64,
+    /// Check the TLS backend at URL against the published bundle after every
+    /// change and every --check-interval (repeatable; handshake only).
+    #[arg(
+        long = "check",
+        value_name = "URL",
+        env = "TRUST_INJECTOR_CHECKS",
+        value_delimiter = ','
+    )]
+    pub checks: Vec<String>,
+    /// A file of backend URLs to check, one a line (blank lines and # comments ignored).
+    #[arg(long, value_name = "FILE", env = "TRUST_INJECTOR_CHECK_FILE")]
+    pub check_file: Option<PathBuf>,
+    /// Seconds between backend checks besides the one after each changed publish; 0: only those.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TRUST_INJECTOR_CHECK_INTERVAL",
+        allow_negative_numbers = true,
+        value_parser = parse_seconds,
+        default_value_t = 300
+    )]
+    pub check_interval: u64,
+    /// Seconds a backend check waits to connect and for each step of the handshake.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TRUST_INJECTOR_CHECK_TIMEOUT",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=600)
+    )]
+    pub check_timeout: u64,
     /// Publish once and exit.
     #[arg(long)]
     pub once: bool,

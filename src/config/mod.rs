@@ -9,10 +9,11 @@
 //! read, `env` the parsing that records which values came from a variable
 //! and the [`env::Setting`] a message names, `validate` what needs several
 //! options or the file system, `paths` the path resolution the overlap
-//! checks use, and `help` the `help` command. A configuration problem names
+//! checks use, `checks` the backends `run --check` checks, and `help` the `help` command. A configuration problem names
 //! the flag, or the variable that set it, and exits 2.
 
 mod args;
+mod checks;
 mod env;
 mod help;
 mod paths;
@@ -21,6 +22,7 @@ mod values;
 mod webhook_args;
 
 pub use args::{Command, LogFormat, RunArgs};
+pub use checks::ChecksConfig;
 pub use env::parse;
 #[cfg(test)]
 pub use env::parse_from;

@@ -68,6 +68,8 @@ pub struct RunConfig {
     pub include: Include,
     /// `--retain-removed` in seconds; `None` when off (the default).
     pub retain_removed: Option<u64>,
+    /// `--check`, `--check-file`: the backends checked against the bundle.
+    pub checks: super::checks::ChecksConfig,
     pub once: bool,
 }
 
@@ -102,6 +104,7 @@ impl RunArgs {
             pkcs12: self.pkcs12_config()?,
             include: self.include()?,
             retain_removed: (self.retain_removed > 0).then_some(self.retain_removed),
+            checks: self.checks()?,
             once: self.once,
         })
     }
@@ -125,7 +128,12 @@ impl RunArgs {
     }
 
     /// A [`ConfigError::Value`] about `flag` set to `value`.
-    fn refuse(&self, flag: &str, value: impl std::fmt::Display, why: String) -> ConfigError {
+    pub(super) fn refuse(
+        &self,
+        flag: &str,
+        value: impl std::fmt::Display,
+        why: String,
+    ) -> ConfigError {
         ConfigError::Value {
             setting: self.setting(flag, value),
             why,
@@ -133,7 +141,11 @@ impl RunArgs {
     }
 
     /// A [`ConfigError::Path`] about `flag` set to `path`.
-    fn path_error(&self, flag: &str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError {
+    pub(super) fn path_error(
+        &self,
+        flag: &str,
+        path: &Path,
+    ) -> impl FnOnce(std::io::Error) -> ConfigError {
         let setting = self.setting(flag, path.display());
         move |source| ConfigError::Path { setting, source }
     }

@@ -59,6 +59,8 @@ pub struct Metrics {
     /// the error metrics do not see (an intermediate without its root
     /// publishes fine, yet .NET trusts nothing through it).
     warnings: Family<CodeLabel, Gauge>,
+    /// `run --check`: the backends' results.
+    pub(crate) backends: super::backend_metrics::BackendMetrics,
 }
 
 impl Default for Metrics {
@@ -85,6 +87,7 @@ impl Metrics {
             notifications: Family::default(),
             retained: Gauge::default(),
             warnings: Family::default(),
+            backends: Default::default(),
             registry: Registry::default(),
         };
         // Every code from the start, at zero: an alert on one code then has
@@ -158,6 +161,7 @@ impl Metrics {
             "Custom certificates in the published bundle with a warning, by code (docs/diagnosing.md)",
             m.warnings.clone(),
         );
+        m.backends.register(&mut registry);
         // Info metrics get `_info` appended: trust_injector_build_info{version}.
         registry.register(
             "trust_injector_build",

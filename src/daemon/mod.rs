@@ -8,8 +8,12 @@
 //! [`reconcile`] is the single writer that runs the trust pipeline and the
 //! outputs, keeping its books in [`ledger`]; [`watch`], [`signals`] and the
 //! timers wake it, all waited on by [`triggers`]; [`server`] serves
-//! [`status`] and [`metrics`]; [`hooks`] notifies after a publish.
+//! [`status`] and [`metrics`]; [`hooks`] notifies after a publish;
+//! [`backends`] wakes the backend checks (`crate::checks`), which run on
+//! their own thread beside the loop and never delay it.
 
+pub(crate) mod backend_metrics;
+pub(crate) mod backends;
 pub(crate) mod hooks;
 pub(crate) mod inventory;
 pub(crate) mod journal;
@@ -21,6 +25,7 @@ pub(crate) mod status;
 pub(crate) mod triggers;
 
 use crate::config::RunConfig;
+use crate::daemon::backends::Backends;
 use crate::daemon::hooks::Hooks;
 use crate::daemon::ledger::Report;
 use crate::daemon::metrics::Metrics;
@@ -62,6 +67,9 @@ pub enum DaemonError {
     /// inotify (exit 1; out of watches or descriptors, typically).
     #[error("cannot start file watcher: {0}")]
     Watcher(#[source] notify::Error),
+    /// The backend checks' thread could not be started (exit 1).
+    #[error("cannot start the backend checks: {0}")]
+    Checks(#[source] std::io::Error),
     /// The reconcile thread panicked (exit 1).
     #[error("reconcile failed: {0}")]
     Worker(#[source] JoinError),
@@ -130,13 +138,16 @@ struct Outlets {
     metrics: Arc<Metrics>,
     /// Marked around each cycle.
     progress: Arc<Progress>,
+    /// `--check`: told when the bundle changed.
+    backends: Backends,
 }
 
 impl Outlets {
     /// Shares a cycle's result: the snapshot to the server and, when the
     /// bundle changed, the news to the application.
-    fn share(&self, reconciler: &Reconciler, report: &Report, triggers: &mut Triggers) {
+    fn share(&mut self, reconciler: &Reconciler, report: &Report, triggers: &mut Triggers) {
         let status = snapshot(reconciler, triggers);
+        self.backends.after_cycle(report.changed, &status);
         if report.changed && self.hooks.any() {
             if let Some(sha) = status.bundle.sha256.clone() {
                 self.hooks.fire(sha, Arc::clone(&self.metrics));
@@ -166,7 +177,7 @@ async fn run_cycle(
 
 /// Runs the daemon until SIGTERM/SIGINT. Needs a current-thread runtime.
 pub async fn run(config: RunConfig) -> Result<(), DaemonError> {
-    let (mut worker, mut triggers, outlets) = start(&config).await?;
+    let (mut worker, mut triggers, mut outlets) = start(&config).await?;
     let mut reason = Reason::Start;
     loop {
         debug!(reason = reason.as_str(), "reconcile");
@@ -214,6 +225,7 @@ async fn start(config: &RunConfig) -> Result<(Worker, Triggers, Outlets), Daemon
     crate::serve::signals::install(shutdown_tx, Arc::clone(&reread))
         .map_err(DaemonError::Signals)?;
 
+    let backends = Backends::start(config, &metrics).map_err(DaemonError::Checks)?;
     let progress = Arc::new(Progress::default());
     let (status, status_rx) = sync::watch::channel(Arc::new(reconciler.status()));
     if let Some(addr) = config.listen {
@@ -221,6 +233,7 @@ async fn start(config: &RunConfig) -> Result<(Worker, Triggers, Outlets), Daemon
             progress: Arc::clone(&progress),
             status: status_rx,
             metrics: Arc::clone(&metrics),
+            backends: Arc::clone(&backends.board),
         };
         start_server(addr, shared).await?;
     }
@@ -250,6 +263,7 @@ async fn start(config: &RunConfig) -> Result<(Worker, Triggers, Outlets), Daemon
         hooks,
         metrics,
         progress,
+        backends,
     };
     Ok((worker, Triggers::new(wakers, config), outlets))
 }

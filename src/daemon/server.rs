@@ -5,6 +5,8 @@
 //! loop, and the loop cannot delay it: reconciles run on a blocking thread,
 //! so this server keeps answering while one runs (or hangs).
 
+use crate::checks::board::Board;
+use crate::checks::outcome::BackendStatus;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::status::{Progress, Status};
 use crate::serve::exposition::Format;
@@ -13,6 +15,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -38,6 +41,17 @@ pub struct Shared {
     pub status: watch::Receiver<Arc<Status>>,
     /// Read-only here; the loop updates the gauges and counters.
     pub metrics: Arc<Metrics>,
+    /// `run --check`: the backends' latest results, read at each request
+    /// (the checker updates them between the loop's snapshots).
+    pub backends: Arc<Board>,
+}
+
+/// `/status`: the loop's snapshot with the backends' latest results.
+#[derive(Serialize)]
+struct StatusBody<'a> {
+    #[serde(flatten)]
+    status: &'a Status,
+    backends: Vec<BackendStatus>,
 }
 
 /// Serves until the task is dropped.
@@ -82,7 +96,11 @@ async fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         }
         "/status" => {
             let status = Arc::clone(&shared.status.borrow());
-            match serde_json::to_string_pretty(&*status) {
+            let body = StatusBody {
+                status: &status,
+                backends: shared.backends.snapshot(),
+            };
+            match serde_json::to_string_pretty(&body) {
                 Ok(body) => with_type(text(StatusCode::OK, body + "\n"), "application/json"),
                 // Plain data with string keys: serialising it does not fail.
                 // Should it, a 500 says so rather than a 200 with a made-up body.

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Backends the sidecar checks (`run --check`), comma-separated URLs: passed to the
+/// sidecar as `TRUST_INJECTOR_CHECKS`.
+pub const ANN_CHECKS: &str = "trust-injector.io/checks";
+
 /// Which layout to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,6 +52,8 @@ pub struct InjectOptions {
     /// Take over a container's own SSL_CERT_FILE/SSL_CERT_DIR or mount at the trust path
     /// instead of refusing; what was displaced is recorded and `remove` puts it back.
     pub force: bool,
+    /// Backend URLs the sidecar checks against the bundle (`--check`); annotation only.
+    pub checks: Vec<String>,
 }
 
 impl Default for InjectOptions {
@@ -63,6 +69,7 @@ impl Default for InjectOptions {
             mode: Mode::Native,
             resources: default_resources(),
             force: false,
+            checks: Vec::new(),
         }
     }
 }
@@ -120,6 +127,9 @@ pub(super) fn effective_options(
     if let Some(s) = get(ANN_INCLUDE)? {
         o.include = list(s);
     }
+    if let Some(s) = get(ANN_CHECKS)? {
+        o.checks = checks(s, list(s))?;
+    }
     if let Some(s) = get(ANN_MODE)? {
         o.mode = s.parse().map_err(|reason| InjectError::BadAnnotation {
             name: ANN_MODE,
@@ -134,6 +144,20 @@ pub(super) fn effective_options(
         };
     }
     Ok(o)
+}
+
+/// The annotation's URLs, each parsed as the sidecar will parse it, so a bad one is
+/// refused here naming the annotation rather than crash-looping the sidecar.
+fn checks(value: &str, urls: Vec<String>) -> Result<Vec<String>, InjectError> {
+    for url in &urls {
+        if let Err(e) = crate::checks::url::parse_backend(url) {
+            return Err(InjectError::BadAnnotation {
+                name: ANN_CHECKS,
+                reason: format!("{value:?}: {e}"),
+            });
+        }
+    }
+    Ok(urls)
 }
 
 pub(super) fn bad_resources(reason: String) -> InjectError {

@@ -68,6 +68,13 @@ pub(super) fn sidecar(o: &InjectOptions, native: bool) -> Value {
         c.insert("restartPolicy".into(), json!("Always"));
     }
     c.insert("args".into(), run_args(o, false));
+    if !o.checks.is_empty() {
+        let checks = o.checks.join(",");
+        c.insert(
+            "env".into(),
+            json!([{"name": "TRUST_INJECTOR_CHECKS", "value": checks}]),
+        );
+    }
     c.insert(
         "ports".into(),
         json!([{"name": "trust-http", "containerPort": 9898}]),

@@ -280,6 +280,10 @@ pub struct Report {
     pub protocol: Option<String>,
     /// The chain the server sent, leaf first.
     pub chain: Vec<CertInfo>,
+    /// The same chain as sent: the backend checks diagnose it again without
+    /// the retained CAs, to tell which backends only those still anchor.
+    #[serde(skip)]
+    pub chain_der: Vec<CertificateDer<'static>>,
     /// The bundle certificate the chain is anchored on, when it is.
     pub anchor: Option<CertInfo>,
     pub verdict: Verdict,
@@ -321,6 +325,7 @@ pub fn verify(
         address: None,
         protocol: None,
         chain: Vec::new(),
+        chain_der: Vec::new(),
         anchor: None,
         verdict: Verdict::CouldNotConnect,
         causes: Vec::new(),
@@ -414,6 +419,7 @@ fn explain_chain(
         .filter_map(|d| Certificate::from_der(d.as_ref()).ok())
         .collect();
     report.chain = sent.iter().map(|c| cert_info(c, bundle, now)).collect();
+    report.chain_der = chain.to_vec();
     let diagnosis = diagnose(chain, bundle, server_name, now);
     report.anchor = diagnosis.anchor.map(|i| cert_info(&bundle[i], bundle, now));
     report.warnings.extend(diagnosis.warnings);
