@@ -16,11 +16,13 @@ use serde_json::{json, Map, Value};
 mod json;
 mod options;
 mod parts;
+mod targets;
 
 use json::*;
 use options::effective_options;
 pub use options::{default_resources, InjectOptions, Mode};
 use parts::*;
+use targets::*;
 
 /// Prefix of every annotation we read or write: the project's own, so it cannot clash.
 pub const PREFIX: &str = "trust-injector.io/";
@@ -330,38 +332,6 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
     list_mut(spec, "containers").extend(containers);
     list_mut(spec, "volumes").splice(0..0, volumes(&o.secret));
     set_annotation(template, ANN_STATUS, status)
-}
-
-/// The containers that get the trust, checked to exist; never empty.
-fn target_names(spec: &Value, o: &InjectOptions) -> Result<Vec<String>, InjectError> {
-    let all: Vec<String> = match spec.get("containers") {
-        Some(Value::Array(cs)) => cs
-            .iter()
-            .map(|c| {
-                c.get("name")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-                    .ok_or_else(|| InjectError::Shape("a container has no name".into()))
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(InjectError::Shape("spec.containers is not a list".into())),
-    };
-    if all.is_empty() {
-        return Err(InjectError::Shape("spec.containers is empty".into()));
-    }
-    if o.containers.is_empty() {
-        return Ok(all);
-    }
-    for want in &o.containers {
-        if !all.contains(want) {
-            return Err(InjectError::UnknownContainer(want.clone()));
-        }
-    }
-    // In the pod's order, so the base roots come from the first target's image.
-    Ok(all
-        .into_iter()
-        .filter(|n| o.containers.contains(n))
-        .collect())
 }
 
 /// Refuses a pod whose own containers or volumes use the names we add.
