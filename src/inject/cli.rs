@@ -83,6 +83,7 @@ impl InjectArgs {
             mode: self.mode,
             resources: self.resources.clone().unwrap_or(d.resources),
             force: self.force,
+            ..d
         }
     }
 }

@@ -20,8 +20,9 @@ mod targets;
 
 use json::*;
 use options::effective_options;
-pub use options::{default_resources, InjectOptions, Mode};
+pub use options::{default_resources, InjectOptions, Mode, OnConflict};
 use parts::*;
+pub use targets::KNOWN_PROXIES;
 use targets::*;
 
 /// Prefix of every annotation we read or write: the project's own, so it cannot clash.
@@ -42,6 +43,17 @@ pub const ANN_INCLUDE: &str = "trust-injector.io/include";
 pub const ANN_MODE: &str = "trust-injector.io/mode";
 /// The sidecar's resources as a JSON ResourceRequirements (overrides `--resources`).
 pub const ANN_RESOURCES: &str = "trust-injector.io/resources";
+/// `deny` (the default) or `skip`: what to do with a container that already sets its own
+/// SSL_CERT_FILE/SSL_CERT_DIR or mounts something at the trust path.
+pub const ANN_ON_CONFLICT: &str = "trust-injector.io/on-conflict";
+/// `"true"`: the workload's own init containers get the trust too (when
+/// `trust-injector.io/containers` does not name the containers itself).
+pub const ANN_INIT_CONTAINERS: &str = "trust-injector.io/init-containers";
+/// The container whose image gives the base roots (default: the first target).
+pub const ANN_ROOTS_FROM: &str = "trust-injector.io/roots-from";
+/// Written by us: the containers left without trust and why (`name: reason; ...`), so
+/// nobody has to guess why a container does not trust the private CAs.
+pub const ANN_SKIPPED: &str = "trust-injector.io/skipped";
 /// Helm marks hook documents (the chart's test Pod, jobs) with this; we leave them alone
 /// because a hook runs once and its pod does not need a rotating bundle.
 pub const HELM_HOOK: &str = "helm.sh/hook";
@@ -82,6 +94,9 @@ pub enum SkipReason {
     HelmHook,
     /// `hostNetwork: true`: the sidecar's port would be the node's.
     HostNetwork,
+    /// Every candidate container was left out (known proxies, or containers with their
+    /// own trust under `on-conflict: skip`).
+    NoTarget,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -90,6 +105,9 @@ impl std::fmt::Display for SkipReason {
             SkipReason::OptedOut => "opted out (trust-injector.io/inject: \"false\")",
             SkipReason::HelmHook => "a Helm hook (helm.sh/hook)",
             SkipReason::HostNetwork => "hostNetwork pod",
+            SkipReason::NoTarget => {
+                "no container to configure (each is a known mesh proxy or sets its own trust under trust-injector.io/on-conflict: skip)"
+            }
         })
     }
 }
@@ -105,9 +123,9 @@ pub enum InjectError {
     /// `--force`: drop the entry, leave the container out, or opt the pod out.
     #[error(
         "container {container:?} already has {what}: remove that from the container, \
-         leave the container out with the annotation {ANN_CONTAINERS}, or opt the pod out \
-         with the annotation {ANN_INJECT}: \"false\" (`trust-injector inject --force` \
-         replaces it instead)"
+         leave the container out with the annotation {ANN_CONTAINERS} (or every such \
+         container with {ANN_ON_CONFLICT}: skip), or opt the pod out with the annotation \
+         {ANN_INJECT}: \"false\" (`trust-injector inject --force` replaces it instead)"
     )]
     Conflict { container: String, what: String },
     /// Something of the pod already uses a name we add.
@@ -180,7 +198,11 @@ pub fn inject_template(
         return Ok(Outcome::Skipped(reason));
     }
     let mut work = template.clone();
-    inject_in_place(&mut work, defaults)?;
+    // A pod with nothing left to configure keeps any earlier injection as it is: the
+    // reason is reported, and nothing already working is taken away by surprise.
+    if let Some(reason) = inject_in_place(&mut work, defaults)? {
+        return Ok(Outcome::Skipped(reason));
+    }
     if work == *template {
         return Ok(Outcome::Unchanged);
     }
@@ -201,8 +223,7 @@ pub fn inject_in_place(
     }
     let opts = effective_options(template, defaults)?;
     remove_template(template)?;
-    apply(template, &opts)?;
-    Ok(None)
+    apply(template, &opts)
 }
 
 /// Takes out what the marker annotation says was injected, and restores what `force`
@@ -240,6 +261,7 @@ pub fn remove_template(template: &mut Value) -> Result<Outcome, InjectError> {
         .ok_or_else(|| InjectError::Shape("metadata is not an object".into()))?;
     if let Some(ann) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
         ann.shift_remove(ANN_STATUS);
+        ann.shift_remove(ANN_SKIPPED);
         if ann.is_empty() {
             meta.shift_remove("annotations");
         }
@@ -284,32 +306,31 @@ fn annotations(template: &Value) -> Result<Option<&Map<String, Value>>, InjectEr
     }
 }
 
-/// Injects into a template that carries no earlier injection.
-fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
+/// Injects into a template that carries no earlier injection; `Some` when no container
+/// is left to configure (the template is then unchanged).
+fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, InjectError> {
     let spec = spec_mut(template)?;
     let restart = spec.get("restartPolicy").and_then(Value::as_str);
     if let (Mode::Classic, Some(r @ ("Never" | "OnFailure"))) = (o.mode, restart) {
         return Err(InjectError::ClassicRunToCompletion(r.into()));
     }
-    let targets = target_names(spec, o)?;
+    let choice = match choose(spec, o)? {
+        Ok(c) => c,
+        Err(NoTarget) => return Ok(Some(SkipReason::NoTarget)),
+    };
     check_names_free(spec)?;
-    let app_image = find_container_mut(spec, &targets[0])
-        .and_then(|c| c.get("image"))
-        .and_then(Value::as_str)
-        .filter(|i| !i.is_empty())
-        .ok_or_else(|| InjectError::NoImage(targets[0].clone()))?
-        .to_string();
     let mut displaced = Vec::new();
-    for t in &targets {
-        // Present: target_names checked every name.
+    for t in &choice.targets {
+        // Present: choose took every name from the pod.
         if let Some(c) = find_container_mut(spec, t) {
-            wire_target(c, t, o.force, &mut displaced)?;
+            wire_target(c, t, &mut displaced);
         }
     }
+    let app_image = choice.roots_image.as_str();
     let (inits, containers) = match o.mode {
-        Mode::Native => (vec![copy_init(&app_image), sidecar(o, true)], vec![]),
+        Mode::Native => (vec![copy_init(app_image), sidecar(o, true)], vec![]),
         Mode::Classic => (
-            vec![copy_init(&app_image), once_init(o)],
+            vec![copy_init(app_image), once_init(o)],
             vec![sidecar(o, false)],
         ),
     };
@@ -319,7 +340,7 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
         init_containers: names_of(&inits),
         containers: names_of(&containers),
         volumes: vec![VOL_SECRET.into(), VOL_BASE.into(), VOL_TRUST.into()],
-        targets,
+        targets: choice.targets,
         displaced,
     };
     // Before the first change: on error the template is unchanged.
@@ -331,7 +352,11 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
     list_mut(spec, "initContainers").splice(0..0, inits);
     list_mut(spec, "containers").extend(containers);
     list_mut(spec, "volumes").splice(0..0, volumes(&o.secret));
-    set_annotation(template, ANN_STATUS, status)
+    if !choice.skipped.is_empty() {
+        set_annotation(template, ANN_SKIPPED, choice.skipped.join("; "))?;
+    }
+    set_annotation(template, ANN_STATUS, status)?;
+    Ok(None)
 }
 
 /// Refuses a pod whose own containers or volumes use the names we add.
@@ -362,47 +387,20 @@ fn check_names_free(spec: &Value) -> Result<(), InjectError> {
 }
 
 /// Appends SSL_CERT_FILE, SSL_CERT_DIR and the read-only trust mount to one container,
-/// after refusing (or, with `force`, displacing) what is already there.
-fn wire_target(
-    c: &mut Value,
-    name: &str,
-    force: bool,
-    displaced: &mut Vec<Displaced>,
-) -> Result<(), InjectError> {
-    let conflicts = |e: &Value, field: &str| match field {
-        "env" => matches!(
-            e.get("name").and_then(Value::as_str),
-            Some(SSL_CERT_FILE | SSL_CERT_DIR)
-        ),
-        _ => {
-            e.get("name").and_then(Value::as_str) == Some(VOL_TRUST)
-                || e.get("mountPath")
-                    .and_then(Value::as_str)
-                    .is_some_and(|p| p.trim_end_matches('/') == TRUST_DIR)
-        }
-    };
+/// first displacing what is already there: [`choose`] refused or skipped a conflicting
+/// container unless `force` asked for exactly this.
+fn wire_target(c: &mut Value, name: &str, displaced: &mut Vec<Displaced>) {
     for field in ["env", "volumeMounts"] {
+        let conflicts = |e: &Value| match field {
+            "env" => is_trust_env(e),
+            _ => is_trust_mount(e),
+        };
         let list = list_mut(c, field);
-        if let Some(e) = list.iter().find(|e| conflicts(e, field)) {
-            if !force {
-                let what = match field {
-                    "env" => format!(
-                        "env {}",
-                        e.get("name").and_then(Value::as_str).unwrap_or("")
-                    ),
-                    _ => format!("a volumeMount at {TRUST_DIR} or named {VOL_TRUST}"),
-                };
-                return Err(InjectError::Conflict {
-                    container: name.into(),
-                    what,
-                });
-            }
-        }
         // Back to front, so each recorded index is where the entry goes back on removal
         // once the ones before it are back.
         let mut taken = Vec::new();
         for i in (0..list.len()).rev() {
-            if conflicts(&list[i], field) {
+            if conflicts(&list[i]) {
                 taken.push((i, list.remove(i)));
             }
         }
@@ -422,7 +420,6 @@ fn wire_target(
     ]);
     list_mut(c, "volumeMounts")
         .push(json!({"name": VOL_TRUST, "mountPath": TRUST_DIR, "readOnly": true}));
-    Ok(())
 }
 
 #[cfg(test)]

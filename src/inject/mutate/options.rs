@@ -27,6 +27,30 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// What to do with a chosen container that already sets SSL_CERT_FILE/SSL_CERT_DIR or
+/// mounts something at the trust path: its owner chose its own trust, so it is never
+/// silently overwritten (`--force` of `inject` replaces it, recorded and undoable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Refuse the pod, naming the container and the remedies.
+    #[default]
+    Deny,
+    /// Leave that container without trust, listed in the skipped annotation and, from
+    /// the webhook, in the AdmissionReview's warnings.
+    Skip,
+}
+
+impl std::str::FromStr for OnConflict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "deny" => Ok(OnConflict::Deny),
+            "skip" => Ok(OnConflict::Skip),
+            _ => Err(format!("{s:?} is not deny or skip")),
+        }
+    }
+}
+
 /// What to inject. The flags of `inject` and the webhook's settings fill it; annotations
 /// on each pod template override it for that workload.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +72,12 @@ pub struct InjectOptions {
     /// Take over a container's own SSL_CERT_FILE/SSL_CERT_DIR or mount at the trust path
     /// instead of refusing; what was displaced is recorded and `remove` puts it back.
     pub force: bool,
+    /// A chosen container that already sets its own trust: deny or skip (unless `force`).
+    pub on_conflict: OnConflict,
+    /// With no explicit `containers`, also configure the workload's own init containers.
+    pub init_containers: bool,
+    /// The container whose image gives the base roots; `None` = the first target.
+    pub roots_from: Option<String>,
 }
 
 impl Default for InjectOptions {
@@ -63,6 +93,9 @@ impl Default for InjectOptions {
             mode: Mode::Native,
             resources: default_resources(),
             force: false,
+            on_conflict: OnConflict::Deny,
+            init_containers: false,
+            roots_from: None,
         }
     }
 }
@@ -125,6 +158,27 @@ pub(super) fn effective_options(
             name: ANN_MODE,
             reason,
         })?;
+    }
+    if let Some(s) = get(ANN_ON_CONFLICT)? {
+        o.on_conflict = s.parse().map_err(|reason| InjectError::BadAnnotation {
+            name: ANN_ON_CONFLICT,
+            reason,
+        })?;
+    }
+    if let Some(s) = get(ANN_INIT_CONTAINERS)? {
+        o.init_containers = match s {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(InjectError::BadAnnotation {
+                    name: ANN_INIT_CONTAINERS,
+                    reason: format!("{s:?} is not \"true\" or \"false\""),
+                })
+            }
+        };
+    }
+    if let Some(s) = get(ANN_ROOTS_FROM)? {
+        o.roots_from = Some(non_empty(ANN_ROOTS_FROM, s)?);
     }
     if let Some(s) = get(ANN_RESOURCES)? {
         o.resources = match serde_json::from_str::<Value>(s) {

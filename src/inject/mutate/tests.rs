@@ -166,3 +166,96 @@ fn names_of_ours_already_taken_and_bad_annotations_are_errors() {
         Err(InjectError::BadStatus(_))
     ));
 }
+
+/// Issue 27 item 3: mesh proxies are left out by default and named in the skipped
+/// annotation; naming one explicitly still configures it.
+#[test]
+fn known_proxies_are_left_out_by_default_and_listed() {
+    let mut t = pod();
+    t["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, json!({"name": "istio-proxy", "image": "istio/proxyv2"}));
+    let orig = t.clone();
+    inject_template(&mut t, &InjectOptions::default()).unwrap();
+    let status: Status =
+        serde_json::from_str(t["metadata"]["annotations"][ANN_STATUS].as_str().unwrap()).unwrap();
+    assert_eq!(status.targets, ["gw", "log"]);
+    // The roots come from the first target, not from the proxy's image.
+    assert_eq!(t["spec"]["initContainers"][0]["image"], "example/gw:1");
+    assert!(t["spec"]["containers"][0].get("env").is_none());
+    let skipped = t["metadata"]["annotations"][ANN_SKIPPED].as_str().unwrap();
+    assert!(
+        skipped.starts_with("istio-proxy: a known mesh"),
+        "{skipped}"
+    );
+    assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
+    assert_eq!(t, orig);
+    let mut named = orig.clone();
+    named["metadata"]["annotations"] = json!({ANN_CONTAINERS: "istio-proxy"});
+    inject_template(&mut named, &InjectOptions::default()).unwrap();
+    assert_eq!(
+        named["spec"]["containers"][0]["env"][0]["name"],
+        SSL_CERT_FILE
+    );
+    // Only proxies: nothing to configure, skipped with the reason, unchanged.
+    let mut only = json!({"spec": {"containers": [{"name": "linkerd-proxy", "image": "l"}]}});
+    let before = only.clone();
+    assert_eq!(
+        inject_template(&mut only, &InjectOptions::default()),
+        Ok(Outcome::Skipped(SkipReason::NoTarget))
+    );
+    assert_eq!(only, before);
+}
+
+/// `on-conflict: skip` leaves a container with its own trust as it is and says so;
+/// the default (deny) refuses with the remedies; never overwritten silently.
+#[test]
+fn own_trust_is_skipped_or_denied_as_the_annotation_says() {
+    let mut t = pod();
+    t["spec"]["containers"][1]["env"] = json!([{"name": "SSL_CERT_DIR", "value": "/mine"}]);
+    let denied = inject_template(&mut t.clone(), &InjectOptions::default()).unwrap_err();
+    assert!(matches!(denied, InjectError::Conflict { ref container, .. } if container == "log"));
+    t["metadata"]["annotations"] = json!({ANN_ON_CONFLICT: "skip"});
+    let orig = t.clone();
+    inject_template(&mut t, &InjectOptions::default()).unwrap();
+    assert_eq!(
+        t["spec"]["containers"][1]["env"],
+        json!([{"name": "SSL_CERT_DIR", "value": "/mine"}])
+    );
+    assert_eq!(t["spec"]["containers"][0]["env"][1]["name"], SSL_CERT_FILE);
+    let skipped = t["metadata"]["annotations"][ANN_SKIPPED].as_str().unwrap();
+    assert_eq!(
+        skipped,
+        "log: already has env SSL_CERT_DIR (trust-injector.io/on-conflict: skip)"
+    );
+    assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
+    assert_eq!(t, orig);
+    t["metadata"]["annotations"][ANN_ON_CONFLICT] = json!("maybe");
+    let bad = inject_template(&mut t, &InjectOptions::default()).unwrap_err();
+    assert!(bad.to_string().contains(ANN_ON_CONFLICT), "{bad}");
+}
+
+/// `init-containers: "true"` configures the workload's own init containers (after
+/// ours, so the bundle is there when they start); `roots-from` picks the roots' image.
+#[test]
+fn init_containers_and_roots_from_by_annotation() {
+    let mut t = pod();
+    t["spec"]["initContainers"] = json!([{"name": "migrate", "image": "example/migrate:1"}]);
+    t["metadata"]["annotations"] = json!({ANN_INIT_CONTAINERS: "true", ANN_ROOTS_FROM: "log"});
+    let orig = t.clone();
+    inject_template(&mut t, &InjectOptions::default()).unwrap();
+    let inits = t["spec"]["initContainers"].as_array().unwrap();
+    assert_eq!(names_of(inits), [COPY_INIT, SIDECAR, "migrate"]);
+    assert_eq!(inits[0]["image"], "example/log:1");
+    assert_eq!(inits[2]["env"][0]["name"], SSL_CERT_FILE);
+    assert_eq!(inits[2]["volumeMounts"][0]["name"], VOL_TRUST);
+    assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
+    assert_eq!(t, orig);
+    t["metadata"]["annotations"][ANN_ROOTS_FROM] = json!("nope");
+    let e = inject_template(&mut t, &InjectOptions::default()).unwrap_err();
+    assert_eq!(e, InjectError::UnknownContainer("nope".into()));
+    t["metadata"]["annotations"][ANN_INIT_CONTAINERS] = json!("yes");
+    let e = inject_template(&mut t, &InjectOptions::default()).unwrap_err();
+    assert!(e.to_string().contains(ANN_INIT_CONTAINERS), "{e}");
+}
