@@ -13,14 +13,19 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+mod fit;
 mod json;
 mod options;
+mod outdated;
 mod parts;
 mod targets;
 
+pub use fit::DEFAULT_PORT;
+use fit::*;
 use json::*;
 use options::effective_options;
 pub use options::{default_resources, InjectOptions, Mode, OnConflict};
+pub use outdated::{injected_by_other_version, mark_outdated};
 use parts::*;
 pub use targets::KNOWN_PROXIES;
 use targets::*;
@@ -54,6 +59,8 @@ pub const ANN_ROOTS_FROM: &str = "trust-injector.io/roots-from";
 /// Written by us: the containers left without trust and why (`name: reason; ...`), so
 /// nobody has to guess why a container does not trust the private CAs.
 pub const ANN_SKIPPED: &str = "trust-injector.io/skipped";
+/// Written by the webhook on a pod that an other trust-injector version injected.
+pub const ANN_OUTDATED: &str = "trust-injector.io/outdated";
 /// Helm marks hook documents (the chart's test Pod, jobs) with this; we leave them alone
 /// because a hook runs once and its pod does not need a rotating bundle.
 pub const HELM_HOOK: &str = "helm.sh/hook";
@@ -94,6 +101,11 @@ pub enum SkipReason {
     HelmHook,
     /// `hostNetwork: true`: the sidecar's port would be the node's.
     HostNetwork,
+    /// Scheduled to Windows nodes (`spec.os.name`, a `kubernetes.io/os` nodeSelector):
+    /// the sidecar's image is Linux-only.
+    Windows,
+    /// The pod's containers declare every port the sidecar could take.
+    NoFreePort,
     /// Every candidate container was left out (known proxies, or containers with their
     /// own trust under `on-conflict: skip`).
     NoTarget,
@@ -105,6 +117,8 @@ impl std::fmt::Display for SkipReason {
             SkipReason::OptedOut => "opted out (trust-injector.io/inject: \"false\")",
             SkipReason::HelmHook => "a Helm hook (helm.sh/hook)",
             SkipReason::HostNetwork => "hostNetwork pod",
+            SkipReason::Windows => "a Windows pod (the sidecar image is Linux-only)",
+            SkipReason::NoFreePort => "no free port for the sidecar's probes (the pod's containers declare all of 9898-9997)",
             SkipReason::NoTarget => {
                 "no container to configure (each is a known mesh proxy or sets its own trust under trust-injector.io/on-conflict: skip)"
             }
@@ -262,6 +276,7 @@ pub fn remove_template(template: &mut Value) -> Result<Outcome, InjectError> {
     if let Some(ann) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
         ann.shift_remove(ANN_STATUS);
         ann.shift_remove(ANN_SKIPPED);
+        ann.shift_remove(ANN_OUTDATED);
         if ann.is_empty() {
             meta.shift_remove("annotations");
         }
@@ -288,6 +303,9 @@ fn skip_reason(template: &Value) -> Result<Option<SkipReason>, InjectError> {
         .ok_or_else(|| InjectError::Shape("no spec".into()))?;
     if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
         return Ok(Some(SkipReason::HostNetwork));
+    }
+    if is_windows(spec) {
+        return Ok(Some(SkipReason::Windows));
     }
     Ok(None)
 }
@@ -319,6 +337,9 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, 
         Err(NoTarget) => return Ok(Some(SkipReason::NoTarget)),
     };
     check_names_free(spec)?;
+    let Some(port) = free_port(spec) else {
+        return Ok(Some(SkipReason::NoFreePort));
+    };
     let mut displaced = Vec::new();
     for t in &choice.targets {
         // Present: choose took every name from the pod.
@@ -328,10 +349,10 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, 
     }
     let app_image = choice.roots_image.as_str();
     let (inits, containers) = match o.mode {
-        Mode::Native => (vec![copy_init(app_image), sidecar(o, true)], vec![]),
+        Mode::Native => (vec![copy_init(app_image), sidecar(o, true, port)], vec![]),
         Mode::Classic => (
             vec![copy_init(app_image), once_init(o)],
-            vec![sidecar(o, false)],
+            vec![sidecar(o, false, port)],
         ),
     };
     let status = Status {

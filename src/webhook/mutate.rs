@@ -75,8 +75,7 @@ impl Mutator {
             .and_then(|a| a.get(inject::mutate::ANN_STATUS))
             .is_some()
         {
-            debug!(pod = %who, "already injected; allowed unchanged");
-            return Ok((Outcome::Unchanged, allow()));
+            return self.already_injected(pod, raw, &who);
         }
         let containers = container_count(&pod);
         if containers > MAX_CONTAINERS {
@@ -126,6 +125,34 @@ impl Mutator {
                 Ok((Outcome::Denied, Verdict::Deny { message }))
             }
         }
+    }
+}
+
+impl Mutator {
+    /// A pod that already carries an injection stays as it is, but one made by
+    /// another version gets the outdated annotation, a warning, and its own outcome
+    /// in `/metrics`. A marker that cannot be read is left to its owner, as before.
+    fn already_injected(
+        &self,
+        pod: Value,
+        raw: &RawValue,
+        who: &str,
+    ) -> Result<(Outcome, Verdict), MutateError> {
+        let mut after = template_of(pod);
+        let theirs = match inject::mutate::mark_outdated(&mut after) {
+            Ok(Some(v)) => v,
+            Ok(None) | Err(_) => {
+                debug!(pod = %who, "already injected; allowed unchanged");
+                return Ok((Outcome::Unchanged, Verdict::allow()));
+            }
+        };
+        let patch = patch::diff(&template_text(raw)?, &after)?;
+        info!(pod = %who, version = %theirs, "injected by another version; annotated");
+        let warnings = vec![format!(
+            "trust-injector: pod injected by trust-injector {theirs}, not {}; left as it is",
+            env!("CARGO_PKG_VERSION")
+        )];
+        Ok((Outcome::Outdated, Verdict::Allow { patch, warnings }))
     }
 }
 
@@ -377,6 +404,40 @@ mod tests {
             warnings[0].contains("no container to configure"),
             "{warnings:?}"
         );
+    }
+
+    /// A pod injected by another version keeps its injection, gets the outdated
+    /// annotation and a warning, and counts as `outdated`; a second review is a no-op.
+    #[test]
+    fn an_injection_by_another_version_is_reported() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let mut pod = opted_in();
+        let mut t = template_of(pod.clone());
+        inject::inject_template(&mut t, &InjectOptions::default()).unwrap();
+        let status = t["metadata"]["annotations"][inject::mutate::ANN_STATUS]
+            .as_str()
+            .unwrap()
+            .replacen(env!("CARGO_PKG_VERSION"), "0.0.1", 1);
+        t["metadata"]["annotations"][inject::mutate::ANN_STATUS] = json!(status);
+        pod["metadata"] = t["metadata"].clone();
+        pod["spec"] = t["spec"].clone();
+        let (outcome, verdict) = decide(&m, pod.clone());
+        assert_eq!(outcome, Outcome::Outdated);
+        let Verdict::Allow { patch, warnings } = verdict else {
+            panic!("denied")
+        };
+        assert!(warnings[0].contains("0.0.1"), "{warnings:?}");
+        apply(&mut pod, &patch);
+        let note = &pod["metadata"]["annotations"][inject::mutate::ANN_OUTDATED];
+        assert!(note.as_str().unwrap().contains("0.0.1"), "{note}");
+        assert_eq!(pod["spec"], t["spec"]);
+        let (_, again) = decide(&m, pod);
+        let Verdict::Allow { patch, .. } = again else {
+            panic!("denied")
+        };
+        assert!(patch.is_empty(), "{patch:?}");
     }
 
     /// A minimal RFC 6902 add/remove/replace, to check the glue in-process;

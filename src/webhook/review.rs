@@ -142,6 +142,16 @@ pub(crate) enum Verdict {
     Deny { message: String },
 }
 
+impl Verdict {
+    /// Allowed unchanged, nothing to say.
+    pub(crate) fn allow() -> Verdict {
+        Verdict::Allow {
+            patch: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// The response document for `uid`, serialised. Serialising `Value`s
 /// (string keys only) does not fail; if it ever did, the error is returned,
 /// never an empty patch that would admit the pod without its sidecar.

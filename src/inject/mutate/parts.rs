@@ -28,7 +28,8 @@ pub(super) fn copy_init(app_image: &str) -> Value {
 }
 
 /// `run` arguments shared by the sidecar and the classic `--once` init container.
-pub(super) fn run_args(o: &InjectOptions, once: bool) -> Value {
+/// `port` is the sidecar's listening port (ignored with `once`, which listens nowhere).
+pub(super) fn run_args(o: &InjectOptions, once: bool, port: u16) -> Value {
     let mut args = vec!["run".to_string()];
     if once {
         args.push("--once".into());
@@ -37,14 +38,11 @@ pub(super) fn run_args(o: &InjectOptions, once: bool) -> Value {
     args.extend(o.include.iter().map(|g| format!("--include={g}")));
     args.push("--base=/var/run/trust-base/ca-certificates.crt".into());
     args.push(format!("--out-dir={TRUST_DIR}"));
-    args.push(
-        if once {
-            "--listen=off"
-        } else {
-            "--listen=0.0.0.0:9898"
-        }
-        .into(),
-    );
+    args.push(if once {
+        "--listen=off".to_string()
+    } else {
+        format!("--listen=0.0.0.0:{port}")
+    });
     json!(args)
 }
 
@@ -60,17 +58,17 @@ pub(super) fn sidecar_mounts() -> Value {
 
 /// The long-running sidecar: native (init container, `restartPolicy: Always`, the
 /// application waits for its startupProbe) or classic (a regular container).
-pub(super) fn sidecar(o: &InjectOptions, native: bool) -> Value {
+pub(super) fn sidecar(o: &InjectOptions, native: bool, port: u16) -> Value {
     let mut c = Map::new();
     c.insert("name".into(), json!(SIDECAR));
     c.insert("image".into(), json!(o.image));
     if native {
         c.insert("restartPolicy".into(), json!("Always"));
     }
-    c.insert("args".into(), run_args(o, false));
+    c.insert("args".into(), run_args(o, false, port));
     c.insert(
         "ports".into(),
-        json!([{"name": "trust-http", "containerPort": 9898}]),
+        json!([{"name": "trust-http", "containerPort": port}]),
     );
     let readyz = json!({"path": "/readyz", "port": "trust-http"});
     if native {
@@ -99,7 +97,7 @@ pub(super) fn once_init(o: &InjectOptions) -> Value {
     json!({
         "name": ONCE_INIT,
         "image": o.image,
-        "args": run_args(o, true),
+        "args": run_args(o, true, DEFAULT_PORT),
         "securityContext": restricted(65532),
         "resources": o.resources,
         "volumeMounts": sidecar_mounts(),

@@ -259,3 +259,71 @@ fn init_containers_and_roots_from_by_annotation() {
     let e = inject_template(&mut t, &InjectOptions::default()).unwrap_err();
     assert!(e.to_string().contains(ANN_INIT_CONTAINERS), "{e}");
 }
+
+/// Issue 27 item 6: a Windows pod, by `spec.os.name` or by nodeSelector, is skipped
+/// with the reason and left unchanged.
+#[test]
+fn windows_pods_are_skipped_with_the_reason() {
+    for windows in [
+        json!({"os": {"name": "windows"}}),
+        json!({"nodeSelector": {"kubernetes.io/os": "windows"}}),
+    ] {
+        let mut t = pod();
+        for (k, v) in windows.as_object().unwrap() {
+            t["spec"][k] = v.clone();
+        }
+        let orig = t.clone();
+        let got = inject_template(&mut t, &InjectOptions::default());
+        assert_eq!(got, Ok(Outcome::Skipped(SkipReason::Windows)), "{windows}");
+        assert_eq!(t, orig);
+    }
+    assert!(SkipReason::Windows.to_string().contains("Windows"));
+}
+
+/// A port a container declares is never the sidecar's: the next free one is taken,
+/// in the port list, the `--listen` argument and (by name) the probes.
+#[test]
+fn a_port_in_use_is_never_reused() {
+    let mut t = pod();
+    t["spec"]["containers"][0]["ports"] = json!([{"containerPort": 9898}, {"containerPort": 9899}]);
+    inject_template(&mut t, &InjectOptions::default()).unwrap();
+    let sidecar = &t["spec"]["initContainers"][1];
+    assert_eq!(sidecar["ports"][0]["containerPort"], 9900);
+    let args = sidecar["args"].as_array().unwrap();
+    assert!(args.contains(&json!("--listen=0.0.0.0:9900")), "{args:?}");
+    // Re-injection does not count our own port as taken.
+    let once = t.clone();
+    assert_eq!(
+        inject_template(&mut t, &InjectOptions::default()),
+        Ok(Outcome::Unchanged)
+    );
+    assert_eq!(t, once);
+    let mut full = pod();
+    let ports: Vec<Value> = (9898..9998).map(|p| json!({"containerPort": p})).collect();
+    full["spec"]["containers"][1]["ports"] = Value::Array(ports);
+    assert_eq!(
+        inject_template(&mut full, &InjectOptions::default()),
+        Ok(Outcome::Skipped(SkipReason::NoFreePort))
+    );
+}
+
+/// A marker from another version is reported in its own annotation; this version's
+/// is not; removal takes the report away with the injection.
+#[test]
+fn an_injection_by_another_version_is_marked() {
+    let mut t = pod();
+    inject_template(&mut t, &InjectOptions::default()).unwrap();
+    assert_eq!(mark_outdated(&mut t), Ok(None));
+    let ann = &mut t["metadata"]["annotations"];
+    let old = ann[ANN_STATUS].as_str().unwrap().replacen(
+        &format!("\"version\":\"{}\"", env!("CARGO_PKG_VERSION")),
+        "\"version\":\"0.0.1\"",
+        1,
+    );
+    ann[ANN_STATUS] = json!(old);
+    assert_eq!(mark_outdated(&mut t), Ok(Some("0.0.1".into())));
+    let note = t["metadata"]["annotations"][ANN_OUTDATED].as_str().unwrap();
+    assert!(note.contains("injected by trust-injector 0.0.1"), "{note}");
+    remove_template(&mut t).unwrap();
+    assert_eq!(t, pod());
+}
