@@ -376,6 +376,56 @@ fn classic_mode_and_option_changes_replace_the_earlier_injection() {
     );
 }
 
+/// Issue 27 item 2: `--openshift` (or its variable) leaves user and group to
+/// OpenShift's restricted-v2 on every container we add; everything still validates.
+#[test]
+fn openshift_mode_by_flag_or_variable_sets_no_fixed_uid() {
+    let input = read(&fixture("helm-stream.yaml"));
+    let by_flag = inject_stdin_ok(&["--openshift"], &input);
+    validate("openshift", &by_flag);
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &input).unwrap();
+    let by_env = trust_injector()
+        .args(["inject", "-"])
+        .env("TRUST_INJECTOR_INJECT_OPENSHIFT", "true")
+        .stdin(Stdio::from(std::fs::File::open(tmp.path()).unwrap()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        docs(&String::from_utf8(by_env.stdout).unwrap()),
+        docs(&by_flag)
+    );
+    let ours = [
+        "copy-gateway-roots",
+        "trust-injector",
+        "trust-injector-init",
+    ];
+    let mut seen = 0;
+    for d in docs(&by_flag) {
+        if !matches!(
+            d["kind"].as_str(),
+            Some("Deployment" | "StatefulSet" | "Pod")
+        ) {
+            continue;
+        }
+        for c in pod_spec(&d)["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if ours.contains(&c["name"].as_str().unwrap_or("")) {
+                let sc = &c["securityContext"];
+                assert!(
+                    sc.get("runAsUser").is_none() && sc["runAsNonRoot"] == true,
+                    "{sc}"
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 2, "no injected container checked");
+}
+
 #[test]
 fn conflicting_trust_settings_are_refused_unless_forced() {
     let path = fixture("conflict.yaml");

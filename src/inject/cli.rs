@@ -55,6 +55,10 @@ pub struct InjectArgs {
     /// (restored by --remove) instead of refusing.
     #[arg(long)]
     pub force: bool,
+    /// OpenShift (restricted-v2 SCC): no fixed runAsUser/runAsGroup on what is added
+    /// (annotation `trust-injector.io/openshift` overrides).
+    #[arg(long, env = "TRUST_INJECTOR_INJECT_OPENSHIFT", action = clap::ArgAction::SetTrue, value_parser = crate::config::parse_bool)]
+    pub openshift: bool,
 }
 
 /// `--mode` of `inject` and `webhook`.
@@ -83,6 +87,7 @@ impl InjectArgs {
             mode: self.mode,
             resources: self.resources.clone().unwrap_or(d.resources),
             force: self.force,
+            openshift: self.openshift,
             ..d
         }
     }

@@ -59,6 +59,8 @@ pub const ANN_ROOTS_FROM: &str = "trust-injector.io/roots-from";
 /// Written by us: the containers left without trust and why (`name: reason; ...`), so
 /// nobody has to guess why a container does not trust the private CAs.
 pub const ANN_SKIPPED: &str = "trust-injector.io/skipped";
+/// `"true"`: OpenShift mode (no fixed UIDs) for this workload (overrides `--openshift`).
+pub const ANN_OPENSHIFT: &str = "trust-injector.io/openshift";
 /// Written by the webhook on a pod that an other trust-injector version injected.
 pub const ANN_OUTDATED: &str = "trust-injector.io/outdated";
 /// Helm marks hook documents (the chart's test Pod, jobs) with this; we leave them alone
@@ -349,9 +351,12 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, 
     }
     let app_image = choice.roots_image.as_str();
     let (inits, containers) = match o.mode {
-        Mode::Native => (vec![copy_init(app_image), sidecar(o, true, port)], vec![]),
+        Mode::Native => (
+            vec![copy_init(app_image, o), sidecar(o, true, port)],
+            vec![],
+        ),
         Mode::Classic => (
-            vec![copy_init(app_image), once_init(o)],
+            vec![copy_init(app_image, o), once_init(o)],
             vec![sidecar(o, false, port)],
         ),
     };

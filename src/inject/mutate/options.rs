@@ -78,6 +78,9 @@ pub struct InjectOptions {
     pub init_containers: bool,
     /// The container whose image gives the base roots; `None` = the first target.
     pub roots_from: Option<String>,
+    /// OpenShift's restricted-v2 SCC: no fixed `runAsUser`/`runAsGroup` on what we add
+    /// (the namespace's UID range assigns them); everything else stays restricted.
+    pub openshift: bool,
 }
 
 impl Default for InjectOptions {
@@ -96,6 +99,7 @@ impl Default for InjectOptions {
             on_conflict: OnConflict::Deny,
             init_containers: false,
             roots_from: None,
+            openshift: false,
         }
     }
 }
@@ -166,16 +170,10 @@ pub(super) fn effective_options(
         })?;
     }
     if let Some(s) = get(ANN_INIT_CONTAINERS)? {
-        o.init_containers = match s {
-            "true" => true,
-            "false" => false,
-            _ => {
-                return Err(InjectError::BadAnnotation {
-                    name: ANN_INIT_CONTAINERS,
-                    reason: format!("{s:?} is not \"true\" or \"false\""),
-                })
-            }
-        };
+        o.init_containers = bool_annotation(ANN_INIT_CONTAINERS, s)?;
+    }
+    if let Some(s) = get(ANN_OPENSHIFT)? {
+        o.openshift = bool_annotation(ANN_OPENSHIFT, s)?;
     }
     if let Some(s) = get(ANN_ROOTS_FROM)? {
         o.roots_from = Some(non_empty(ANN_ROOTS_FROM, s)?);
@@ -188,6 +186,18 @@ pub(super) fn effective_options(
         };
     }
     Ok(o)
+}
+
+/// `"true"` or `"false"`, nothing else: a typo must not silently mean either.
+fn bool_annotation(name: &'static str, s: &str) -> Result<bool, InjectError> {
+    match s {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(InjectError::BadAnnotation {
+            name,
+            reason: format!("{s:?} is not \"true\" or \"false\""),
+        }),
+    }
 }
 
 pub(super) fn bad_resources(reason: String) -> InjectError {

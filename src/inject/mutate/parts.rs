@@ -4,24 +4,31 @@
 use super::*;
 
 /// The per-container security settings of the Component: Pod Security "restricted"
-/// without touching the pod-level securityContext, which stays the owner's.
-pub(super) fn restricted(uid: u32) -> Value {
-    json!({
-        "runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": true,
-        "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    })
+/// without touching the pod-level securityContext, which stays the owner's. OpenShift's
+/// restricted-v2 SCC rejects a UID outside the namespace's range, so there the user and
+/// group are left to it; `runAsNonRoot` still holds.
+pub(super) fn restricted(uid: u32, o: &InjectOptions) -> Value {
+    let mut s = Map::new();
+    if !o.openshift {
+        s.insert("runAsUser".into(), json!(uid));
+        s.insert("runAsGroup".into(), json!(uid));
+    }
+    s.insert("runAsNonRoot".into(), json!(true));
+    s.insert("allowPrivilegeEscalation".into(), json!(false));
+    s.insert("readOnlyRootFilesystem".into(), json!(true));
+    s.insert("capabilities".into(), json!({"drop": ["ALL"]}));
+    s.insert("seccompProfile".into(), json!({"type": "RuntimeDefault"}));
+    Value::Object(s)
 }
 
 /// Copies the application image's own public roots into `base`, so the bundle starts
 /// from exactly what the application would trust anyway.
-pub(super) fn copy_init(app_image: &str) -> Value {
+pub(super) fn copy_init(app_image: &str, o: &InjectOptions) -> Value {
     json!({
         "name": COPY_INIT,
         "image": app_image,
         "command": ["cp", "/etc/ssl/certs/ca-certificates.crt", "/var/run/trust-base/ca-certificates.crt"],
-        "securityContext": restricted(1001),
+        "securityContext": restricted(1001, o),
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
         "volumeMounts": [{"name": VOL_BASE, "mountPath": "/var/run/trust-base"}],
     })
@@ -86,7 +93,7 @@ pub(super) fn sidecar(o: &InjectOptions, native: bool, port: u16) -> Value {
         "livenessProbe".into(),
         json!({"httpGet": {"path": "/healthz", "port": "trust-http"}, "periodSeconds": 10, "failureThreshold": 3}),
     );
-    c.insert("securityContext".into(), restricted(65532));
+    c.insert("securityContext".into(), restricted(65532, o));
     c.insert("resources".into(), o.resources.clone());
     c.insert("volumeMounts".into(), sidecar_mounts());
     Value::Object(c)
@@ -98,7 +105,7 @@ pub(super) fn once_init(o: &InjectOptions) -> Value {
         "name": ONCE_INIT,
         "image": o.image,
         "args": run_args(o, true, DEFAULT_PORT),
-        "securityContext": restricted(65532),
+        "securityContext": restricted(65532, o),
         "resources": o.resources,
         "volumeMounts": sidecar_mounts(),
     })

@@ -327,3 +327,50 @@ fn an_injection_by_another_version_is_marked() {
     remove_template(&mut t).unwrap();
     assert_eq!(t, pod());
 }
+
+/// Issue 27 item 2: OpenShift mode (option or annotation) sets no fixed user or group
+/// on anything we add, and keeps every other restricted setting.
+#[test]
+fn openshift_mode_sets_no_fixed_uid() {
+    let uids = |t: &Value| -> Vec<Value> {
+        let s = &t["spec"];
+        ["initContainers", "containers"]
+            .iter()
+            .flat_map(|f| s[*f].as_array().cloned().unwrap_or_default())
+            .filter(|c| c.get("securityContext").is_some())
+            .map(|c| c["securityContext"].clone())
+            .collect()
+    };
+    for mode in [Mode::Native, Mode::Classic] {
+        let o = InjectOptions {
+            openshift: true,
+            mode,
+            ..Default::default()
+        };
+        let mut t = pod();
+        inject_template(&mut t, &o).unwrap();
+        let ctxs = uids(&t);
+        assert_eq!(ctxs.len(), if mode == Mode::Native { 2 } else { 3 });
+        for c in ctxs {
+            assert!(
+                c.get("runAsUser").is_none() && c.get("runAsGroup").is_none(),
+                "{c}"
+            );
+            assert_eq!(c["runAsNonRoot"], true);
+            assert_eq!(c["capabilities"]["drop"], json!(["ALL"]));
+            assert_eq!(c["seccompProfile"]["type"], "RuntimeDefault");
+        }
+    }
+    let mut t = pod();
+    t["metadata"]["annotations"] = json!({ANN_OPENSHIFT: "true"});
+    inject_template(&mut t, &InjectOptions::default()).unwrap();
+    assert!(uids(&t).iter().all(|c| c.get("runAsUser").is_none()));
+    let mut t = pod();
+    t["metadata"]["annotations"] = json!({ANN_OPENSHIFT: "false"});
+    let o = InjectOptions {
+        openshift: true,
+        ..Default::default()
+    };
+    inject_template(&mut t, &o).unwrap();
+    assert!(uids(&t).iter().all(|c| c.get("runAsUser").is_some()));
+}
