@@ -207,12 +207,16 @@ for d in docs:
     trust = vols.get("trust", {}).get("emptyDir")
     check(trust is not None and trust.get("medium") == "Memory" and "sizeLimit" in trust, f"{where}: trust is not a memory emptyDir with sizeLimit")
     # the sidecar
-    runner = [c for c in ti if "--once" not in c.get("args", [])]
+    # `roots` init containers (issue 27: our binary copied for the app image) exit at once.
+    runner = [c for c in ti if "--once" not in c.get("args", []) and c.get("args", [])[:1] != ["roots"]]
     check(len(runner) == 1, f"{where}: want exactly one long-running trust-injector container")
     for c in runner:
         args = c.get("args", [])
         check(args[:1] == ["run"], f"{where}: sidecar args do not start with run")
-        check(any(a.startswith("--base=/var/run/trust-base/") for a in args), f"{where}: sidecar has no --base from the base volume")
+        # Either the file copied into `base`, or `system` with `base` mounted where it looks first.
+        base_at = {m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] == "base"}
+        check(any(a.startswith("--base=/var/run/trust-base/") for a in args)
+              or ("--base=system" in args and "/etc/ssl/certs" in base_at), f"{where}: sidecar has no --base from the base volume")
         check(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", f"{where}: sidecar livenessProbe is not /healthz")
         if c in inits:
             check(c.get("restartPolicy") == "Always", f"{where}: native sidecar without restartPolicy: Always")

@@ -222,14 +222,19 @@ fn helm_stream_golden_passthrough_idempotent_reversible_and_valid() {
     let spec = pod_spec(&deploy);
     assert_eq!(
         names(&spec["initContainers"]),
-        ["copy-gateway-roots", "trust-injector", "migrate"]
+        [
+            "trust-injector-install",
+            "copy-gateway-roots",
+            "trust-injector",
+            "migrate"
+        ]
     );
     assert_eq!(
-        spec["initContainers"][0]["image"],
+        spec["initContainers"][1]["image"],
         "registry.example.com/shop/orders:2.3.0"
     );
     assert_eq!(
-        spec["volumes"][3]["configMap"]["defaultMode"], 0o440,
+        spec["volumes"][4]["configMap"]["defaultMode"], 0o440,
         "0440 is octal, as Kubernetes reads it"
     );
     for c in spec["containers"].as_array().unwrap() {
@@ -272,7 +277,7 @@ fn portal_yaml_list_json_and_directories() {
         pod_spec(d)["volumes"][0]["secret"]["secretName"],
         "billing-ca"
     );
-    assert!(pod_spec(d)["initContainers"][1]["args"]
+    assert!(pod_spec(d)["initContainers"][2]["args"]
         .as_array()
         .unwrap()
         .contains(&"--include=*.crt".into()));
@@ -328,7 +333,12 @@ fn classic_mode_and_option_changes_replace_the_earlier_injection() {
         .unwrap();
     assert_eq!(
         names(&pod_spec(&d)["initContainers"]),
-        ["copy-gateway-roots", "trust-injector-init", "migrate"]
+        [
+            "trust-injector-install",
+            "copy-gateway-roots",
+            "trust-injector-init",
+            "migrate"
+        ]
     );
     assert_eq!(
         names(&pod_spec(&d)["containers"]),
@@ -631,4 +641,62 @@ fn deep_crds_pass_and_alias_bombs_are_refused() {
         out.text()
     );
     assert!(out.stderr.contains("budget"), "{}", out.stderr);
+}
+
+/// Issue 27 item 1, as the two injected init containers run it: `roots --install`
+/// copies the real binary, and that copy, run with another root (an image's
+/// filesystem), finds each distribution's bundle, or writes nothing for scratch.
+#[test]
+fn roots_installs_itself_and_finds_every_layout() {
+    let bin = tempfile::tempdir().unwrap();
+    let out = trust_injector()
+        .args(["roots", "--install"])
+        .arg(bin.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let copy = bin.path().join("trust-injector");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o555, "executable by any UID");
+    for (distro, layout) in [
+        (
+            "Debian, Ubuntu, distroless, Wolfi",
+            "etc/ssl/certs/ca-certificates.crt",
+        ),
+        (
+            "RHEL, UBI, Fedora",
+            "etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+        ),
+        ("older RHEL", "etc/pki/tls/certs/ca-bundle.crt"),
+        ("SUSE", "var/lib/ca-certificates/ca-bundle.pem"),
+        ("Alpine", "etc/ssl/cert.pem"),
+        ("scratch", ""),
+    ] {
+        let image = tempfile::tempdir().unwrap();
+        let base = tempfile::tempdir().unwrap();
+        // `roots` copies bytes; the sidecar is what parses them.
+        let pem = format!("roots of {distro}\n");
+        if !layout.is_empty() {
+            let at = image.path().join(layout);
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::fs::write(&at, &pem).unwrap();
+        }
+        let run = std::process::Command::new(&copy)
+            .args(["roots", "--root"])
+            .arg(image.path())
+            .arg(format!("--out={}", base.path().display()))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&run.stdout).to_string();
+        assert!(run.status.success(), "{distro}: {run:?}");
+        let written = base.path().join("ca-certificates.crt");
+        if layout.is_empty() {
+            assert!(!written.exists(), "{distro}");
+            assert!(said.contains("embedded Mozilla roots"), "{said}");
+        } else {
+            assert_eq!(read(&written), pem, "{distro}");
+            assert!(said.contains(layout), "{distro}: {said}");
+        }
+    }
 }

@@ -480,12 +480,18 @@ fn opted_in_pods_get_the_sidecar_by_patch() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|c| c["image"] == IMAGE)
+            .filter(|c| c["image"] == IMAGE && c["name"] == "trust-injector")
             .collect();
         assert_eq!(
             sidecars.len(),
             1,
             "{uid}: one sidecar of the webhook's image: {spec}"
+        );
+        // The binary our image installs for the roots' init container is the same image.
+        let install = &spec["initContainers"][0];
+        assert_eq!(
+            (&install["name"], &install["image"]),
+            (&json!("trust-injector-install"), &json!(IMAGE))
         );
         assert_eq!(sidecars[0]["restartPolicy"], "Always");
         for c in spec["containers"].as_array().unwrap() {
@@ -649,7 +655,7 @@ fn workloads_get_trust_or_a_stated_reason() {
         .unwrap()
         .clone();
     assert!(proxy.get("env").is_none(), "{proxy}");
-    let sidecar = &patched["spec"]["initContainers"][1];
+    let sidecar = &patched["spec"]["initContainers"][2];
     assert_eq!(sidecar["ports"][0]["containerPort"], 9899, "{sidecar}");
     assert_eq!(patch_of(&answers[1], "u-win"), None);
     let why = warnings(&answers[1]).to_string();

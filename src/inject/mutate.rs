@@ -72,10 +72,12 @@ pub const TRUST_DIR: &str = "/var/run/trust";
 const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
 /// Names of what we add, the same as the Component's so both give the same pod.
+const INSTALL_INIT: &str = "trust-injector-install";
 const COPY_INIT: &str = "copy-gateway-roots";
 const SIDECAR: &str = "trust-injector";
 const ONCE_INIT: &str = "trust-injector-init";
 const VOL_SECRET: &str = "custom-ca";
+const VOL_BIN: &str = "trust-bin";
 const VOL_BASE: &str = "base";
 const VOL_TRUST: &str = "trust";
 
@@ -352,11 +354,15 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, 
     let app_image = choice.roots_image.as_str();
     let (inits, containers) = match o.mode {
         Mode::Native => (
-            vec![copy_init(app_image, o), sidecar(o, true, port)],
+            vec![
+                install_init(o),
+                copy_init(app_image, o),
+                sidecar(o, true, port),
+            ],
             vec![],
         ),
         Mode::Classic => (
-            vec![copy_init(app_image, o), once_init(o)],
+            vec![install_init(o), copy_init(app_image, o), once_init(o)],
             vec![sidecar(o, false, port)],
         ),
     };
@@ -365,7 +371,7 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, 
         mode: o.mode,
         init_containers: names_of(&inits),
         containers: names_of(&containers),
-        volumes: vec![VOL_SECRET.into(), VOL_BASE.into(), VOL_TRUST.into()],
+        volumes: names_of(&volumes(&o.secret)),
         targets: choice.targets,
         displaced,
     };
@@ -393,7 +399,7 @@ fn check_names_free(spec: &Value) -> Result<(), InjectError> {
                 .any(|e| e.get("name").and_then(Value::as_str) == Some(name))
         })
     };
-    for name in [VOL_SECRET, VOL_BASE, VOL_TRUST] {
+    for name in [VOL_SECRET, VOL_BIN, VOL_BASE, VOL_TRUST] {
         if taken("volumes", name) {
             return Err(InjectError::NameTaken {
                 kind: "volume",
@@ -401,7 +407,7 @@ fn check_names_free(spec: &Value) -> Result<(), InjectError> {
             });
         }
     }
-    for name in [COPY_INIT, SIDECAR, ONCE_INIT] {
+    for name in [INSTALL_INIT, COPY_INIT, SIDECAR, ONCE_INIT] {
         if taken("initContainers", name) || taken("containers", name) {
             return Err(InjectError::NameTaken {
                 kind: "container",

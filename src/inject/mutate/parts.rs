@@ -21,16 +21,46 @@ pub(super) fn restricted(uid: u32, o: &InjectOptions) -> Value {
     Value::Object(s)
 }
 
-/// Copies the application image's own public roots into `base`, so the bundle starts
-/// from exactly what the application would trust anyway.
+/// Where `install_init` puts our static binary for `copy_init` to run.
+const BIN_DIR: &str = "/var/run/trust-bin";
+/// Where `copy_init` writes the application image's roots.
+const BASE_DIR: &str = "/var/run/trust-base";
+/// Where the sidecar sees them: its `--base system` looks there first, and falls back
+/// to the embedded Mozilla roots (logged, and in `/status`) when the image had none.
+const SIDECAR_BASE_DIR: &str = "/etc/ssl/certs";
+
+/// The resources of the two short init containers: they copy one file each.
+fn copy_resources() -> Value {
+    json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}})
+}
+
+/// Copies our static binary into `trust-bin`, so that `copy_init` needs nothing from
+/// the application's image: no shell, no `cp`, no particular bundle path.
+pub(super) fn install_init(o: &InjectOptions) -> Value {
+    json!({
+        "name": INSTALL_INIT,
+        "image": o.image,
+        "args": ["roots", format!("--install={BIN_DIR}")],
+        "securityContext": restricted(65532, o),
+        "resources": copy_resources(),
+        "volumeMounts": [{"name": VOL_BIN, "mountPath": BIN_DIR}],
+    })
+}
+
+/// Runs our binary inside the application's image: it finds that image's public roots
+/// at the distributions' paths and writes them into `base`, so the bundle starts from
+/// exactly what the application would trust anyway.
 pub(super) fn copy_init(app_image: &str, o: &InjectOptions) -> Value {
     json!({
         "name": COPY_INIT,
         "image": app_image,
-        "command": ["cp", "/etc/ssl/certs/ca-certificates.crt", "/var/run/trust-base/ca-certificates.crt"],
-        "securityContext": restricted(1001, o),
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
-        "volumeMounts": [{"name": VOL_BASE, "mountPath": "/var/run/trust-base"}],
+        "command": [format!("{BIN_DIR}/trust-injector"), "roots", format!("--out={BASE_DIR}")],
+        "securityContext": restricted(65532, o),
+        "resources": copy_resources(),
+        "volumeMounts": [
+            {"name": VOL_BIN, "mountPath": BIN_DIR, "readOnly": true},
+            {"name": VOL_BASE, "mountPath": BASE_DIR},
+        ],
     })
 }
 
@@ -43,7 +73,7 @@ pub(super) fn run_args(o: &InjectOptions, once: bool, port: u16) -> Value {
     }
     args.push("--source=/etc/trust-injector/custom".into());
     args.extend(o.include.iter().map(|g| format!("--include={g}")));
-    args.push("--base=/var/run/trust-base/ca-certificates.crt".into());
+    args.push("--base=system".into());
     args.push(format!("--out-dir={TRUST_DIR}"));
     args.push(if once {
         "--listen=off".to_string()
@@ -58,7 +88,7 @@ pub(super) fn run_args(o: &InjectOptions, once: bool, port: u16) -> Value {
 pub(super) fn sidecar_mounts() -> Value {
     json!([
         {"name": VOL_SECRET, "mountPath": "/etc/trust-injector/custom", "readOnly": true},
-        {"name": VOL_BASE, "mountPath": "/var/run/trust-base", "readOnly": true},
+        {"name": VOL_BASE, "mountPath": SIDECAR_BASE_DIR, "readOnly": true},
         {"name": VOL_TRUST, "mountPath": TRUST_DIR},
     ])
 }
@@ -112,10 +142,11 @@ pub(super) fn once_init(o: &InjectOptions) -> Value {
 }
 
 /// The CA Secret (optional: the pod starts with the base roots before it exists; mode
-/// 0444), the copied roots, and the memory-backed output.
-pub(super) fn volumes(secret: &str) -> [Value; 3] {
+/// 0444), our binary, the copied roots, and the memory-backed output.
+pub(super) fn volumes(secret: &str) -> [Value; 4] {
     [
         json!({"name": VOL_SECRET, "secret": {"secretName": secret, "optional": true, "defaultMode": 0o444}}),
+        json!({"name": VOL_BIN, "emptyDir": {"sizeLimit": "16Mi"}}),
         json!({"name": VOL_BASE, "emptyDir": {"sizeLimit": "4Mi"}}),
         json!({"name": VOL_TRUST, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
     ]

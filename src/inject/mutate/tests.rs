@@ -20,9 +20,9 @@ fn ours_come_before_the_workloads_own_init_containers_and_volumes() {
     let orig = t.clone();
     inject_template(&mut t, &InjectOptions::default()).unwrap();
     let inits = names_of(t["spec"]["initContainers"].as_array().unwrap());
-    assert_eq!(inits, [COPY_INIT, SIDECAR, "setup"]);
+    assert_eq!(inits, [INSTALL_INIT, COPY_INIT, SIDECAR, "setup"]);
     let vols = names_of(t["spec"]["volumes"].as_array().unwrap());
-    assert_eq!(vols, [VOL_SECRET, VOL_BASE, VOL_TRUST, "config"]);
+    assert_eq!(vols, [VOL_SECRET, VOL_BIN, VOL_BASE, VOL_TRUST, "config"]);
     assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
     assert_eq!(t, orig);
 }
@@ -37,8 +37,8 @@ fn inject_is_idempotent_and_reversible() {
     assert_eq!(inject_template(&mut t, &o), Ok(Outcome::Unchanged));
     assert_eq!(t, once);
     let inits = names_of(t["spec"]["initContainers"].as_array().unwrap());
-    assert_eq!(inits, [COPY_INIT, SIDECAR]);
-    assert_eq!(t["spec"]["initContainers"][0]["image"], "example/gw:1");
+    assert_eq!(inits, [INSTALL_INIT, COPY_INIT, SIDECAR]);
+    assert_eq!(t["spec"]["initContainers"][1]["image"], "example/gw:1");
     for c in ["gw", "log"] {
         let c = find_container_mut(&mut t["spec"], c).unwrap().clone();
         assert_eq!(
@@ -120,8 +120,8 @@ fn skips_and_annotation_overrides() {
         json!({ANN_SECRET: "my-ca", ANN_CONTAINERS: "log", ANN_INCLUDE: "*.crt"});
     inject_template(&mut t, &o).unwrap();
     assert_eq!(t["spec"]["volumes"][0]["secret"]["secretName"], "my-ca");
-    assert_eq!(t["spec"]["initContainers"][0]["image"], "example/log:1");
-    assert!(t["spec"]["initContainers"][1]["args"]
+    assert_eq!(t["spec"]["initContainers"][1]["image"], "example/log:1");
+    assert!(t["spec"]["initContainers"][2]["args"]
         .as_array()
         .unwrap()
         .contains(&json!("--include=*.crt")));
@@ -182,7 +182,7 @@ fn known_proxies_are_left_out_by_default_and_listed() {
         serde_json::from_str(t["metadata"]["annotations"][ANN_STATUS].as_str().unwrap()).unwrap();
     assert_eq!(status.targets, ["gw", "log"]);
     // The roots come from the first target, not from the proxy's image.
-    assert_eq!(t["spec"]["initContainers"][0]["image"], "example/gw:1");
+    assert_eq!(t["spec"]["initContainers"][1]["image"], "example/gw:1");
     assert!(t["spec"]["containers"][0].get("env").is_none());
     let skipped = t["metadata"]["annotations"][ANN_SKIPPED].as_str().unwrap();
     assert!(
@@ -246,10 +246,13 @@ fn init_containers_and_roots_from_by_annotation() {
     let orig = t.clone();
     inject_template(&mut t, &InjectOptions::default()).unwrap();
     let inits = t["spec"]["initContainers"].as_array().unwrap();
-    assert_eq!(names_of(inits), [COPY_INIT, SIDECAR, "migrate"]);
-    assert_eq!(inits[0]["image"], "example/log:1");
-    assert_eq!(inits[2]["env"][0]["name"], SSL_CERT_FILE);
-    assert_eq!(inits[2]["volumeMounts"][0]["name"], VOL_TRUST);
+    assert_eq!(
+        names_of(inits),
+        [INSTALL_INIT, COPY_INIT, SIDECAR, "migrate"]
+    );
+    assert_eq!(inits[1]["image"], "example/log:1");
+    assert_eq!(inits[3]["env"][0]["name"], SSL_CERT_FILE);
+    assert_eq!(inits[3]["volumeMounts"][0]["name"], VOL_TRUST);
     assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
     assert_eq!(t, orig);
     t["metadata"]["annotations"][ANN_ROOTS_FROM] = json!("nope");
@@ -287,7 +290,7 @@ fn a_port_in_use_is_never_reused() {
     let mut t = pod();
     t["spec"]["containers"][0]["ports"] = json!([{"containerPort": 9898}, {"containerPort": 9899}]);
     inject_template(&mut t, &InjectOptions::default()).unwrap();
-    let sidecar = &t["spec"]["initContainers"][1];
+    let sidecar = &t["spec"]["initContainers"][2];
     assert_eq!(sidecar["ports"][0]["containerPort"], 9900);
     let args = sidecar["args"].as_array().unwrap();
     assert!(args.contains(&json!("--listen=0.0.0.0:9900")), "{args:?}");
@@ -350,7 +353,7 @@ fn openshift_mode_sets_no_fixed_uid() {
         let mut t = pod();
         inject_template(&mut t, &o).unwrap();
         let ctxs = uids(&t);
-        assert_eq!(ctxs.len(), if mode == Mode::Native { 2 } else { 3 });
+        assert_eq!(ctxs.len(), if mode == Mode::Native { 3 } else { 4 });
         for c in ctxs {
             assert!(
                 c.get("runAsUser").is_none() && c.get("runAsGroup").is_none(),
