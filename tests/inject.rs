@@ -700,3 +700,31 @@ fn roots_installs_itself_and_finds_every_layout() {
         }
     }
 }
+
+/// Issue 27 item 5: the sidecar's injected exec probes ask it over loopback (which no
+/// mesh redirects) and pass exactly when its /readyz and /healthz answer 200; a
+/// sidecar that is gone fails them with the reason the kubelet shows in events.
+#[test]
+fn exec_probes_ask_the_sidecar_over_loopback() {
+    let probe = |which: &str, port: u16| {
+        let mut cmd = trust_injector();
+        cmd.args(["probe", which, &format!("--port={port}")]);
+        tools::run(&mut cmd, T)
+    };
+    let f = common::daemon::Fixture::new();
+    let mut d = f.daemon().base("embedded").start();
+    d.wait_ready();
+    for which in ["ready", "live"] {
+        let out = probe(which, d.port);
+        assert!(out.ok(), "probe {which}: {}", out.text());
+    }
+    d.stop();
+    let out = probe("ready", d.port);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(
+        out.stderr
+            .contains(&format!("/readyz on 127.0.0.1:{}", d.port)),
+        "{}",
+        out.stderr
+    );
+}

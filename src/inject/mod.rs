@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod manifest;
 pub mod mutate;
+pub mod probe;
 pub mod roots;
 mod stream;
 

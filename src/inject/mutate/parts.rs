@@ -21,6 +21,8 @@ pub(super) fn restricted(uid: u32, o: &InjectOptions) -> Value {
     Value::Object(s)
 }
 
+/// Our binary in our image (the Dockerfile's ENTRYPOINT), which the exec probes run.
+const SIDECAR_BINARY: &str = "/trust-injector";
 /// Where `install_init` puts our static binary for `copy_init` to run.
 const BIN_DIR: &str = "/var/run/trust-bin";
 /// Where `copy_init` writes the application image's roots.
@@ -107,21 +109,23 @@ pub(super) fn sidecar(o: &InjectOptions, native: bool, port: u16) -> Value {
         "ports".into(),
         json!([{"name": "trust-http", "containerPort": port}]),
     );
-    let readyz = json!({"path": "/readyz", "port": "trust-http"});
+    // `exec` probes that ask over loopback: a mesh's redirection never sees them
+    // (src/inject/probe.rs says why).
+    let exec = |which: &str| json!({"command": [SIDECAR_BINARY, "probe", which, format!("--port={port}")]});
     if native {
         c.insert(
             "startupProbe".into(),
-            json!({"httpGet": readyz, "periodSeconds": 1, "failureThreshold": 30}),
+            json!({"exec": exec("ready"), "periodSeconds": 1, "failureThreshold": 30}),
         );
     } else {
         c.insert(
             "readinessProbe".into(),
-            json!({"httpGet": readyz, "periodSeconds": 10}),
+            json!({"exec": exec("ready"), "periodSeconds": 10}),
         );
     }
     c.insert(
         "livenessProbe".into(),
-        json!({"httpGet": {"path": "/healthz", "port": "trust-http"}, "periodSeconds": 10, "failureThreshold": 3}),
+        json!({"exec": exec("live"), "periodSeconds": 10, "failureThreshold": 3}),
     );
     c.insert("securityContext".into(), restricted(65532, o));
     c.insert("resources".into(), o.resources.clone());

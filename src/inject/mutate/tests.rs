@@ -294,6 +294,8 @@ fn a_port_in_use_is_never_reused() {
     assert_eq!(sidecar["ports"][0]["containerPort"], 9900);
     let args = sidecar["args"].as_array().unwrap();
     assert!(args.contains(&json!("--listen=0.0.0.0:9900")), "{args:?}");
+    let probe = &sidecar["startupProbe"]["exec"]["command"];
+    assert_eq!(probe[3], "--port=9900", "{probe}");
     // Re-injection does not count our own port as taken.
     let once = t.clone();
     assert_eq!(
