@@ -728,3 +728,69 @@ fn exec_probes_ask_the_sidecar_over_loopback() {
         out.stderr
     );
 }
+
+/// Issue 27 items 3 and 6 through the command: a meshed Deployment gets trust in its
+/// application container only, the proxy is named on stderr and in the annotation; a
+/// Windows Pod passes through byte for byte with the reason; the output validates.
+#[test]
+fn proxies_and_windows_pods_are_named_with_the_reason() {
+    let input = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+spec:
+  selector:
+    matchLabels: {app: shop}
+  template:
+    metadata:
+      labels: {app: shop}
+    spec:
+      containers:
+      - name: istio-proxy
+        image: docker.io/istio/proxyv2:1.24.0
+      - name: shop
+        image: registry.example.com/shop:1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: win
+spec:
+  os: {name: windows}
+  containers:
+  - name: iis
+    image: mcr.microsoft.com/windows/servercore/iis
+"#;
+    let out = inject_stdin(&[], input);
+    assert!(out.ok(), "{}", out.text());
+    validate("meshed", &out.stdout);
+    assert!(
+        out.stderr.contains(
+            "Deployment/shop: container istio-proxy left without trust: a known mesh or infrastructure proxy"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("skipped Pod/win: a Windows pod"),
+        "{}",
+        out.stderr
+    );
+    let d = docs(&out.stdout);
+    let spec = pod_spec(&d[0]);
+    assert!(spec["containers"][0].get("env").is_none(), "{spec}");
+    assert_eq!(spec["containers"][1]["env"][0]["name"], "SSL_CERT_FILE");
+    assert_eq!(
+        spec["initContainers"][1]["image"],
+        "registry.example.com/shop:1"
+    );
+    let skipped = &d[0]["spec"]["template"]["metadata"]["annotations"]["trust-injector.io/skipped"];
+    assert!(
+        skipped.as_str().unwrap().starts_with("istio-proxy: "),
+        "{skipped}"
+    );
+    assert!(
+        out.stdout.ends_with(&raw_docs(input)[1]),
+        "Windows pod not byte for byte"
+    );
+}

@@ -117,6 +117,9 @@ pub fn run(args: &InjectArgs) -> u8 {
     for s in &summary.skipped {
         eprintln!("trust-injector inject: skipped {s}");
     }
+    for s in &summary.left_out {
+        eprintln!("trust-injector inject: {s}");
+    }
     if let Err(e) = write_output(args.output.as_deref(), out.as_bytes()) {
         eprintln!("trust-injector inject: {e}");
         return 1;
