@@ -94,7 +94,7 @@ for img in debian ubi suse alpine scratch; do
     cmp -s "$P/base/ca-certificates.crt" /etc/ssl/certs/ca-certificates.crt || die "$img: the image's bundle was not copied as it is"
     grep -q 'base=/etc/ssl/certs/ca-certificates.crt' "$P/sidecar.log" || die "$img: the sidecar did not start from the image's roots"
   fi
-  log "ok: $img: $(cat "$P/roots.log" | sed 's/^trust-injector roots: //' | cut -c1-90); $n certificates published"
+  log "ok: $img: $(sed 's/^trust-injector roots: //' "$P/roots.log" | cut -c1-90); $n certificates published"
 done
 
 # The exec probes, and /status, of the sidecar running on the scratch layout.
