@@ -207,16 +207,23 @@ for d in docs:
     trust = vols.get("trust", {}).get("emptyDir")
     check(trust is not None and trust.get("medium") == "Memory" and "sizeLimit" in trust, f"{where}: trust is not a memory emptyDir with sizeLimit")
     # the sidecar
-    runner = [c for c in ti if "--once" not in c.get("args", [])]
+    # `roots` init containers (issue 27: our binary copied for the app image) exit at once.
+    runner = [c for c in ti if "--once" not in c.get("args", []) and c.get("args", [])[:1] != ["roots"]]
     check(len(runner) == 1, f"{where}: want exactly one long-running trust-injector container")
     for c in runner:
         args = c.get("args", [])
         check(args[:1] == ["run"], f"{where}: sidecar args do not start with run")
-        check(any(a.startswith("--base=/var/run/trust-base/") for a in args), f"{where}: sidecar has no --base from the base volume")
-        check(c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", f"{where}: sidecar livenessProbe is not /healthz")
+        # Either the file copied into `base`, or `system` with `base` mounted where it looks first.
+        base_at = {m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] == "base"}
+        check(any(a.startswith("--base=/var/run/trust-base/") for a in args)
+              or ("--base=system" in args and "/etc/ssl/certs" in base_at), f"{where}: sidecar has no --base from the base volume")
+        # httpGet, or (issue 27, meshes) the exec probe that asks the same endpoint over loopback
+        def probes(p, path, word):
+            return p.get("httpGet", {}).get("path") == path or p.get("exec", {}).get("command", [])[1:3] == ["probe", word]
+        check(probes(c.get("livenessProbe", {}), "/healthz", "live"), f"{where}: sidecar livenessProbe is not /healthz")
         if c in inits:
             check(c.get("restartPolicy") == "Always", f"{where}: native sidecar without restartPolicy: Always")
-            check(c.get("startupProbe", {}).get("httpGet", {}).get("path") == "/readyz", f"{where}: sidecar startupProbe is not /readyz")
+            check(probes(c.get("startupProbe", {}), "/readyz", "ready"), f"{where}: sidecar startupProbe is not /readyz")
             check(inits.index(c) > [i["name"] for i in inits].index("copy-gateway-roots"), f"{where}: sidecar starts before copy-gateway-roots")
         else:
             once = [i for i in inits if "--once" in i.get("args", [])]

@@ -59,6 +59,8 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Inject(args)) => ExitCode::from(inject::cli::run(&args)),
+        Some(Command::Roots(args)) => ExitCode::from(inject::roots::run(&args)),
+        Some(Command::Probe(args)) => ExitCode::from(inject::probe::run(&args)),
         Some(Command::Help(args)) => config::help(&args.command).exit(),
     }
 }

@@ -222,14 +222,19 @@ fn helm_stream_golden_passthrough_idempotent_reversible_and_valid() {
     let spec = pod_spec(&deploy);
     assert_eq!(
         names(&spec["initContainers"]),
-        ["copy-gateway-roots", "trust-injector", "migrate"]
+        [
+            "trust-injector-install",
+            "copy-gateway-roots",
+            "trust-injector",
+            "migrate"
+        ]
     );
     assert_eq!(
-        spec["initContainers"][0]["image"],
+        spec["initContainers"][1]["image"],
         "registry.example.com/shop/orders:2.3.0"
     );
     assert_eq!(
-        spec["volumes"][3]["configMap"]["defaultMode"], 0o440,
+        spec["volumes"][4]["configMap"]["defaultMode"], 0o440,
         "0440 is octal, as Kubernetes reads it"
     );
     for c in spec["containers"].as_array().unwrap() {
@@ -272,7 +277,7 @@ fn portal_yaml_list_json_and_directories() {
         pod_spec(d)["volumes"][0]["secret"]["secretName"],
         "billing-ca"
     );
-    assert!(pod_spec(d)["initContainers"][1]["args"]
+    assert!(pod_spec(d)["initContainers"][2]["args"]
         .as_array()
         .unwrap()
         .contains(&"--include=*.crt".into()));
@@ -328,7 +333,12 @@ fn classic_mode_and_option_changes_replace_the_earlier_injection() {
         .unwrap();
     assert_eq!(
         names(&pod_spec(&d)["initContainers"]),
-        ["copy-gateway-roots", "trust-injector-init", "migrate"]
+        [
+            "trust-injector-install",
+            "copy-gateway-roots",
+            "trust-injector-init",
+            "migrate"
+        ]
     );
     assert_eq!(
         names(&pod_spec(&d)["containers"]),
@@ -374,6 +384,56 @@ fn classic_mode_and_option_changes_replace_the_earlier_injection() {
         "{}",
         out.stderr
     );
+}
+
+/// Issue 27 item 2: `--openshift` (or its variable) leaves user and group to
+/// OpenShift's restricted-v2 on every container we add; everything still validates.
+#[test]
+fn openshift_mode_by_flag_or_variable_sets_no_fixed_uid() {
+    let input = read(&fixture("helm-stream.yaml"));
+    let by_flag = inject_stdin_ok(&["--openshift"], &input);
+    validate("openshift", &by_flag);
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &input).unwrap();
+    let by_env = trust_injector()
+        .args(["inject", "-"])
+        .env("TRUST_INJECTOR_INJECT_OPENSHIFT", "true")
+        .stdin(Stdio::from(std::fs::File::open(tmp.path()).unwrap()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        docs(&String::from_utf8(by_env.stdout).unwrap()),
+        docs(&by_flag)
+    );
+    let ours = [
+        "copy-gateway-roots",
+        "trust-injector",
+        "trust-injector-init",
+    ];
+    let mut seen = 0;
+    for d in docs(&by_flag) {
+        if !matches!(
+            d["kind"].as_str(),
+            Some("Deployment" | "StatefulSet" | "Pod")
+        ) {
+            continue;
+        }
+        for c in pod_spec(&d)["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if ours.contains(&c["name"].as_str().unwrap_or("")) {
+                let sc = &c["securityContext"];
+                assert!(
+                    sc.get("runAsUser").is_none() && sc["runAsNonRoot"] == true,
+                    "{sc}"
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 2, "no injected container checked");
 }
 
 #[test]
@@ -581,4 +641,156 @@ fn deep_crds_pass_and_alias_bombs_are_refused() {
         out.text()
     );
     assert!(out.stderr.contains("budget"), "{}", out.stderr);
+}
+
+/// Issue 27 item 1, as the two injected init containers run it: `roots --install`
+/// copies the real binary, and that copy, run with another root (an image's
+/// filesystem), finds each distribution's bundle, or writes nothing for scratch.
+#[test]
+fn roots_installs_itself_and_finds_every_layout() {
+    let bin = tempfile::tempdir().unwrap();
+    let out = trust_injector()
+        .args(["roots", "--install"])
+        .arg(bin.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let copy = bin.path().join("trust-injector");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o555, "executable by any UID");
+    for (distro, layout) in [
+        (
+            "Debian, Ubuntu, distroless, Wolfi",
+            "etc/ssl/certs/ca-certificates.crt",
+        ),
+        (
+            "RHEL, UBI, Fedora",
+            "etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+        ),
+        ("older RHEL", "etc/pki/tls/certs/ca-bundle.crt"),
+        ("SUSE", "var/lib/ca-certificates/ca-bundle.pem"),
+        ("Alpine", "etc/ssl/cert.pem"),
+        ("scratch", ""),
+    ] {
+        let image = tempfile::tempdir().unwrap();
+        let base = tempfile::tempdir().unwrap();
+        // `roots` copies bytes; the sidecar is what parses them.
+        let pem = format!("roots of {distro}\n");
+        if !layout.is_empty() {
+            let at = image.path().join(layout);
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::fs::write(&at, &pem).unwrap();
+        }
+        let run = std::process::Command::new(&copy)
+            .args(["roots", "--root"])
+            .arg(image.path())
+            .arg(format!("--out={}", base.path().display()))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&run.stdout).to_string();
+        assert!(run.status.success(), "{distro}: {run:?}");
+        let written = base.path().join("ca-certificates.crt");
+        if layout.is_empty() {
+            assert!(!written.exists(), "{distro}");
+            assert!(said.contains("embedded Mozilla roots"), "{said}");
+        } else {
+            assert_eq!(read(&written), pem, "{distro}");
+            assert!(said.contains(layout), "{distro}: {said}");
+        }
+    }
+}
+
+/// Issue 27 item 5: the sidecar's injected exec probes ask it over loopback (which no
+/// mesh redirects) and pass exactly when its /readyz and /healthz answer 200; a
+/// sidecar that is gone fails them with the reason the kubelet shows in events.
+#[test]
+fn exec_probes_ask_the_sidecar_over_loopback() {
+    let probe = |which: &str, port: u16| {
+        let mut cmd = trust_injector();
+        cmd.args(["probe", which, &format!("--port={port}")]);
+        tools::run(&mut cmd, T)
+    };
+    let f = common::daemon::Fixture::new();
+    let mut d = f.daemon().base("embedded").start();
+    d.wait_ready();
+    for which in ["ready", "live"] {
+        let out = probe(which, d.port);
+        assert!(out.ok(), "probe {which}: {}", out.text());
+    }
+    d.stop();
+    let out = probe("ready", d.port);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(
+        out.stderr
+            .contains(&format!("/readyz on 127.0.0.1:{}", d.port)),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Issue 27 items 3 and 6 through the command: a meshed Deployment gets trust in its
+/// application container only, the proxy is named on stderr and in the annotation; a
+/// Windows Pod passes through byte for byte with the reason; the output validates.
+#[test]
+fn proxies_and_windows_pods_are_named_with_the_reason() {
+    let input = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+spec:
+  selector:
+    matchLabels: {app: shop}
+  template:
+    metadata:
+      labels: {app: shop}
+    spec:
+      containers:
+      - name: istio-proxy
+        image: docker.io/istio/proxyv2:1.24.0
+      - name: shop
+        image: registry.example.com/shop:1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: win
+spec:
+  os: {name: windows}
+  containers:
+  - name: iis
+    image: mcr.microsoft.com/windows/servercore/iis
+"#;
+    let out = inject_stdin(&[], input);
+    assert!(out.ok(), "{}", out.text());
+    validate("meshed", &out.stdout);
+    assert!(
+        out.stderr.contains(
+            "Deployment/shop: container istio-proxy left without trust: a known mesh or infrastructure proxy"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("skipped Pod/win: a Windows pod"),
+        "{}",
+        out.stderr
+    );
+    let d = docs(&out.stdout);
+    let spec = pod_spec(&d[0]);
+    assert!(spec["containers"][0].get("env").is_none(), "{spec}");
+    assert_eq!(spec["containers"][1]["env"][0]["name"], "SSL_CERT_FILE");
+    assert_eq!(
+        spec["initContainers"][1]["image"],
+        "registry.example.com/shop:1"
+    );
+    let skipped = &d[0]["spec"]["template"]["metadata"]["annotations"]["trust-injector.io/skipped"];
+    assert!(
+        skipped.as_str().unwrap().starts_with("istio-proxy: "),
+        "{skipped}"
+    );
+    assert!(
+        out.stdout.ends_with(&raw_docs(input)[1]),
+        "Windows pod not byte for byte"
+    );
 }

@@ -480,12 +480,18 @@ fn opted_in_pods_get_the_sidecar_by_patch() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|c| c["image"] == IMAGE)
+            .filter(|c| c["image"] == IMAGE && c["name"] == "trust-injector")
             .collect();
         assert_eq!(
             sidecars.len(),
             1,
             "{uid}: one sidecar of the webhook's image: {spec}"
+        );
+        // The binary our image installs for the roots' init container is the same image.
+        let install = &spec["initContainers"][0];
+        assert_eq!(
+            (&install["name"], &install["image"]),
+            (&json!("trust-injector-install"), &json!(IMAGE))
         );
         assert_eq!(sidecars[0]["restartPolicy"], "Always");
         for c in spec["containers"].as_array().unwrap() {
@@ -603,6 +609,73 @@ fn other_pods_are_left_alone_or_denied() {
     let msg = denied["response"]["status"]["message"].as_str().unwrap();
     assert!(msg.contains("apps/clash") && msg.contains("trust"), "{msg}");
     assert!(w.logs().contains("pod denied"), "{}", w.logs());
+}
+
+/// Issue 27: over real HTTPS, containers left out come back as AdmissionReview
+/// warnings and in the pod's annotation; a Windows pod is allowed unchanged with
+/// the reason; a port in use is not the sidecar's; a pod injected by another
+/// version is annotated and counted as `outdated` in /metrics.
+#[test]
+fn workloads_get_trust_or_a_stated_reason() {
+    let tls = TlsVolume::new();
+    let w = tls.start(&[&format!("--image={IMAGE}")]);
+    let mut mesh = opted_in("mesh");
+    mesh["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "istio-proxy", "image": "istio/proxyv2", "ports": [{"containerPort": 9898}]}));
+    let mut windows = opted_in("win");
+    windows["spec"]["os"] = json!({"name": "windows"});
+    let mut old = opted_in("old");
+    old["metadata"]["annotations"] = json!({"trust-injector.io/status":
+        r#"{"version":"0.0.1","mode":"native","initContainers":[],"volumes":[],"targets":[]}"#});
+    let answers = tls.send(
+        &w,
+        &[
+            Req::review(&wh::review_for("u-mesh", "apps", &mesh)),
+            Req::review(&wh::review_for("u-win", "apps", &windows)),
+            Req::review(&wh::review_for("u-old", "apps", &old)),
+        ],
+    );
+    let warnings = |a: &wh::Answer| a.json()["response"]["warnings"].clone();
+    let patched = wh::apply_patch(&mesh, &patch_of(&answers[0], "u-mesh").unwrap());
+    assert_eq!(
+        warnings(&answers[0]),
+        json!(["trust-injector: container istio-proxy left without trust: a known mesh or infrastructure proxy"])
+    );
+    let skipped = &patched["metadata"]["annotations"]["trust-injector.io/skipped"];
+    assert!(
+        skipped.as_str().unwrap().starts_with("istio-proxy: "),
+        "{skipped}"
+    );
+    let proxy = patched["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(proxy.get("env").is_none(), "{proxy}");
+    let sidecar = &patched["spec"]["initContainers"][2];
+    assert_eq!(sidecar["ports"][0]["containerPort"], 9899, "{sidecar}");
+    assert_eq!(patch_of(&answers[1], "u-win"), None);
+    let why = warnings(&answers[1]).to_string();
+    assert!(why.contains("Windows"), "{why}");
+    let marked = wh::apply_patch(&old, &patch_of(&answers[2], "u-old").unwrap());
+    let note = &marked["metadata"]["annotations"]["trust-injector.io/outdated"];
+    assert!(note.as_str().unwrap().contains("0.0.1"), "{note}");
+    assert_eq!(marked["spec"], old["spec"]);
+    let m = w.metrics();
+    let count = |o: &str| {
+        metric(
+            &m,
+            "trust_injector_webhook_reviews_total",
+            &format!("{{outcome=\"{o}\"}}"),
+        )
+    };
+    assert_eq!(
+        (count("outdated"), count("skipped"), count("injected")),
+        (1.0, 1.0, 1.0)
+    );
 }
 
 /// Sends the headers of a review declaring a body that never comes, over TLS

@@ -77,6 +77,18 @@ pub enum Command {
     /// Add the sidecar to the workloads in Kubernetes manifests (also a Helm post-renderer).
     #[command(after_help = INJECT_EXIT_CODES)]
     Inject(crate::inject::InjectArgs),
+    /// Copy this binary into a shared volume, or, run from there inside an application's
+    /// image, write that image's CA bundle for the sidecar (injected init containers).
+    #[command(
+        after_help = "Exit codes: 0 done (also when the image has no CA bundle: nothing is \
+                      written and the sidecar uses its embedded roots); 1 an I/O error; 2 bad usage."
+    )]
+    Roots(crate::inject::roots::RootsArgs),
+    /// Ask the sidecar on loopback whether it is ready or live (its injected exec probes).
+    #[command(
+        after_help = "Exit codes: 0 HTTP 200; 1 anything else (the reason on stderr); 2 bad usage."
+    )]
+    Probe(crate::inject::probe::ProbeArgs),
     /// Print the help of trust-injector or of a command (`help inspect`, `help webhook certs`).
     #[command(after_help = "Exit codes: 0 printed; 2 no such command.")]
     Help(HelpArgs),

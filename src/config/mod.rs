@@ -21,6 +21,9 @@ mod validate;
 mod values;
 mod webhook_args;
 
+/// The boolean flags of `inject` read their variables as `run`'s do.
+pub(crate) use values::parse_bool;
+
 pub use args::{Command, LogFormat, RunArgs};
 pub use checks::ChecksConfig;
 pub use env::parse;

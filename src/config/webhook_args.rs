@@ -86,6 +86,10 @@ pub struct WebhookArgs {
     /// `trust-injector.io/resources` overrides); default: inject's.
     #[arg(long, value_name = "JSON", env = "TRUST_INJECTOR_WEBHOOK_RESOURCES", value_parser = parse_resources)]
     pub resources: Option<serde_json::Value>,
+    /// OpenShift (restricted-v2 SCC): no fixed runAsUser/runAsGroup on what is
+    /// injected (annotation `trust-injector.io/openshift` overrides).
+    #[arg(long, env = "TRUST_INJECTOR_WEBHOOK_OPENSHIFT", action = clap::ArgAction::SetTrue, value_parser = super::values::parse_bool)]
+    pub openshift: bool,
     /// Largest request body accepted (bytes); a Pod is at most 1.5 MiB in etcd.
     #[arg(long, value_name = "BYTES", env = "TRUST_INJECTOR_WEBHOOK_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_body_bytes: u64,

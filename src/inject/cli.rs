@@ -55,6 +55,10 @@ pub struct InjectArgs {
     /// (restored by --remove) instead of refusing.
     #[arg(long)]
     pub force: bool,
+    /// OpenShift (restricted-v2 SCC): no fixed runAsUser/runAsGroup on what is added
+    /// (annotation `trust-injector.io/openshift` overrides).
+    #[arg(long, env = "TRUST_INJECTOR_INJECT_OPENSHIFT", action = clap::ArgAction::SetTrue, value_parser = crate::config::parse_bool)]
+    pub openshift: bool,
 }
 
 /// `--mode` of `inject` and `webhook`.
@@ -83,7 +87,8 @@ impl InjectArgs {
             mode: self.mode,
             resources: self.resources.clone().unwrap_or(d.resources),
             force: self.force,
-            checks: d.checks,
+            openshift: self.openshift,
+            ..d
         }
     }
 }
@@ -111,6 +116,9 @@ pub fn run(args: &InjectArgs) -> u8 {
     };
     for s in &summary.skipped {
         eprintln!("trust-injector inject: skipped {s}");
+    }
+    for s in &summary.left_out {
+        eprintln!("trust-injector inject: {s}");
     }
     if let Err(e) = write_output(args.output.as_deref(), out.as_bytes()) {
         eprintln!("trust-injector inject: {e}");

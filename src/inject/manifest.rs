@@ -34,6 +34,10 @@ pub struct Summary {
     pub unchanged: usize,
     /// Workloads deliberately left alone, with the reason, e.g. `Pod/gw-test: a Helm hook`.
     pub skipped: Vec<String>,
+    /// Containers of injected workloads left without trust, with the reason (the
+    /// `trust-injector.io/skipped` annotation), e.g. `Deployment/x: container istio-proxy
+    /// left without trust: a known mesh or infrastructure proxy`.
+    pub left_out: Vec<String>,
 }
 
 /// A manifest that cannot be processed. Names the file, the document (1-based), the
@@ -316,6 +320,17 @@ fn mutate_object(
     match result.map_err(|e: InjectError| err(e.to_string()))? {
         Outcome::Injected => {
             summary.changed += 1;
+            let left_out = template
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(mutate::ANN_SKIPPED))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            for entry in left_out.split("; ").filter(|e| !e.is_empty()) {
+                let (name, why) = entry.split_once(": ").unwrap_or((entry, "left out"));
+                summary.left_out.push(format!(
+                    "{workload}: container {name} left without trust: {why}"
+                ));
+            }
             return Ok(true);
         }
         Outcome::Unchanged => summary.unchanged += 1,

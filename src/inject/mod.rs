@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod manifest;
 pub mod mutate;
+pub mod probe;
+pub mod roots;
 mod stream;
 
 pub use cli::InjectArgs;

@@ -13,14 +13,22 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+mod fit;
 mod json;
 mod options;
+mod outdated;
 mod parts;
+mod targets;
 
+pub use fit::DEFAULT_PORT;
+use fit::*;
 use json::*;
 use options::effective_options;
-pub use options::{default_resources, InjectOptions, Mode};
+pub use options::{default_resources, InjectOptions, Mode, OnConflict};
+pub use outdated::{injected_by_other_version, mark_outdated};
 use parts::*;
+pub use targets::KNOWN_PROXIES;
+use targets::*;
 
 /// Prefix of every annotation we read or write: the project's own, so it cannot clash.
 pub const PREFIX: &str = "trust-injector.io/";
@@ -40,6 +48,21 @@ pub const ANN_INCLUDE: &str = "trust-injector.io/include";
 pub const ANN_MODE: &str = "trust-injector.io/mode";
 /// The sidecar's resources as a JSON ResourceRequirements (overrides `--resources`).
 pub const ANN_RESOURCES: &str = "trust-injector.io/resources";
+/// `deny` (the default) or `skip`: what to do with a container that already sets its own
+/// SSL_CERT_FILE/SSL_CERT_DIR or mounts something at the trust path.
+pub const ANN_ON_CONFLICT: &str = "trust-injector.io/on-conflict";
+/// `"true"`: the workload's own init containers get the trust too (when
+/// `trust-injector.io/containers` does not name the containers itself).
+pub const ANN_INIT_CONTAINERS: &str = "trust-injector.io/init-containers";
+/// The container whose image gives the base roots (default: the first target).
+pub const ANN_ROOTS_FROM: &str = "trust-injector.io/roots-from";
+/// Written by us: the containers left without trust and why (`name: reason; ...`), so
+/// nobody has to guess why a container does not trust the private CAs.
+pub const ANN_SKIPPED: &str = "trust-injector.io/skipped";
+/// `"true"`: OpenShift mode (no fixed UIDs) for this workload (overrides `--openshift`).
+pub const ANN_OPENSHIFT: &str = "trust-injector.io/openshift";
+/// Written by the webhook on a pod that an other trust-injector version injected.
+pub const ANN_OUTDATED: &str = "trust-injector.io/outdated";
 /// Helm marks hook documents (the chart's test Pod, jobs) with this; we leave them alone
 /// because a hook runs once and its pod does not need a rotating bundle.
 pub const HELM_HOOK: &str = "helm.sh/hook";
@@ -49,10 +72,12 @@ pub const TRUST_DIR: &str = "/var/run/trust";
 const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
 /// Names of what we add, the same as the Component's so both give the same pod.
+const INSTALL_INIT: &str = "trust-injector-install";
 const COPY_INIT: &str = "copy-gateway-roots";
 const SIDECAR: &str = "trust-injector";
 const ONCE_INIT: &str = "trust-injector-init";
 const VOL_SECRET: &str = "custom-ca";
+const VOL_BIN: &str = "trust-bin";
 const VOL_BASE: &str = "base";
 const VOL_TRUST: &str = "trust";
 
@@ -80,6 +105,14 @@ pub enum SkipReason {
     HelmHook,
     /// `hostNetwork: true`: the sidecar's port would be the node's.
     HostNetwork,
+    /// Scheduled to Windows nodes (`spec.os.name`, a `kubernetes.io/os` nodeSelector):
+    /// the sidecar's image is Linux-only.
+    Windows,
+    /// The pod's containers declare every port the sidecar could take.
+    NoFreePort,
+    /// Every candidate container was left out (known proxies, or containers with their
+    /// own trust under `on-conflict: skip`).
+    NoTarget,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -88,6 +121,11 @@ impl std::fmt::Display for SkipReason {
             SkipReason::OptedOut => "opted out (trust-injector.io/inject: \"false\")",
             SkipReason::HelmHook => "a Helm hook (helm.sh/hook)",
             SkipReason::HostNetwork => "hostNetwork pod",
+            SkipReason::Windows => "a Windows pod (the sidecar image is Linux-only)",
+            SkipReason::NoFreePort => "no free port for the sidecar's probes (the pod's containers declare all of 9898-9997)",
+            SkipReason::NoTarget => {
+                "no container to configure (each is a known mesh proxy or sets its own trust under trust-injector.io/on-conflict: skip)"
+            }
         })
     }
 }
@@ -103,9 +141,9 @@ pub enum InjectError {
     /// `--force`: drop the entry, leave the container out, or opt the pod out.
     #[error(
         "container {container:?} already has {what}: remove that from the container, \
-         leave the container out with the annotation {ANN_CONTAINERS}, or opt the pod out \
-         with the annotation {ANN_INJECT}: \"false\" (`trust-injector inject --force` \
-         replaces it instead)"
+         leave the container out with the annotation {ANN_CONTAINERS} (or every such \
+         container with {ANN_ON_CONFLICT}: skip), or opt the pod out with the annotation \
+         {ANN_INJECT}: \"false\" (`trust-injector inject --force` replaces it instead)"
     )]
     Conflict { container: String, what: String },
     /// Something of the pod already uses a name we add.
@@ -178,7 +216,11 @@ pub fn inject_template(
         return Ok(Outcome::Skipped(reason));
     }
     let mut work = template.clone();
-    inject_in_place(&mut work, defaults)?;
+    // A pod with nothing left to configure keeps any earlier injection as it is: the
+    // reason is reported, and nothing already working is taken away by surprise.
+    if let Some(reason) = inject_in_place(&mut work, defaults)? {
+        return Ok(Outcome::Skipped(reason));
+    }
     if work == *template {
         return Ok(Outcome::Unchanged);
     }
@@ -199,8 +241,7 @@ pub fn inject_in_place(
     }
     let opts = effective_options(template, defaults)?;
     remove_template(template)?;
-    apply(template, &opts)?;
-    Ok(None)
+    apply(template, &opts)
 }
 
 /// Takes out what the marker annotation says was injected, and restores what `force`
@@ -238,6 +279,8 @@ pub fn remove_template(template: &mut Value) -> Result<Outcome, InjectError> {
         .ok_or_else(|| InjectError::Shape("metadata is not an object".into()))?;
     if let Some(ann) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
         ann.shift_remove(ANN_STATUS);
+        ann.shift_remove(ANN_SKIPPED);
+        ann.shift_remove(ANN_OUTDATED);
         if ann.is_empty() {
             meta.shift_remove("annotations");
         }
@@ -265,6 +308,9 @@ fn skip_reason(template: &Value) -> Result<Option<SkipReason>, InjectError> {
     if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
         return Ok(Some(SkipReason::HostNetwork));
     }
+    if is_windows(spec) {
+        return Ok(Some(SkipReason::Windows));
+    }
     Ok(None)
 }
 
@@ -282,33 +328,42 @@ fn annotations(template: &Value) -> Result<Option<&Map<String, Value>>, InjectEr
     }
 }
 
-/// Injects into a template that carries no earlier injection.
-fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
+/// Injects into a template that carries no earlier injection; `Some` when no container
+/// is left to configure (the template is then unchanged).
+fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, InjectError> {
     let spec = spec_mut(template)?;
     let restart = spec.get("restartPolicy").and_then(Value::as_str);
     if let (Mode::Classic, Some(r @ ("Never" | "OnFailure"))) = (o.mode, restart) {
         return Err(InjectError::ClassicRunToCompletion(r.into()));
     }
-    let targets = target_names(spec, o)?;
+    let choice = match choose(spec, o)? {
+        Ok(c) => c,
+        Err(NoTarget) => return Ok(Some(SkipReason::NoTarget)),
+    };
     check_names_free(spec)?;
-    let app_image = find_container_mut(spec, &targets[0])
-        .and_then(|c| c.get("image"))
-        .and_then(Value::as_str)
-        .filter(|i| !i.is_empty())
-        .ok_or_else(|| InjectError::NoImage(targets[0].clone()))?
-        .to_string();
+    let Some(port) = free_port(spec) else {
+        return Ok(Some(SkipReason::NoFreePort));
+    };
     let mut displaced = Vec::new();
-    for t in &targets {
-        // Present: target_names checked every name.
+    for t in &choice.targets {
+        // Present: choose took every name from the pod.
         if let Some(c) = find_container_mut(spec, t) {
-            wire_target(c, t, o.force, &mut displaced)?;
+            wire_target(c, t, &mut displaced);
         }
     }
+    let app_image = choice.roots_image.as_str();
     let (inits, containers) = match o.mode {
-        Mode::Native => (vec![copy_init(&app_image), sidecar(o, true)], vec![]),
+        Mode::Native => (
+            vec![
+                install_init(o),
+                copy_init(app_image, o),
+                sidecar(o, true, port),
+            ],
+            vec![],
+        ),
         Mode::Classic => (
-            vec![copy_init(&app_image), once_init(o)],
-            vec![sidecar(o, false)],
+            vec![install_init(o), copy_init(app_image, o), once_init(o)],
+            vec![sidecar(o, false, port)],
         ),
     };
     let status = Status {
@@ -316,8 +371,8 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
         mode: o.mode,
         init_containers: names_of(&inits),
         containers: names_of(&containers),
-        volumes: vec![VOL_SECRET.into(), VOL_BASE.into(), VOL_TRUST.into()],
-        targets,
+        volumes: names_of(&volumes(&o.secret)),
+        targets: choice.targets,
         displaced,
     };
     // Before the first change: on error the template is unchanged.
@@ -329,39 +384,11 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<(), InjectError> {
     list_mut(spec, "initContainers").splice(0..0, inits);
     list_mut(spec, "containers").extend(containers);
     list_mut(spec, "volumes").splice(0..0, volumes(&o.secret));
-    set_annotation(template, ANN_STATUS, status)
-}
-
-/// The containers that get the trust, checked to exist; never empty.
-fn target_names(spec: &Value, o: &InjectOptions) -> Result<Vec<String>, InjectError> {
-    let all: Vec<String> = match spec.get("containers") {
-        Some(Value::Array(cs)) => cs
-            .iter()
-            .map(|c| {
-                c.get("name")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-                    .ok_or_else(|| InjectError::Shape("a container has no name".into()))
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(InjectError::Shape("spec.containers is not a list".into())),
-    };
-    if all.is_empty() {
-        return Err(InjectError::Shape("spec.containers is empty".into()));
+    if !choice.skipped.is_empty() {
+        set_annotation(template, ANN_SKIPPED, choice.skipped.join("; "))?;
     }
-    if o.containers.is_empty() {
-        return Ok(all);
-    }
-    for want in &o.containers {
-        if !all.contains(want) {
-            return Err(InjectError::UnknownContainer(want.clone()));
-        }
-    }
-    // In the pod's order, so the base roots come from the first target's image.
-    Ok(all
-        .into_iter()
-        .filter(|n| o.containers.contains(n))
-        .collect())
+    set_annotation(template, ANN_STATUS, status)?;
+    Ok(None)
 }
 
 /// Refuses a pod whose own containers or volumes use the names we add.
@@ -372,7 +399,7 @@ fn check_names_free(spec: &Value) -> Result<(), InjectError> {
                 .any(|e| e.get("name").and_then(Value::as_str) == Some(name))
         })
     };
-    for name in [VOL_SECRET, VOL_BASE, VOL_TRUST] {
+    for name in [VOL_SECRET, VOL_BIN, VOL_BASE, VOL_TRUST] {
         if taken("volumes", name) {
             return Err(InjectError::NameTaken {
                 kind: "volume",
@@ -380,7 +407,7 @@ fn check_names_free(spec: &Value) -> Result<(), InjectError> {
             });
         }
     }
-    for name in [COPY_INIT, SIDECAR, ONCE_INIT] {
+    for name in [INSTALL_INIT, COPY_INIT, SIDECAR, ONCE_INIT] {
         if taken("initContainers", name) || taken("containers", name) {
             return Err(InjectError::NameTaken {
                 kind: "container",
@@ -392,47 +419,20 @@ fn check_names_free(spec: &Value) -> Result<(), InjectError> {
 }
 
 /// Appends SSL_CERT_FILE, SSL_CERT_DIR and the read-only trust mount to one container,
-/// after refusing (or, with `force`, displacing) what is already there.
-fn wire_target(
-    c: &mut Value,
-    name: &str,
-    force: bool,
-    displaced: &mut Vec<Displaced>,
-) -> Result<(), InjectError> {
-    let conflicts = |e: &Value, field: &str| match field {
-        "env" => matches!(
-            e.get("name").and_then(Value::as_str),
-            Some(SSL_CERT_FILE | SSL_CERT_DIR)
-        ),
-        _ => {
-            e.get("name").and_then(Value::as_str) == Some(VOL_TRUST)
-                || e.get("mountPath")
-                    .and_then(Value::as_str)
-                    .is_some_and(|p| p.trim_end_matches('/') == TRUST_DIR)
-        }
-    };
+/// first displacing what is already there: [`choose`] refused or skipped a conflicting
+/// container unless `force` asked for exactly this.
+fn wire_target(c: &mut Value, name: &str, displaced: &mut Vec<Displaced>) {
     for field in ["env", "volumeMounts"] {
+        let conflicts = |e: &Value| match field {
+            "env" => is_trust_env(e),
+            _ => is_trust_mount(e),
+        };
         let list = list_mut(c, field);
-        if let Some(e) = list.iter().find(|e| conflicts(e, field)) {
-            if !force {
-                let what = match field {
-                    "env" => format!(
-                        "env {}",
-                        e.get("name").and_then(Value::as_str).unwrap_or("")
-                    ),
-                    _ => format!("a volumeMount at {TRUST_DIR} or named {VOL_TRUST}"),
-                };
-                return Err(InjectError::Conflict {
-                    container: name.into(),
-                    what,
-                });
-            }
-        }
         // Back to front, so each recorded index is where the entry goes back on removal
         // once the ones before it are back.
         let mut taken = Vec::new();
         for i in (0..list.len()).rev() {
-            if conflicts(&list[i], field) {
+            if conflicts(&list[i]) {
                 taken.push((i, list.remove(i)));
             }
         }
@@ -452,7 +452,6 @@ fn wire_target(
     ]);
     list_mut(c, "volumeMounts")
         .push(json!({"name": VOL_TRUST, "mountPath": TRUST_DIR, "readOnly": true}));
-    Ok(())
 }
 
 #[cfg(test)]

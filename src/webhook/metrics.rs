@@ -28,6 +28,9 @@ pub(crate) enum Outcome {
     Unchanged,
     /// Allowed unchanged: not opted in, opted out, or not a CREATE.
     Skipped,
+    /// Already injected by another trust-injector version: annotated
+    /// (`trust-injector.io/outdated`), its injection left as it is.
+    Outdated,
     /// Answered with an HTTP error: malformed or unexpected review.
     Rejected,
     /// The pod could not be mutated (bad annotation): denied with a reason,
@@ -36,10 +39,11 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    pub(crate) const ALL: [Outcome; 5] = [
+    pub(crate) const ALL: [Outcome; 6] = [
         Outcome::Injected,
         Outcome::Unchanged,
         Outcome::Skipped,
+        Outcome::Outdated,
         Outcome::Rejected,
         Outcome::Denied,
     ];
@@ -49,6 +53,7 @@ impl Outcome {
             Outcome::Injected => "injected",
             Outcome::Unchanged => "unchanged",
             Outcome::Skipped => "skipped",
+            Outcome::Outdated => "outdated",
             Outcome::Rejected => "rejected",
             Outcome::Denied => "denied",
         }

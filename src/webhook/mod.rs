@@ -93,6 +93,7 @@ fn inject_options(args: &WebhookArgs) -> Result<InjectOptions, WebhookError> {
             .cloned()
             .collect(),
         mode: args.mode,
+        openshift: args.openshift,
         ..InjectOptions::default()
     };
     if let Some(r) = &args.resources {

@@ -2,7 +2,7 @@
 //! the webhook only adds the admission rules (opt-in label, CREATE only,
 //! leave injected pods alone) and turns the mutated pod into a JSONPatch.
 
-use crate::inject::{self, InjectOptions};
+use crate::inject::{self, InjectOptions, SkipReason};
 use crate::webhook::metrics::Outcome;
 use crate::webhook::patch;
 use crate::webhook::review::{PodReview, Verdict};
@@ -51,7 +51,10 @@ impl Mutator {
     /// The verdict for one review: a whole patch, no patch, or a denial;
     /// never a partial patch.
     pub(crate) fn review(&self, review: PodReview<'_>) -> Result<(Outcome, Verdict), MutateError> {
-        let allow = || Verdict::Allow { patch: Vec::new() };
+        let allow = || Verdict::Allow {
+            patch: Vec::new(),
+            warnings: Vec::new(),
+        };
         let raw = match review.pod {
             Some(raw) if review.operation == "CREATE" && review.sub_resource.is_none() => raw,
             _ => {
@@ -72,8 +75,7 @@ impl Mutator {
             .and_then(|a| a.get(inject::mutate::ANN_STATUS))
             .is_some()
         {
-            debug!(pod = %who, "already injected; allowed unchanged");
-            return Ok((Outcome::Unchanged, allow()));
+            return self.already_injected(pod, raw, &who);
         }
         let containers = container_count(&pod);
         if containers > MAX_CONTAINERS {
@@ -92,12 +94,28 @@ impl Mutator {
                 if ops.is_empty() {
                     return Ok((Outcome::Unchanged, allow()));
                 }
-                info!(pod = %who, operations = ops.len(), "sidecar added");
-                Ok((Outcome::Injected, Verdict::Allow { patch: ops }))
+                let warnings = skipped_warnings(&after);
+                info!(pod = %who, operations = ops.len(), skipped = warnings.len(), "sidecar added");
+                let verdict = Verdict::Allow {
+                    patch: ops,
+                    warnings,
+                };
+                Ok((Outcome::Injected, verdict))
             }
             Ok(Some(reason)) => {
                 info!(pod = %who, %reason, "left alone");
-                Ok((Outcome::Skipped, allow()))
+                let warnings = match reason {
+                    // Asked for by the pod's owner: nothing to tell them.
+                    SkipReason::OptedOut | SkipReason::HelmHook => Vec::new(),
+                    _ => vec![format!("trust-injector: pod left without trust: {reason}")],
+                };
+                Ok((
+                    Outcome::Skipped,
+                    Verdict::Allow {
+                        patch: Vec::new(),
+                        warnings,
+                    },
+                ))
             }
             Err(e) => {
                 // Denied, not allowed without the sidecar: a gateway started
@@ -108,6 +126,54 @@ impl Mutator {
             }
         }
     }
+}
+
+impl Mutator {
+    /// A pod that already carries an injection stays as it is, but one made by
+    /// another version gets the outdated annotation, a warning, and its own outcome
+    /// in `/metrics`. A marker that cannot be read is left to its owner, as before.
+    fn already_injected(
+        &self,
+        pod: Value,
+        raw: &RawValue,
+        who: &str,
+    ) -> Result<(Outcome, Verdict), MutateError> {
+        let mut after = template_of(pod);
+        let theirs = match inject::mutate::mark_outdated(&mut after) {
+            Ok(Some(v)) => v,
+            Ok(None) | Err(_) => {
+                debug!(pod = %who, "already injected; allowed unchanged");
+                return Ok((Outcome::Unchanged, Verdict::allow()));
+            }
+        };
+        let patch = patch::diff(&template_text(raw)?, &after)?;
+        info!(pod = %who, version = %theirs, "injected by another version; annotated");
+        let warnings = vec![format!(
+            "trust-injector: pod injected by trust-injector {theirs}, not {}; left as it is",
+            env!("CARGO_PKG_VERSION")
+        )];
+        Ok((Outcome::Outdated, Verdict::Allow { patch, warnings }))
+    }
+}
+
+/// One AdmissionReview warning per container the injection left out, from the
+/// annotation that records them on the pod (the same words in both places).
+fn skipped_warnings(after: &Value) -> Vec<String> {
+    let skipped = after
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(inject::mutate::ANN_SKIPPED))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    skipped
+        .split("; ")
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.split_once(": ") {
+            Some((name, why)) => {
+                format!("trust-injector: container {name} left without trust: {why}")
+            }
+            None => format!("trust-injector: container {s} left without trust"),
+        })
+        .collect()
 }
 
 /// Why a review could not be decided: a bug, never the pod's fault (the
@@ -209,7 +275,7 @@ mod tests {
         let pod = opted_in();
         let (outcome, verdict) = decide(&m, pod.clone());
         assert_eq!(outcome, Outcome::Injected);
-        let Verdict::Allow { patch } = verdict else {
+        let Verdict::Allow { patch, .. } = verdict else {
             panic!("denied")
         };
         let mut expected = template_of(pod.clone());
@@ -264,7 +330,7 @@ mod tests {
                 c["env"] = Value::Array(env.clone());
             }
             let (_, verdict) = decide(&m, pod);
-            let Verdict::Allow { patch } = verdict else {
+            let Verdict::Allow { patch, .. } = verdict else {
                 panic!("denied")
             };
             serde_json::to_vec(&patch).unwrap().len()
@@ -297,6 +363,81 @@ mod tests {
             message.contains(&format!("at most {MAX_CONTAINERS}")),
             "{message}"
         );
+    }
+
+    /// Containers left out are AdmissionReview warnings (kubectl prints them) with
+    /// the annotation's reason; a pod with nothing to configure is allowed with one.
+    #[test]
+    fn skipped_containers_become_warnings() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let mut pod = opted_in();
+        pod["spec"]["containers"][1]["name"] = json!("istio-proxy");
+        let (outcome, verdict) = decide(&m, pod.clone());
+        assert_eq!(outcome, Outcome::Injected);
+        let Verdict::Allow { warnings, .. } = verdict else {
+            panic!("denied")
+        };
+        assert_eq!(
+            warnings,
+            ["trust-injector: container istio-proxy left without trust: a known mesh or infrastructure proxy"]
+        );
+        let body = crate::webhook::review::response(
+            "u",
+            &Verdict::Allow {
+                patch: vec![json!({})],
+                warnings,
+            },
+        )
+        .unwrap();
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(doc["response"]["warnings"].as_array().unwrap().len(), 1);
+        pod["spec"]["containers"] = json!([{"name": "linkerd-proxy", "image": "l"}]);
+        let (outcome, verdict) = decide(&m, pod);
+        assert_eq!(outcome, Outcome::Skipped);
+        let Verdict::Allow { patch, warnings } = verdict else {
+            panic!("denied")
+        };
+        assert!(patch.is_empty());
+        assert!(
+            warnings[0].contains("no container to configure"),
+            "{warnings:?}"
+        );
+    }
+
+    /// A pod injected by another version keeps its injection, gets the outdated
+    /// annotation and a warning, and counts as `outdated`; a second review is a no-op.
+    #[test]
+    fn an_injection_by_another_version_is_reported() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let mut pod = opted_in();
+        let mut t = template_of(pod.clone());
+        inject::inject_template(&mut t, &InjectOptions::default()).unwrap();
+        let status = t["metadata"]["annotations"][inject::mutate::ANN_STATUS]
+            .as_str()
+            .unwrap()
+            .replacen(env!("CARGO_PKG_VERSION"), "0.0.1", 1);
+        t["metadata"]["annotations"][inject::mutate::ANN_STATUS] = json!(status);
+        pod["metadata"] = t["metadata"].clone();
+        pod["spec"] = t["spec"].clone();
+        let (outcome, verdict) = decide(&m, pod.clone());
+        assert_eq!(outcome, Outcome::Outdated);
+        let Verdict::Allow { patch, warnings } = verdict else {
+            panic!("denied")
+        };
+        assert!(warnings[0].contains("0.0.1"), "{warnings:?}");
+        apply(&mut pod, &patch);
+        let note = &pod["metadata"]["annotations"][inject::mutate::ANN_OUTDATED];
+        assert!(note.as_str().unwrap().contains("0.0.1"), "{note}");
+        assert_eq!(pod["spec"], t["spec"]);
+        let (_, again) = decide(&m, pod);
+        let Verdict::Allow { patch, .. } = again else {
+            panic!("denied")
+        };
+        assert!(patch.is_empty(), "{patch:?}");
     }
 
     /// A minimal RFC 6902 add/remove/replace, to check the glue in-process;

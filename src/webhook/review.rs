@@ -132,19 +132,33 @@ pub(crate) fn parse(body: &[u8]) -> Result<PodReview<'_>, ReviewError> {
 /// The answer to a review.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// Allowed; with a JSONPatch when it is not empty.
-    Allow { patch: Vec<Value> },
+    /// Allowed; with a JSONPatch when it is not empty, and warnings (kubectl prints
+    /// them) naming what was left without trust and why.
+    Allow {
+        patch: Vec<Value>,
+        warnings: Vec<String>,
+    },
     /// Denied with a message (the pod is not created; the user sees why).
     Deny { message: String },
+}
+
+impl Verdict {
+    /// Allowed unchanged, nothing to say.
+    pub(crate) fn allow() -> Verdict {
+        Verdict::Allow {
+            patch: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// The response document for `uid`, serialised. Serialising `Value`s
 /// (string keys only) does not fail; if it ever did, the error is returned,
 /// never an empty patch that would admit the pod without its sidecar.
 pub(crate) fn response(uid: &str, verdict: &Verdict) -> Result<Vec<u8>, serde_json::Error> {
-    let inner = match verdict {
-        Verdict::Allow { patch } if patch.is_empty() => json!({"uid": uid, "allowed": true}),
-        Verdict::Allow { patch } => {
+    let mut inner = match verdict {
+        Verdict::Allow { patch, .. } if patch.is_empty() => json!({"uid": uid, "allowed": true}),
+        Verdict::Allow { patch, .. } => {
             let bytes = serde_json::to_vec(patch)?;
             json!({
                 "uid": uid,
@@ -159,6 +173,11 @@ pub(crate) fn response(uid: &str, verdict: &Verdict) -> Result<Vec<u8>, serde_js
             "status": {"code": 400, "reason": "BadRequest", "message": message},
         }),
     };
+    if let Verdict::Allow { warnings, .. } = verdict {
+        if !warnings.is_empty() {
+            inner["warnings"] = json!(warnings);
+        }
+    }
     serde_json::to_vec(
         &json!({"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": inner}),
     )

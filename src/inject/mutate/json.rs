@@ -15,11 +15,23 @@ pub(super) fn spec_mut(template: &mut Value) -> Result<&mut Value, InjectError> 
     }
 }
 
+/// The regular or init container named `name`: a pod's container names are unique
+/// across both lists, so a name alone finds a target of either kind.
 pub(super) fn find_container_mut<'a>(spec: &'a mut Value, name: &str) -> Option<&'a mut Value> {
-    spec.get_mut("containers")?
+    let is_it = |c: &Value| c.get("name").and_then(Value::as_str) == Some(name);
+    let in_regular = spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .is_some_and(|l| l.iter().any(is_it));
+    let field = if in_regular {
+        "containers"
+    } else {
+        "initContainers"
+    };
+    spec.get_mut(field)?
         .as_array_mut()?
         .iter_mut()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+        .find(|c| is_it(c))
 }
 
 /// The list at `obj[field]`, created if absent (or null).

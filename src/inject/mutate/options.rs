@@ -31,6 +31,30 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// What to do with a chosen container that already sets SSL_CERT_FILE/SSL_CERT_DIR or
+/// mounts something at the trust path: its owner chose its own trust, so it is never
+/// silently overwritten (`--force` of `inject` replaces it, recorded and undoable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Refuse the pod, naming the container and the remedies.
+    #[default]
+    Deny,
+    /// Leave that container without trust, listed in the skipped annotation and, from
+    /// the webhook, in the AdmissionReview's warnings.
+    Skip,
+}
+
+impl std::str::FromStr for OnConflict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "deny" => Ok(OnConflict::Deny),
+            "skip" => Ok(OnConflict::Skip),
+            _ => Err(format!("{s:?} is not deny or skip")),
+        }
+    }
+}
+
 /// What to inject. The flags of `inject` and the webhook's settings fill it; annotations
 /// on each pod template override it for that workload.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +78,15 @@ pub struct InjectOptions {
     pub force: bool,
     /// Backend URLs the sidecar checks against the bundle (`--check`); annotation only.
     pub checks: Vec<String>,
+    /// A chosen container that already sets its own trust: deny or skip (unless `force`).
+    pub on_conflict: OnConflict,
+    /// With no explicit `containers`, also configure the workload's own init containers.
+    pub init_containers: bool,
+    /// The container whose image gives the base roots; `None` = the first target.
+    pub roots_from: Option<String>,
+    /// OpenShift's restricted-v2 SCC: no fixed `runAsUser`/`runAsGroup` on what we add
+    /// (the namespace's UID range assigns them); everything else stays restricted.
+    pub openshift: bool,
 }
 
 impl Default for InjectOptions {
@@ -70,6 +103,10 @@ impl Default for InjectOptions {
             resources: default_resources(),
             force: false,
             checks: Vec::new(),
+            on_conflict: OnConflict::Deny,
+            init_containers: false,
+            roots_from: None,
+            openshift: false,
         }
     }
 }
@@ -136,6 +173,21 @@ pub(super) fn effective_options(
             reason,
         })?;
     }
+    if let Some(s) = get(ANN_ON_CONFLICT)? {
+        o.on_conflict = s.parse().map_err(|reason| InjectError::BadAnnotation {
+            name: ANN_ON_CONFLICT,
+            reason,
+        })?;
+    }
+    if let Some(s) = get(ANN_INIT_CONTAINERS)? {
+        o.init_containers = bool_annotation(ANN_INIT_CONTAINERS, s)?;
+    }
+    if let Some(s) = get(ANN_OPENSHIFT)? {
+        o.openshift = bool_annotation(ANN_OPENSHIFT, s)?;
+    }
+    if let Some(s) = get(ANN_ROOTS_FROM)? {
+        o.roots_from = Some(non_empty(ANN_ROOTS_FROM, s)?);
+    }
     if let Some(s) = get(ANN_RESOURCES)? {
         o.resources = match serde_json::from_str::<Value>(s) {
             Ok(v @ Value::Object(_)) => v,
@@ -158,6 +210,18 @@ fn checks(value: &str, urls: Vec<String>) -> Result<Vec<String>, InjectError> {
         }
     }
     Ok(urls)
+}
+
+/// `"true"` or `"false"`, nothing else: a typo must not silently mean either.
+fn bool_annotation(name: &'static str, s: &str) -> Result<bool, InjectError> {
+    match s {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(InjectError::BadAnnotation {
+            name,
+            reason: format!("{s:?} is not \"true\" or \"false\""),
+        }),
+    }
 }
 
 pub(super) fn bad_resources(reason: String) -> InjectError {
