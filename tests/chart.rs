@@ -263,6 +263,10 @@ fn every_values_combination_renders_and_validates_strict() {
         let fixed = ["runAsUser", "runAsGroup", "fsGroup"].map(|k| pod_sc[k].is_null());
         assert_eq!(fixed, [values["openshift"] == true; 3], "{label}: {pod_sc}");
         assert_eq!(pod_sc["runAsNonRoot"], true, "{label}");
+        // ... and what the webhook injects gets no fixed user either.
+        let openshift = env_of(docs, "TRUST_INJECTOR_WEBHOOK_OPENSHIFT");
+        let want = (values["openshift"] == true).then(|| "true".to_string());
+        assert_eq!(openshift, want, "{label}");
         let kinds: BTreeSet<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
         let monitored = values["monitoring"]["prometheusRule"]["enabled"] == true;
         for kind in ["PodMonitor", "ServiceMonitor", "PrometheusRule"] {

@@ -794,3 +794,76 @@ spec:
         "Windows pod not byte for byte"
     );
 }
+
+/// Issue 27 item 4 through the command: `trust-injector.io/runtimes` gives each named
+/// runtime its variable, appends to the container's own JAVA_TOOL_OPTIONS, makes the
+/// sidecar publish the PKCS#12 store; the pod validates, `--remove` gives back the
+/// input's pod exactly, and an unknown runtime is refused naming the annotation.
+#[test]
+fn runtimes_annotation_round_trips_and_validates() {
+    let input = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: polyglot
+spec:
+  selector:
+    matchLabels: {app: polyglot}
+  template:
+    metadata:
+      labels: {app: polyglot}
+      annotations:
+        trust-injector.io/runtimes: node,python,curl,java
+    spec:
+      containers:
+      - name: app
+        image: registry.example.com/app:1
+        env:
+        - name: JAVA_TOOL_OPTIONS
+          value: -Xmx256m
+        - name: MODE
+          value: prod
+"#;
+    let out = inject_stdin_ok(&[], input);
+    validate("runtimes", &out);
+    let d = docs(&out);
+    let spec = pod_spec(&d[0]);
+    let env = &spec["containers"][0]["env"];
+    let value = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {env}"))["value"]
+            .clone()
+    };
+    for name in [
+        "NODE_EXTRA_CA_CERTS",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+    ] {
+        assert_eq!(value(name), "/var/run/trust/ca-certificates.crt");
+    }
+    assert_eq!(
+        value("JAVA_TOOL_OPTIONS"),
+        "-Xmx256m -Djavax.net.ssl.trustStore=/var/run/trust/truststore.p12 \
+         -Djavax.net.ssl.trustStoreType=PKCS12"
+    );
+    let args = &spec["initContainers"][2]["args"];
+    assert!(
+        args.as_array().unwrap().contains(&"--pkcs12".into()),
+        "{args}"
+    );
+    let removed = inject_stdin_ok(&["--remove"], &out);
+    assert_eq!(docs(&removed), docs(input));
+
+    let bad = input.replace("node,python", "node,ruby");
+    let out = inject_stdin(&[], &bad);
+    assert_eq!(out.code(), Some(1), "{}", out.text());
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("annotation trust-injector.io/runtimes: \"ruby\""),
+        "{}",
+        out.stderr
+    );
+}

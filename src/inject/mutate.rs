@@ -18,6 +18,7 @@ mod json;
 mod options;
 mod outdated;
 mod parts;
+mod runtimes;
 mod targets;
 
 pub use fit::DEFAULT_PORT;
@@ -27,6 +28,8 @@ use options::effective_options;
 pub use options::{default_resources, InjectOptions, Mode, OnConflict};
 pub use outdated::{injected_by_other_version, mark_outdated};
 use parts::*;
+use runtimes::*;
+pub use runtimes::{Runtime, ANN_RUNTIMES};
 pub use targets::KNOWN_PROXIES;
 use targets::*;
 
@@ -188,7 +191,11 @@ struct Status {
     volumes: Vec<String>,
     /// Containers that got the env and the mount.
     targets: Vec<String>,
-    /// Entries of a target's `env`/`volumeMounts` that `force` took over, to restore.
+    /// Env variables of `trust-injector.io/runtimes` added to each target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    runtime_env: Vec<String>,
+    /// Entries of a target's `env`/`volumeMounts` that `force` (or, for a plain
+    /// `JAVA_TOOL_OPTIONS`, appending to it) took over, to restore.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     displaced: Vec<Displaced>,
 }
@@ -263,7 +270,9 @@ pub fn remove_template(template: &mut Value) -> Result<Outcome, InjectError> {
         let Some(c) = find_container_mut(spec, target) else {
             continue;
         };
-        remove_named(c, "env", &[SSL_CERT_FILE.into(), SSL_CERT_DIR.into()]);
+        let mut env = vec![SSL_CERT_FILE.to_string(), SSL_CERT_DIR.to_string()];
+        env.extend(status.runtime_env.iter().cloned());
+        remove_named(c, "env", &env);
         remove_named(c, "volumeMounts", &[VOL_TRUST.into()]);
     }
     for d in &status.displaced {
@@ -348,7 +357,7 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, 
     for t in &choice.targets {
         // Present: choose took every name from the pod.
         if let Some(c) = find_container_mut(spec, t) {
-            wire_target(c, t, &mut displaced);
+            wire_target(c, t, &o.runtimes, &mut displaced);
         }
     }
     let app_image = choice.roots_image.as_str();
@@ -373,6 +382,7 @@ fn apply(template: &mut Value, o: &InjectOptions) -> Result<Option<SkipReason>, 
         containers: names_of(&containers),
         volumes: names_of(&volumes(&o.secret)),
         targets: choice.targets,
+        runtime_env: o.runtimes.iter().map(|r| r.var().to_string()).collect(),
         displaced,
     };
     // Before the first change: on error the template is unchanged.
@@ -418,13 +428,25 @@ fn check_names_free(spec: &Value) -> Result<(), InjectError> {
     Ok(())
 }
 
-/// Appends SSL_CERT_FILE, SSL_CERT_DIR and the read-only trust mount to one container,
-/// first displacing what is already there: [`choose`] refused or skipped a conflicting
-/// container unless `force` asked for exactly this.
-fn wire_target(c: &mut Value, name: &str, displaced: &mut Vec<Displaced>) {
+/// Appends SSL_CERT_FILE, SSL_CERT_DIR, the runtimes' variables and the read-only trust
+/// mount to one container, first displacing what is already there: [`choose`] refused or
+/// skipped a conflicting container unless `force` asked for exactly this. A plain
+/// `JAVA_TOOL_OPTIONS` is displaced too, and ours carries its value with ours appended.
+fn wire_target(c: &mut Value, name: &str, runtimes: &[Runtime], displaced: &mut Vec<Displaced>) {
+    let java = runtimes.contains(&Runtime::Java);
+    let is_java =
+        |e: &Value| java && e.get("name").and_then(Value::as_str) == Some(JAVA_TOOL_OPTIONS);
+    let java_before = c
+        .get("env")
+        .and_then(Value::as_array)
+        .and_then(|env| env.iter().rev().find(|e| is_java(e)))
+        .filter(|e| java_appendable(e))
+        .and_then(|e| e.get("value"))
+        .and_then(Value::as_str)
+        .map(String::from);
     for field in ["env", "volumeMounts"] {
         let conflicts = |e: &Value| match field {
-            "env" => is_trust_env(e),
+            "env" => is_trust_env(e) || is_runtime_conflict(e, runtimes) || is_java(e),
             _ => is_trust_mount(e),
         };
         let list = list_mut(c, field);
@@ -450,6 +472,7 @@ fn wire_target(c: &mut Value, name: &str, displaced: &mut Vec<Displaced>) {
         json!({"name": SSL_CERT_FILE, "value": format!("{TRUST_DIR}/ca-certificates.crt")}),
         json!({"name": SSL_CERT_DIR, "value": format!("{TRUST_DIR}/certs")}),
     ]);
+    list_mut(c, "env").extend(runtime_env(runtimes, java_before.as_deref()));
     list_mut(c, "volumeMounts")
         .push(json!({"name": VOL_TRUST, "mountPath": TRUST_DIR, "readOnly": true}));
 }

@@ -87,6 +87,9 @@ pub struct InjectOptions {
     /// OpenShift's restricted-v2 SCC: no fixed `runAsUser`/`runAsGroup` on what we add
     /// (the namespace's UID range assigns them); everything else stays restricted.
     pub openshift: bool,
+    /// Runtimes that get their own variable besides the OpenSSL ones (annotation only,
+    /// [`ANN_RUNTIMES`]); `java` also makes the sidecar publish `truststore.p12`.
+    pub runtimes: Vec<Runtime>,
 }
 
 impl Default for InjectOptions {
@@ -107,6 +110,7 @@ impl Default for InjectOptions {
             init_containers: false,
             roots_from: None,
             openshift: false,
+            runtimes: Vec::new(),
         }
     }
 }
@@ -184,6 +188,9 @@ pub(super) fn effective_options(
     }
     if let Some(s) = get(ANN_OPENSHIFT)? {
         o.openshift = bool_annotation(ANN_OPENSHIFT, s)?;
+    }
+    if let Some(s) = get(ANN_RUNTIMES)? {
+        o.runtimes = parse_runtimes(s)?;
     }
     if let Some(s) = get(ANN_ROOTS_FROM)? {
         o.roots_from = Some(non_empty(ANN_ROOTS_FROM, s)?);

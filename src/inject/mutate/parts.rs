@@ -76,6 +76,9 @@ pub(super) fn run_args(o: &InjectOptions, once: bool, port: u16) -> Value {
     args.push("--source=/etc/trust-injector/custom".into());
     args.extend(o.include.iter().map(|g| format!("--include={g}")));
     args.push("--base=system".into());
+    if o.runtimes.contains(&Runtime::Java) {
+        args.push("--pkcs12".into());
+    }
     args.push(format!("--out-dir={TRUST_DIR}"));
     args.push(if once {
         "--listen=off".to_string()

@@ -34,10 +34,13 @@ pub const KNOWN_PROXIES: &[&str] = &[
     "osm-init",
 ];
 
-/// What a container already sets that we would set, or `None`.
-pub(super) fn conflict_of(c: &Value) -> Option<String> {
+/// What a container already sets that we would set, or `None`: the OpenSSL variables,
+/// the variables of the opted-in `runtimes` (a plain `JAVA_TOOL_OPTIONS` without a
+/// truststore is appended to, not a conflict), or the trust mount.
+pub(super) fn conflict_of(c: &Value, runtimes: &[Runtime]) -> Option<String> {
     let env = c.get("env").and_then(Value::as_array);
-    if let Some(e) = env.into_iter().flatten().find(|e| is_trust_env(e)) {
+    let own = |e: &&Value| is_trust_env(e) || is_runtime_conflict(e, runtimes);
+    if let Some(e) = env.into_iter().flatten().find(own) {
         let name = e.get("name").and_then(Value::as_str).unwrap_or("");
         return Some(format!("env {name}"));
     }
@@ -117,7 +120,7 @@ pub(super) fn choose(
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        match conflict_of(c) {
+        match conflict_of(c, &o.runtimes) {
             Some(what) if !o.force && o.on_conflict == OnConflict::Skip => skipped.push(format!(
                 "{name}: already has {what} ({ANN_ON_CONFLICT}: skip)"
             )),

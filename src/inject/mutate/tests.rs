@@ -379,3 +379,159 @@ fn openshift_mode_sets_no_fixed_uid() {
     inject_template(&mut t, &o).unwrap();
     assert!(uids(&t).iter().all(|c| c.get("runAsUser").is_some()));
 }
+
+fn with_runtimes(value: &str) -> Value {
+    let mut t = pod();
+    t["metadata"]["annotations"] = json!({ANN_RUNTIMES: value});
+    t
+}
+
+fn env_of(t: &Value, container: &str) -> Vec<(String, Value)> {
+    let spec = &t["spec"];
+    let c = spec["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == container)
+        .unwrap();
+    c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].clone()))
+        .collect()
+}
+
+#[test]
+fn runtimes_get_their_variables_and_java_the_pkcs12_store() {
+    let orig = with_runtimes("java, curl,node,python,node");
+    let mut t = orig.clone();
+    assert_eq!(
+        inject_template(&mut t, &InjectOptions::default()),
+        Ok(Outcome::Injected)
+    );
+    let bundle = json!("/var/run/trust/ca-certificates.crt");
+    let names: Vec<String> = env_of(&t, "log").into_iter().map(|(n, _)| n).collect();
+    let want = [
+        SSL_CERT_FILE,
+        SSL_CERT_DIR,
+        "NODE_EXTRA_CA_CERTS",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        JAVA_TOOL_OPTIONS,
+    ];
+    assert_eq!(names, want);
+    for (n, v) in env_of(&t, "log") {
+        match n.as_str() {
+            "NODE_EXTRA_CA_CERTS" | "REQUESTS_CA_BUNDLE" | "CURL_CA_BUNDLE" => {
+                assert_eq!(v, bundle)
+            }
+            JAVA_TOOL_OPTIONS => assert_eq!(v, json!(java_options())),
+            _ => {}
+        }
+    }
+    let sidecar = &t["spec"]["initContainers"][2];
+    assert!(sidecar["args"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("--pkcs12")));
+    assert_eq!(
+        inject_template(&mut t, &InjectOptions::default()),
+        Ok(Outcome::Unchanged)
+    );
+    assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
+    assert_eq!(t, orig);
+}
+
+#[test]
+fn without_java_the_sidecar_publishes_no_pkcs12_store() {
+    let mut t = with_runtimes("node");
+    inject_template(&mut t, &InjectOptions::default()).unwrap();
+    let args = t["spec"]["initContainers"][2]["args"].as_array().unwrap();
+    assert!(!args.contains(&json!("--pkcs12")));
+    let mut plain = pod();
+    inject_template(&mut plain, &InjectOptions::default()).unwrap();
+    assert!(env_of(&plain, "log")
+        .iter()
+        .all(|(n, _)| n.starts_with("SSL_CERT_")));
+}
+
+#[test]
+fn java_tool_options_is_appended_to_and_restored_exactly() {
+    let mut orig = with_runtimes("java");
+    orig["spec"]["containers"][0]["env"] = json!([
+        {"name": "JAVA_TOOL_OPTIONS", "value": "-Xmx512m"},
+        {"name": "A", "value": "1"},
+    ]);
+    let mut t = orig.clone();
+    inject_template(&mut t, &InjectOptions::default()).unwrap();
+    let gw = env_of(&t, "gw");
+    let names: Vec<&str> = gw.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["A", SSL_CERT_FILE, SSL_CERT_DIR, JAVA_TOOL_OPTIONS]);
+    assert_eq!(gw[3].1, json!(format!("-Xmx512m {}", java_options())));
+    let log = env_of(&t, "log");
+    assert_eq!(log[2].1, json!(java_options()));
+    assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
+    assert_eq!(t, orig);
+}
+
+#[test]
+fn runtime_variables_of_the_container_follow_on_conflict() {
+    let from = json!({"configMapKeyRef": {"name": "jvm", "key": "opts"}});
+    let own = [
+        (
+            "node",
+            json!({"name": "NODE_EXTRA_CA_CERTS", "value": "/x.pem"}),
+        ),
+        (
+            "java",
+            json!({"name": "JAVA_TOOL_OPTIONS", "valueFrom": from}),
+        ),
+        (
+            "java",
+            json!({"name": "JAVA_TOOL_OPTIONS", "value": "-Djavax.net.ssl.trustStore=/x"}),
+        ),
+    ];
+    for (runtime, entry) in own {
+        let mut orig = with_runtimes(runtime);
+        orig["spec"]["containers"][1]["env"] = json!([entry.clone()]);
+        let mut t = orig.clone();
+        let err = inject_template(&mut t, &InjectOptions::default()).unwrap_err();
+        assert!(matches!(err, InjectError::Conflict { ref container, .. } if container == "log"));
+        assert_eq!(t, orig);
+        t["metadata"]["annotations"][ANN_ON_CONFLICT] = json!("skip");
+        let skipping = t.clone();
+        inject_template(&mut t, &InjectOptions::default()).unwrap();
+        assert_eq!(t["spec"]["containers"][1]["env"], json!([entry]));
+        let skipped = t["metadata"]["annotations"][ANN_SKIPPED].as_str().unwrap();
+        assert!(skipped.starts_with("log: already has env"), "{skipped}");
+        let force = InjectOptions {
+            force: true,
+            ..Default::default()
+        };
+        let mut forced = orig.clone();
+        inject_template(&mut forced, &force).unwrap();
+        assert!(!forced["spec"]["containers"][1]["env"]
+            .as_array()
+            .unwrap()
+            .contains(&entry));
+        assert_eq!(remove_template(&mut forced), Ok(Outcome::Injected));
+        assert_eq!(forced, orig);
+        assert_eq!(remove_template(&mut t), Ok(Outcome::Injected));
+        assert_eq!(t, skipping);
+    }
+}
+
+#[test]
+fn an_unknown_runtime_is_refused_naming_the_annotation() {
+    let mut t = with_runtimes("node,ruby");
+    let err = inject_template(&mut t, &InjectOptions::default()).unwrap_err();
+    assert!(matches!(
+        err,
+        InjectError::BadAnnotation {
+            name: ANN_RUNTIMES,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("\"ruby\""), "{err}");
+}
