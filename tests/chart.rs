@@ -358,6 +358,41 @@ fn lint_is_clean_and_the_schema_refuses_unknown_keys() {
     assert!(schema[5].is_null(), "{}", schema[5]);
 }
 
+/// Renders the chart with default values as Helm would for a cluster at each Kubernetes
+/// version argv[2:] and prints the sidecar mode the webhook is given, per version. The
+/// SDK's `Chart.render` has no `kube_version` argument, but the library's render options
+/// take one (the same field `helm template --kube-version` sets), so the native call is
+/// used with the pinned SDK (tests/programs.tsv).
+const MODE_BY_VERSION: &str = r#"
+import json, re, sys
+import helm_python as helm
+from helm_python import chart as c
+chart = helm.Chart.load(sys.argv[1])
+out = {}
+for v in sys.argv[3:]:
+    opts = json.dumps({"name": "t", "namespace": "t", "kube_version": v})
+    files = json.loads(c._native.call_string("helm_render", chart._raw(), c._dumps({}), opts))
+    text = "\n".join(files.values())
+    out[v] = re.findall(r'TRUST_INJECTOR_WEBHOOK_MODE\s+value: "?(\w+)', text)
+print(json.dumps(out))
+"#;
+
+#[test]
+fn an_unset_mode_is_classic_before_kubernetes_1_29_and_native_from_it() {
+    let (python, _) = venv();
+    let versions = ["v1.25.0", "v1.28.15", "v1.29.0", "v1.34.1"];
+    let out = python_json(&python, MODE_BY_VERSION, &json!({}), &versions);
+    assert_eq!(
+        out,
+        json!({
+            "v1.25.0": ["classic"],
+            "v1.28.15": ["classic"],
+            "v1.29.0": ["native"],
+            "v1.34.1": ["native"],
+        })
+    );
+}
+
 /// The rendered PrometheusRule's groups, as a Prometheus rules file (JSON is YAML).
 fn chart_rules(python: &Path, namespace: &str) -> Value {
     let out = render(
