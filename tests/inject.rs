@@ -795,6 +795,63 @@ spec:
     );
 }
 
+/// A pod that required node affinity sends only to Windows nodes (every term rules
+/// Linux out) is skipped byte for byte with the Windows reason; one whose affinity has
+/// a term that allows Linux is injected and validates.
+#[test]
+fn windows_by_node_affinity_is_skipped_a_linux_term_is_not() {
+    let workload = |name: &str, terms: &str| {
+        format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+{terms}
+      containers:
+      - name: app
+        image: registry.example.com/app:1
+"#
+        )
+    };
+    let os = |op: &str, v: &str| {
+        format!(
+            "            - matchExpressions:\n              - {{key: kubernetes.io/os, operator: {op}, values: [{v}]}}\n"
+        )
+    };
+    let win_in = workload("win-in", &os("In", "windows"));
+    let win_notin = workload("win-notin", &(os("NotIn", "linux") + &os("In", "windows")));
+    let either = workload("either", &(os("In", "windows") + &os("In", "linux")));
+    let input = format!("{win_in}---\n{win_notin}---\n{either}");
+    let out = inject_stdin(&[], &input);
+    assert!(out.ok(), "{}", out.text());
+    for name in ["win-in", "win-notin"] {
+        let line = format!("skipped Deployment/{name}: a Windows pod");
+        assert!(out.stderr.contains(&line), "{}", out.stderr);
+    }
+    assert!(
+        out.stdout.starts_with(&format!("{win_in}---\n{win_notin}")),
+        "Windows-only workloads not passed through byte for byte:\n{}",
+        out.stdout
+    );
+    let d = docs(&out.stdout);
+    assert_eq!(
+        pod_spec(&d[2])["containers"][0]["env"][0]["name"],
+        "SSL_CERT_FILE"
+    );
+    validate("affinity", &out.stdout);
+}
+
 /// Issue 27 item 4 through the command: `trust-injector.io/runtimes` gives each named
 /// runtime its variable, appends to the container's own JAVA_TOOL_OPTIONS, makes the
 /// sidecar publish the PKCS#12 store; the pod validates, `--remove` gives back the
