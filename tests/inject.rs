@@ -795,6 +795,39 @@ spec:
     );
 }
 
+/// Issue 27: the complete examples users copy, `k8s/gateway` and `k8s/classic`, are
+/// `inject` (native, classic) of the one plain hardened gateway, below their own
+/// leading comment, so they cannot drift from what `inject`, the webhook and the
+/// Component give. `TRUST_INJECTOR_UPDATE_GOLDEN=1` rewrites them (the comment kept).
+#[test]
+fn complete_examples_are_inject_of_the_plain_gateway() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plain = root.join("k8s/gateway/plain-gateway.yaml");
+    let plain = plain.to_str().unwrap();
+    for (example, args) in [
+        ("k8s/gateway/gateway.yaml", &[][..]),
+        ("k8s/classic/gateway.yaml", &["--mode", "classic"][..]),
+    ] {
+        let out = inject_ok(&[args, &[plain]].concat());
+        let body = &out[out.find("---\n").expect("plain-gateway.yaml has a ---")..];
+        let path = root.join(example);
+        let text = read(&path);
+        let (header, have) = text.split_at(text.find("---\n").unwrap_or(0));
+        assert!(header.starts_with("# GENERATED"), "{example}: no header");
+        if std::env::var_os("TRUST_INJECTOR_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, format!("{header}{body}")).unwrap();
+            continue;
+        }
+        assert!(
+            have == body,
+            "{example} is not `inject {args:?} k8s/gateway/plain-gateway.yaml` \
+             (TRUST_INJECTOR_UPDATE_GOLDEN=1 regenerates it):\n{}",
+            first_difference(have, body)
+        );
+        validate(example.replace('/', "_").as_str(), &text);
+    }
+}
+
 /// A pod that required node affinity sends only to Windows nodes (every term rules
 /// Linux out) is skipped byte for byte with the Windows reason; one whose affinity has
 /// a term that allows Linux is injected and validates.
