@@ -465,9 +465,9 @@ for spec in "k8s/gateway/gateway.yaml:" "k8s/classic/gateway.yaml:--mode classic
   if ! cargo run --quiet --bin trust-injector -- inject $mode_args k8s/gateway/plain-gateway.yaml >"$OUT/example.yaml"; then
     fail "trust-injector inject $mode_args k8s/gateway/plain-gateway.yaml"
   elif diff -u <(sed -n '/^---$/,$p' "$example") <(sed -n '/^---$/,$p' "$OUT/example.yaml") >&2; then
-    pass "$example is inject $mode_args of k8s/gateway/plain-gateway.yaml"
+    pass "$example is inject ${mode_args:+$mode_args }of k8s/gateway/plain-gateway.yaml"
   else
-    fail "$example drifted from inject $mode_args k8s/gateway/plain-gateway.yaml (diff above)"
+    fail "$example drifted from inject ${mode_args:+$mode_args }k8s/gateway/plain-gateway.yaml (diff above)"
   fi
 done
 
