@@ -37,6 +37,8 @@ fn affinity_excludes_linux(spec: &Value) -> bool {
 }
 
 /// A term's `matchExpressions` are ANDed: one that rules Linux out rules out the term.
+/// Only what names the OS plainly counts (`In` without `linux`, `NotIn` with it): a
+/// pod is skipped only when it clearly cannot run on Linux.
 fn term_excludes_linux(term: &Value) -> bool {
     let exprs = term.get("matchExpressions").and_then(Value::as_array);
     exprs.into_iter().flatten().any(|e| {
@@ -51,8 +53,7 @@ fn term_excludes_linux(term: &Value) -> bool {
         match e.get("operator").and_then(Value::as_str) {
             Some("In") => !values.contains(&"linux"),
             Some("NotIn") => values.contains(&"linux"),
-            // Every node has the label, so only Linux-free answers count.
-            Some("DoesNotExist") => true,
+            // Exists, DoesNotExist, Gt, Lt: not a statement about Linux; inject.
             _ => false,
         }
     })

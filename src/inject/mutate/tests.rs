@@ -326,6 +326,7 @@ fn affinity_that_allows_linux_is_injected() {
         affinity(&[&[("In", &["linux", "windows"])]]),
         affinity(&[&[("NotIn", &["windows"])]]),
         affinity(&[&[("Exists", &[])]]),
+        affinity(&[&[("DoesNotExist", &[])]]),
         affinity(&[]),
         preferred,
         json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
