@@ -455,6 +455,22 @@ EOF
   fi
 done
 
+# --- 3e. the complete examples are inject's output ---------------------------------------
+# k8s/gateway and k8s/classic are `inject` (native, classic) of k8s/gateway/plain-gateway.yaml
+# below their leading comment, so they cannot drift from the injected pod
+# (TRUST_INJECTOR_UPDATE_GOLDEN=1 cargo test --test inject complete_examples rewrites them).
+for spec in "k8s/gateway/gateway.yaml:" "k8s/classic/gateway.yaml:--mode classic"; do
+  example=${spec%%:*} mode_args=${spec#*:}
+  # shellcheck disable=SC2086 # mode_args is empty or two words
+  if ! cargo run --quiet --bin trust-injector -- inject $mode_args k8s/gateway/plain-gateway.yaml >"$OUT/example.yaml"; then
+    fail "trust-injector inject $mode_args k8s/gateway/plain-gateway.yaml"
+  elif diff -u <(sed -n '/^---$/,$p' "$example") <(sed -n '/^---$/,$p' "$OUT/example.yaml") >&2; then
+    pass "$example is inject ${mode_args:+$mode_args }of k8s/gateway/plain-gateway.yaml"
+  else
+    fail "$example drifted from inject ${mode_args:+$mode_args }k8s/gateway/plain-gateway.yaml (diff above)"
+  fi
+done
+
 # --- 4. Dockerfile -----------------------------------------------------------------------
 if "$HADOLINT" Dockerfile; then pass "hadolint Dockerfile"; else fail "hadolint Dockerfile"; fi
 

@@ -2,7 +2,7 @@
 //! pass-through of untouched documents, idempotence (`inject | inject` = `inject`),
 //! reversibility (`inject | inject --remove` = the input), skips, conflicts, bad input
 //! (nothing on stdout), and every mutated output validated by `kubernetes-validate
-//! --strict` against Kubernetes 1.29 and the newest version it knows.
+//! --strict` against every Kubernetes version from 1.29 to the newest it knows.
 //!
 //! Golden files: `tests/fixtures/inject/golden/`. After a deliberate change of the
 //! injected pod, regenerate them with `TRUST_INJECTOR_UPDATE_GOLDEN=1 cargo test --test
@@ -102,34 +102,50 @@ fn first_difference(a: &str, b: &str) -> String {
     format!("lengths {} vs {}", a.len(), b.len())
 }
 
-/// `kubernetes-validate --strict` for 1.29 and the newest version it knows.
+/// Validates the file argv[1] with `--strict` against every Kubernetes version the
+/// installed kubernetes-validate knows from 1.29 (native sidecars) up to the newest, in
+/// one process (a CLI call per version would start Python each time). The items of a
+/// `kind: List` are validated one by one: it has no schema of its own. Prints the
+/// versions checked on its last line; exits 1 on any failure (printed before).
+const VALIDATE_ALL: &str = r#"
+import sys
+from kubernetes_validate.utils import Version, all_versions, resources_from_file, validate_resource
+versions = sorted({v for v in all_versions() if Version(v) >= Version("1.29.0")}, key=Version)
+resources = []
+for r in resources_from_file(sys.argv[1]):
+    resources += r["items"] if r.get("kind") == "List" else [r]
+rc = 0
+for v in versions:
+    for r in resources:
+        rc |= validate_resource(resource=r, filename=sys.argv[1], version=v, strict=True, quiet=True, no_warn=False)
+print("versions: " + " ".join(versions))
+sys.exit(1 if rc else 0)
+"#;
+
+/// `kubernetes-validate --strict` for every version from 1.29 to the newest it knows.
 fn validate(name: &str, text: &str) {
     let kv = tools::require("kubernetes-validate");
     let python = kv.parent().unwrap().join("python");
-    let latest = tools::run(
-        std::process::Command::new(&python).args([
-            "-c",
-            "from kubernetes_validate.utils import latest_version; print(latest_version())",
-        ]),
-        T,
-    );
-    assert!(latest.ok(), "{}", latest.text());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("{name}.yaml"));
     std::fs::write(&file, text).unwrap();
-    for version in ["1.29.0", latest.stdout.trim()] {
-        let out = tools::run(
-            tools::clean_command(kv.to_str().unwrap())
-                .args(["--strict", "--quiet", "-k", version])
-                .arg(&file),
-            T,
-        );
-        assert!(
-            out.ok(),
-            "{name}: kubernetes-validate --strict -k {version}:\n{}",
-            out.text()
-        );
-    }
+    let out = tools::run(
+        tools::clean_command(python.to_str().unwrap())
+            .args(["-c", VALIDATE_ALL])
+            .arg(&file),
+        T,
+    );
+    assert!(
+        out.ok(),
+        "{name}: kubernetes-validate --strict (1.29 to the newest):\n{}",
+        out.text()
+    );
+    let last = out.stdout.lines().last().unwrap_or_default();
+    let versions: Vec<&str> = last.split_whitespace().skip(1).collect();
+    assert!(
+        versions.first() == Some(&"1.29.0") && versions.len() > 1,
+        "{name}: validated only {versions:?}"
+    );
 }
 
 /// The document texts of a stream, split on `---` lines (fixtures have no tricks).
@@ -793,6 +809,96 @@ spec:
         out.stdout.ends_with(&raw_docs(input)[1]),
         "Windows pod not byte for byte"
     );
+}
+
+/// Issue 27: the complete examples users copy, `k8s/gateway` and `k8s/classic`, are
+/// `inject` (native, classic) of the one plain hardened gateway, below their own
+/// leading comment, so they cannot drift from what `inject`, the webhook and the
+/// Component give. `TRUST_INJECTOR_UPDATE_GOLDEN=1` rewrites them (the comment kept).
+#[test]
+fn complete_examples_are_inject_of_the_plain_gateway() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plain = root.join("k8s/gateway/plain-gateway.yaml");
+    let plain = plain.to_str().unwrap();
+    for (example, args) in [
+        ("k8s/gateway/gateway.yaml", &[][..]),
+        ("k8s/classic/gateway.yaml", &["--mode", "classic"][..]),
+    ] {
+        let out = inject_ok(&[args, &[plain]].concat());
+        let body = &out[out.find("---\n").expect("plain-gateway.yaml has a ---")..];
+        let path = root.join(example);
+        let text = read(&path);
+        let (header, have) = text.split_at(text.find("---\n").unwrap_or(0));
+        assert!(header.starts_with("# GENERATED"), "{example}: no header");
+        if std::env::var_os("TRUST_INJECTOR_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, format!("{header}{body}")).unwrap();
+            continue;
+        }
+        assert!(
+            have == body,
+            "{example} is not `inject {args:?} k8s/gateway/plain-gateway.yaml` \
+             (TRUST_INJECTOR_UPDATE_GOLDEN=1 regenerates it):\n{}",
+            first_difference(have, body)
+        );
+        validate(example.replace('/', "_").as_str(), &text);
+    }
+}
+
+/// A pod that required node affinity sends only to Windows nodes (every term rules
+/// Linux out) is skipped byte for byte with the Windows reason; one whose affinity has
+/// a term that allows Linux is injected and validates.
+#[test]
+fn windows_by_node_affinity_is_skipped_a_linux_term_is_not() {
+    let workload = |name: &str, terms: &str| {
+        format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+{terms}
+      containers:
+      - name: app
+        image: registry.example.com/app:1
+"#
+        )
+    };
+    let os = |op: &str, v: &str| {
+        format!(
+            "            - matchExpressions:\n              - {{key: kubernetes.io/os, operator: {op}, values: [{v}]}}\n"
+        )
+    };
+    let win_in = workload("win-in", &os("In", "windows"));
+    let win_notin = workload("win-notin", &(os("NotIn", "linux") + &os("In", "windows")));
+    let either = workload("either", &(os("In", "windows") + &os("In", "linux")));
+    let input = format!("{win_in}---\n{win_notin}---\n{either}");
+    let out = inject_stdin(&[], &input);
+    assert!(out.ok(), "{}", out.text());
+    for name in ["win-in", "win-notin"] {
+        let line = format!("skipped Deployment/{name}: a Windows pod");
+        assert!(out.stderr.contains(&line), "{}", out.stderr);
+    }
+    assert!(
+        out.stdout.starts_with(&format!("{win_in}---\n{win_notin}")),
+        "Windows-only workloads not passed through byte for byte:\n{}",
+        out.stdout
+    );
+    let d = docs(&out.stdout);
+    assert_eq!(
+        pod_spec(&d[2])["containers"][0]["env"][0]["name"],
+        "SSL_CERT_FILE"
+    );
+    validate("affinity", &out.stdout);
 }
 
 /// Issue 27 item 4 through the command: `trust-injector.io/runtimes` gives each named

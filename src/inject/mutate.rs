@@ -108,7 +108,8 @@ pub enum SkipReason {
     HelmHook,
     /// `hostNetwork: true`: the sidecar's port would be the node's.
     HostNetwork,
-    /// Scheduled to Windows nodes (`spec.os.name`, a `kubernetes.io/os` nodeSelector):
+    /// Scheduled to Windows nodes (`spec.os.name`, a `kubernetes.io/os` nodeSelector, a
+    /// required node affinity that admits no Linux node):
     /// the sidecar's image is Linux-only.
     Windows,
     /// The pod's containers declare every port the sidecar could take.

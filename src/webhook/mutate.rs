@@ -406,6 +406,31 @@ mod tests {
         );
     }
 
+    /// A pod that node affinity sends only to Windows nodes is admitted unchanged with
+    /// the reason as a warning, as one with a Windows nodeSelector is.
+    #[test]
+    fn windows_only_affinity_is_a_warning() {
+        let m = Mutator {
+            defaults: InjectOptions::default(),
+        };
+        let mut pod = opted_in();
+        pod["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/os", "operator": "NotIn", "values": ["linux"]},
+            ]}],
+        }}});
+        let (outcome, verdict) = decide(&m, pod);
+        assert_eq!(outcome, Outcome::Skipped);
+        let Verdict::Allow { patch, warnings } = verdict else {
+            panic!("denied")
+        };
+        assert!(patch.is_empty());
+        assert_eq!(
+            warnings,
+            ["trust-injector: pod left without trust: a Windows pod (the sidecar image is Linux-only)"]
+        );
+    }
+
     /// A pod injected by another version keeps its injection, gets the outdated
     /// annotation and a warning, and counts as `outdated`; a second review is a no-op.
     #[test]

@@ -270,6 +270,19 @@ fn windows_pods_are_skipped_with_the_reason() {
     for windows in [
         json!({"os": {"name": "windows"}}),
         json!({"nodeSelector": {"kubernetes.io/os": "windows"}}),
+        affinity(&[&[("In", &["windows"])]]),
+        affinity(&[&[("NotIn", &["linux"])]]),
+        affinity(&[
+            &[("In", &["windows"])],
+            &[("In", &["windows"]), ("NotIn", &["linux"])],
+        ]),
+        // Another key in the same term does not let Linux back in (ANDed).
+        json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [
+                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+                {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]},
+            ]},
+        ]}}}}),
     ] {
         let mut t = pod();
         for (k, v) in windows.as_object().unwrap() {
@@ -281,6 +294,50 @@ fn windows_pods_are_skipped_with_the_reason() {
         assert_eq!(t, orig);
     }
     assert!(SkipReason::Windows.to_string().contains("Windows"));
+}
+
+/// A required node affinity with these terms (each a list of `kubernetes.io/os`
+/// expressions as operator and values).
+fn affinity(terms: &[&[(&str, &[&str])]]) -> Value {
+    let terms: Vec<Value> = terms
+        .iter()
+        .map(|exprs| {
+            let exprs: Vec<Value> = exprs
+                .iter()
+                .map(|(op, values)| json!({"key": "kubernetes.io/os", "operator": op, "values": values}))
+                .collect();
+            json!({ "matchExpressions": exprs })
+        })
+        .collect();
+    json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}})
+}
+
+/// A pod that may land on a Linux node is injected: one term allowing Linux is
+/// enough (terms are ORed), as are a preferred-only affinity and a Linux selector.
+#[test]
+fn affinity_that_allows_linux_is_injected() {
+    let preferred = json!({"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "preference": {"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]},
+        ]}},
+    ]}}});
+    for linux in [
+        affinity(&[&[("In", &["windows"])], &[("In", &["linux"])]]),
+        affinity(&[&[("In", &["linux", "windows"])]]),
+        affinity(&[&[("NotIn", &["windows"])]]),
+        affinity(&[&[("Exists", &[])]]),
+        affinity(&[&[("DoesNotExist", &[])]]),
+        affinity(&[]),
+        preferred,
+        json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
+    ] {
+        let mut t = pod();
+        for (k, v) in linux.as_object().unwrap() {
+            t["spec"][k] = v.clone();
+        }
+        let got = inject_template(&mut t, &InjectOptions::default());
+        assert_eq!(got, Ok(Outcome::Injected), "{linux}");
+    }
 }
 
 /// A port a container declares is never the sidecar's: the next free one is taken,
