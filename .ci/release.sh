@@ -7,6 +7,7 @@
 # OUT_DIR then holds (VERSION from Cargo.toml):
 #   trust-injector-VERSION-linux-amd64, -linux-arm64   static binaries (.ci/build-static.sh)
 #   trust-injector-VERSION.tgz                          the Helm chart, packaged by Helm
+#   trust-injector-VERSION.cdx.json                     the binary's SBOM (.ci/sbom.sh)
 #   image/                                              the multi-arch image, an OCI layout
 #   image.digest                                        its manifest list's digest
 #   ca-certificates.crt                                 the roots the image carries
@@ -53,7 +54,10 @@ mapfile -t bins < <(bash .ci/build-static.sh)
 install -m 0755 "${bins[0]}" "$out/$name-linux-amd64"
 install -m 0755 "${bins[1]}" "$out/$name-linux-arm64"
 
-# --- 3. chart, packaged by Helm's own code (helm-python-sdk, pinned in tests/programs.tsv) --
+# --- 3. SBOM, from Cargo.lock, checked against what the binary is built from ------------
+bash .ci/sbom.sh "$out/$name.cdx.json"
+
+# --- 4. chart, packaged by Helm's own code (helm-python-sdk, pinned in tests/programs.tsv) --
 venv="${TRUST_INJECTOR_TEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/trust-injector/test-tools}/venv"
 helm_pin=$(awk -F'\t' '$1 == "pip" && $2 == "helm_python" { print $3 }' tests/programs.tsv)
 if ! "$venv/bin/python" -c 'import helm_python' 2>/dev/null; then
@@ -71,14 +75,14 @@ print(chart.package(sys.argv[1], destination=sys.argv[2]))' "$chart" "$out" >&2 
 [ -f "$out/$name.tgz" ] || die "helm package did not write $out/$name.tgz"
 log "ok: $name.tgz"
 
-# --- 4. image -----------------------------------------------------------------------------
+# --- 5. image -----------------------------------------------------------------------------
 # The image's roots are an input like the binaries: published, so that a rebuild on
 # another machine can take the same (CA_BUNDLE=ca-certificates.crt).
 install -m 0644 "${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" "$out/ca-certificates.crt"
 CA_BUNDLE=$out/ca-certificates.crt AMD64_BIN=${bins[0]} ARM64_BIN=${bins[1]} bash .ci/build-image.sh "$out/image" >"$out/image.digest"
 log "ok: image $(cat "$out/image.digest")"
 
-# --- 5. checksums, last, over everything a user downloads ---------------------------------
+# --- 6. checksums, last, over everything a user downloads ---------------------------------
 rm -f "$out/SHA256SUMS"
 (cd "$out" && find . -maxdepth 1 -type f ! -name RELEASE_NOTES.md -printf '%P\n' | LC_ALL=C sort \
   | xargs sha256sum -- >"$out.sums" && mv "$out.sums" SHA256SUMS && sha256sum --quiet -c SHA256SUMS) \
