@@ -55,7 +55,7 @@ install -m 0755 "${bins[0]}" "$out/$name-linux-amd64"
 install -m 0755 "${bins[1]}" "$out/$name-linux-arm64"
 
 # --- 3. SBOM, from Cargo.lock, checked against what the binary is built from ------------
-bash .ci/sbom.sh "$out/$name.cdx.json"
+bash .ci/sbom.sh "$out/$name.cdx.json" "$out/$name-linux-amd64"
 
 # --- 4. chart, packaged by Helm's own code (helm-python-sdk, pinned in tests/programs.tsv) --
 venv="${TRUST_INJECTOR_TEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/trust-injector/test-tools}/venv"

@@ -6,15 +6,18 @@
 #   - it parses as CycloneDX JSON and describes the trust-injector binary;
 #   - every package it lists is in Cargo.lock, at the locked version;
 #   - every package the binary is built from (what Cargo resolves for that target:
-#     normal dependencies of trust-injector, transitively) is listed.
+#     normal dependencies of trust-injector, transitively) is listed;
+#   - given the amd64 binary, every crate in its embedded audit data (cargo auditable,
+#     see .ci/build-static.sh) is listed too: the SBOM and the binary agree.
 #
-#   bash .ci/sbom.sh OUT_FILE
+#   bash .ci/sbom.sh OUT_FILE [AMD64_BINARY]
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 log() { printf '[sbom] %s\n' "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 
-dest=${1:?usage: bash .ci/sbom.sh OUT_FILE}
+dest=${1:?usage: bash .ci/sbom.sh OUT_FILE [AMD64_BINARY]}
+binary=${2:-}
 target=x86_64-unknown-linux-musl
 # shellcheck source=.ci/tools.sh
 source .ci/tools.sh
@@ -68,4 +71,20 @@ missing = sorted(built - listed)
 assert not missing, f"in the binary's dependency graph but not in the SBOM: {missing}"
 print(f"{len(listed)} components, all in Cargo.lock; covers the {len(built)} packages the binary links")
 EOF
+if [ -n "$binary" ]; then
+  "$(cargo_tool rust-audit-info)" "$binary" >"$tmp/audit.json" || die "no cargo auditable data in $binary"
+  python3 - "$dest" "$tmp/audit.json" <<'EOF' || die "$dest and the audit data of $binary disagree (above)"
+import json, sys
+sbom, audit = (json.load(open(p)) for p in sys.argv[1:])
+def components(cs):
+    for c in cs or []:
+        yield c
+        yield from components(c.get("components"))
+listed = {(c["name"], c["version"]) for c in components(sbom.get("components"))}
+inside = {(p["name"], p["version"]) for p in audit["packages"] if not p.get("root")}
+missing = sorted(inside - listed)
+assert not missing, f"in the binary's audit data but not in the SBOM: {missing}"
+print(f"the {len(inside)} crates in the binary's audit data are all in the SBOM")
+EOF
+fi
 log "ok: $dest ($(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["specVersion"])' "$dest"))"
