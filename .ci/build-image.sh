@@ -8,6 +8,10 @@
 #
 # The layout holds one tag, the version from Cargo.toml. Private buildah storage in a
 # temporary directory: nothing is left in the machine's image store. Runs as root.
+# Reproducible: every timestamp (image config, history, file times in the layers) is
+# SOURCE_DATE_EPOCH, by default the commit's time, and the labels name the commit
+# (org.opencontainers.image.revision, .created), so the same commit and inputs give the
+# same digest; no label names the buildah version (--identity-label=false).
 # Knobs: AMD64_BIN, ARM64_BIN (skip the build-static call when both are given);
 # CA_BUNDLE, the roots the image carries (default: this machine's Debian bundle; the
 # release publishes the one it used, so a rebuild elsewhere can use the same).
@@ -35,6 +39,10 @@ cp "$AMD64_BIN" "$ctx/amd64/trust-injector"
 cp "$ARM64_BIN" "$ctx/arm64/trust-injector"
 cp "${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" "$ctx/ca-certificates.crt"
 
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+revision=$(git rev-parse HEAD)
+created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+
 work=$(mktemp -d /tmp/trust-injector-image.XXXXXX)
 cleanup() { rm -rf "$work" "$ctx"; rmdir out 2>/dev/null || true; }
 trap cleanup EXIT
@@ -42,7 +50,9 @@ store=(--root "$work/root" --runroot "$work/runroot" --storage-driver vfs)
 list=localhost/trust-injector:$version
 
 buildah "${store[@]}" build --isolation chroot --pull=never --skip-unused-stages=true \
+  --timestamp "$epoch" --identity-label=false \
   --build-arg BINARY_SOURCE=context --build-arg "VERSION=$version" \
+  --build-arg "REVISION=$revision" --build-arg "CREATED=$created" \
   --platform linux/amd64,linux/arm64 --manifest "$list" . >"$work/build.log" 2>&1 \
   || { cat "$work/build.log" >&2; die "buildah build failed"; }
 
@@ -54,5 +64,5 @@ import json, sys
 m = json.load(open(sys.argv[1] + "/index.json"))["manifests"]
 assert len(m) == 1, m
 print(m[0]["digest"])' "$layout") || die "$layout/index.json does not hold exactly one manifest list"
-log "ok: $list ($digest) in $layout"
+log "ok: $list ($digest) in $layout, revision $revision, created $created"
 printf '%s\n' "$digest"
