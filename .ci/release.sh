@@ -14,7 +14,8 @@
 #   RELEASE_NOTES.md                                    this version's CHANGELOG.md section
 #   SHA256SUMS                                          of every file above but image/ and the notes
 # Checks first that Chart.yaml's version and appVersion are Cargo.toml's, that CHANGELOG.md
-# has a section for it and, when run for a tag (GITHUB_REF_NAME=vX.Y.Z), that the tag is
+# has a section for it, that the image tags in k8s/ and the docs' remote kustomize bases
+# (?ref=vX.Y.Z) name it and, when run for a tag (GITHUB_REF_NAME=vX.Y.Z), that the tag is
 # v + that version. Runs as root (packages, buildah).
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -46,7 +47,24 @@ if not m:
     sys.exit(1)
 open(dest, "w", encoding="utf-8").write(m.group(1).strip() + "\n")
 EOF
-log "ok: Chart.yaml and CHANGELOG.md follow $version"
+# What users copy names this version too: the image tag in k8s/, the Dockerfile's
+# default, the post-renderer plugin, and every remote kustomize base's ?ref= in the docs.
+python3 - "$version" <<'EOF' || die "files above name another version than Cargo.toml's $version"
+import glob, re, sys
+version = sys.argv[1]
+checks = [(f, r"ghcr\.io/trust-injector/trust-injector:([0-9][^\s\"']*)") for f in glob.glob("k8s/**/*.yaml", recursive=True)]
+checks += [("Dockerfile", r"ARG VERSION=(\S+)"), ("deploy/helm-plugin/plugin.yaml", r"^version: (\S+)")]
+checks += [(f, r"github\.com/trust-injector/trust-injector//\S+\?ref=v([^\s)]+)") for f in ["README.md"] + glob.glob("docs/*.md")]
+bad = []
+for path, pattern in checks:
+    for m in re.finditer(pattern, open(path, encoding="utf-8").read(), re.M):
+        if m.group(1) != version:
+            bad.append(f"{path}: {m.group(0)}")
+for b in bad:
+    print(b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+log "ok: Chart.yaml, CHANGELOG.md, k8s/ images, Dockerfile, plugin and docs' ?ref= follow $version"
 
 # --- 2. binaries --------------------------------------------------------------------------
 mapfile -t bins < <(bash .ci/build-static.sh)
