@@ -49,12 +49,20 @@ trap cleanup EXIT
 store=(--root "$work/root" --runroot "$work/runroot" --storage-driver vfs)
 list=localhost/trust-injector:$version
 
-buildah "${store[@]}" build --isolation chroot --pull=never --skip-unused-stages=true \
-  --timestamp "$epoch" --identity-label=false \
-  --build-arg BINARY_SOURCE=context --build-arg "VERSION=$version" \
-  --build-arg "REVISION=$revision" --build-arg "CREATED=$created" \
-  --platform linux/amd64,linux/arm64 --manifest "$list" . >"$work/build.log" 2>&1 \
-  || { cat "$work/build.log" >&2; die "buildah build failed"; }
+# One platform at a time, added to the list in a fixed order: a multi-platform
+# `buildah build --manifest` adds each image when its build ends, so the list's order,
+# and with it its digest, would depend on which build finished first.
+buildah "${store[@]}" manifest create "$list" >/dev/null || die "buildah manifest create failed"
+for arch in amd64 arm64; do
+  buildah "${store[@]}" build --isolation chroot --pull=never --skip-unused-stages=true \
+    --timestamp "$epoch" --identity-label=false \
+    --build-arg BINARY_SOURCE=context --build-arg "VERSION=$version" \
+    --build-arg "REVISION=$revision" --build-arg "CREATED=$created" \
+    --platform "linux/$arch" --tag "$list-$arch" . >"$work/build-$arch.log" 2>&1 \
+    || { cat "$work/build-$arch.log" >&2; die "buildah build for linux/$arch failed"; }
+  buildah "${store[@]}" manifest add "$list" "$list-$arch" >/dev/null \
+    || die "could not add linux/$arch to $list"
+done
 
 rm -rf "$layout"
 buildah "${store[@]}" manifest push --all --quiet "$list" "oci:$layout:$version" >&2 \

@@ -31,6 +31,8 @@ import json, sys
 layout, revision, created = sys.argv[1:]
 blob = lambda d: json.load(open(f"{layout}/blobs/{d.replace(':', '/')}"))
 index = blob(json.load(open(f"{layout}/index.json"))["manifests"][0]["digest"])
+order = [m["platform"]["architecture"] for m in index["manifests"]]
+assert order == ["amd64", "arm64"], f"the list holds {order}, want amd64 then arm64 (a fixed order)"
 for m in index["manifests"]:
     config = blob(blob(m["digest"])["config"]["digest"])
     labels = config["config"].get("Labels", {})
