@@ -23,11 +23,16 @@
 #           emulation either; .ci/container-test.sh does exactly this.)
 # Stages the chosen one does not use are skipped (BuildKit, and buildah's default
 # --skip-unused-stages), so the `build` stage's base image is never pulled in context mode.
+#
+# Reproducible: the release builds (.ci/build-image.sh) pass REVISION (the commit) and
+# CREATED (its commit time, SOURCE_DATE_EPOCH) and set every timestamp to that time, so
+# the same commit gives the same image digest; .ci/reproducible-image.sh checks it.
 
 ARG BINARY_SOURCE=source
-ARG RUST_VERSION=1.95
 
-FROM --platform=$BUILDPLATFORM docker.io/library/rust:${RUST_VERSION}-slim AS build
+# rust:1.95-slim-bookworm (Rust 1.95.0 on Debian 12), by digest: a tag moves with every
+# rebuild, a digest is one image. Where it comes from: docs/container-image.md.
+FROM --platform=$BUILDPLATFORM docker.io/library/rust:1.95-slim-bookworm@sha256:b8ecdb97c5b9c1ae058249f72710dbe33d4da19f7b8d911bd3c72e5f048af251 AS build
 # Set by BuildKit and buildah for each --platform: the build runs natively on
 # BUILDARCH and cross-compiles for TARGETARCH.
 ARG TARGETARCH
@@ -80,10 +85,15 @@ COPY ${PREBUILT_DIR}/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 # hadolint ignore=DL3006
 FROM binary-${BINARY_SOURCE}
 ARG VERSION=0.1.0
+# The commit and its time; "unknown" only for a hand-made build that does not pass them.
+ARG REVISION=unknown
+ARG CREATED=unknown
 LABEL org.opencontainers.image.title="trust-injector" \
       org.opencontainers.image.description="Sidecar that merges private CAs from a mounted Secret with public roots and publishes one OpenSSL-style trust bundle" \
       org.opencontainers.image.source="https://github.com/trust-injector/trust-injector" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0"
 # /etc/ssl/certs/ca-certificates.crt is where `--base system` looks first, so the
 # image's own roots are the default merge base. Nothing in the image is writable.

@@ -13,6 +13,11 @@
 # .ci/container-test.sh (the image's contents). A second call finds both fresh and only
 # re-checks them. Installs its Debian packages and rustup targets when run as root.
 # Writes SHA256SUMS of both binaries into the target directory once they pass.
+# The binaries carry their dependency list (crate names, versions, sources) in a
+# `.dep-v0` section, compressed JSON written by `cargo auditable` (rust-secure-code's
+# cargo-auditable, pinned in tests/programs.tsv, installed once into the test-tools
+# cache by .ci/tools.sh), so scanners (cargo audit bin, Trivy, Grype, Syft) read what is
+# inside a binary; each check reads it back with rust-audit-info.
 # Knobs: BINARY_MAX_BYTES (default 6000000, the README's 6 MB budget).
 set -euo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
@@ -48,14 +53,22 @@ for t in "$AMD64" "$ARM64"; do
     || die "could not add the Rust target; run: rustup target add $t"
 done
 
+# cargo auditable and the reader, cached outside the clone (a first install takes minutes).
+# shellcheck source=.ci/tools.sh
+source .ci/tools.sh
+auditable=$(cargo_tool cargo-auditable)
+audit_info=$(cargo_tool rust-audit-info)
+PATH="$(dirname "$auditable"):$PATH"
+export PATH
+
 # --- build -----------------------------------------------------------------------------------
 export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
 export CC_aarch64_unknown_linux_musl="${CC_aarch64_unknown_linux_musl:-aarch64-linux-gnu-gcc}"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER:-aarch64-linux-gnu-gcc}"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-log "cargo build --release --locked --bin trust-injector --target $AMD64 --target $ARM64"
+log "cargo auditable build --release --locked --bin trust-injector --target $AMD64 --target $ARM64"
 start=$SECONDS
-cargo build --release --locked --bin trust-injector --target "$AMD64" --target "$ARM64" >&2
+cargo auditable build --release --locked --bin trust-injector --target "$AMD64" --target "$ARM64" >&2
 log "built in $((SECONDS - start)) s"
 
 # --- check -----------------------------------------------------------------------------------
@@ -71,8 +84,22 @@ check() { # check TRIPLE ELF_MACHINE RUNNER... : verify one binary, print its pa
   size=$(stat -c %s "$bin")
   [ "$size" -le "$BINARY_MAX_BYTES" ] || die "$bin is $size bytes, over the $BINARY_MAX_BYTES-byte budget"
   "$@" "$bin" --version >/dev/null || die "$* $bin --version failed"
-  log "ok: $triple: $machine, static, $size bytes (budget $BINARY_MAX_BYTES)${1:+, ran --version under $1 (emulated)}"
+  deps=$(audit_deps "$bin")
+  log "ok: $triple: $machine, static, $size bytes (budget $BINARY_MAX_BYTES), $deps crates in its audit data${1:+, ran --version under $1 (emulated)}"
   printf '%s\n' "$bin"
+}
+# The embedded dependency list, read back as a scanner would: it must name this crate at
+# Cargo.toml's version and the TLS stack, each crate at its Cargo.lock version.
+audit_deps() { # audit_deps BINARY : prints how many crates it lists
+  "$audit_info" "$1" | python3 -c '
+import json, sys, tomllib
+pkgs = json.load(sys.stdin)["packages"]
+lock = {(p["name"], p["version"]) for p in tomllib.load(open("Cargo.lock", "rb"))["package"]}
+names = {p["name"] for p in pkgs}
+assert {"trust-injector", "rustls", "ring"} <= names, f"audit data lacks crates: {sorted(names)}"
+wrong = sorted((p["name"], p["version"]) for p in pkgs if (p["name"], p["version"]) not in lock)
+assert not wrong, f"audit data lists crates not in Cargo.lock: {wrong}"
+print(len(pkgs))' || die "$1 has no readable cargo auditable data (.dep-v0)"
 }
 # SHA256SUMS beside the binaries (paths relative to the target directory), so whoever
 # downloads them can check what they got: `cd target && sha256sum -c SHA256SUMS`.
