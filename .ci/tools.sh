@@ -55,7 +55,9 @@ need_npm() {
 }
 
 # A program from crates.io: `cargo install --locked` of the pinned version into
-# $CI_TOOLS/cargo (minutes on a small machine, so only once per cache).
+# $CI_TOOLS/cargo, once per cache. `--debug`: these tools read a lockfile or a binary's
+# section for a second, so an optimised build only made a fresh CI machine wait
+# (docs/performance.md has the install times).
 cargo_tool() { # cargo_tool PROGRAM
   local spec name version root="$CI_TOOLS/cargo" cmd
   spec=$(tool_line cargo "$1")
@@ -63,7 +65,7 @@ cargo_tool() { # cargo_tool PROGRAM
   name=${spec%@*} version=${spec#*@}
   if ! "$root/bin/$1" --version 2>/dev/null | grep -qF "$version" \
     && ! grep -qsF "\"$name $version " "$root/.crates2.json"; then
-    cmd="cargo install --locked --version $version --root $root $name"
+    cmd="cargo install --debug --locked --version $version --root $root $name"
     printf '[tools] %s\n' "$cmd" >&2
     $cmd >&2 || die "could not install $name $version; run: $cmd"
   fi
