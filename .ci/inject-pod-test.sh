@@ -67,7 +67,9 @@ file "$BIN" | grep -q 'static' || die "$BIN is not a static binary"
 SUITE=bookworm VARIANT=minbase PACKAGES=curl,openssl,ca-certificates
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE=${TRUST_INJECTOR_CACHE:-$HOME/.cache/trust-injector}/debootstrap
-key=$(printf '%s %s %s %s' "$SUITE" "$VARIANT" "$MIRROR" "$PACKAGES" | sha256sum | cut -c1-12)
+# FORMAT changes when what is done to the rootfs below changes, so old tarballs are not reused.
+FORMAT=1
+key=$(printf '%s %s %s %s %s' "$FORMAT" "$SUITE" "$VARIANT" "$MIRROR" "$PACKAGES" | sha256sum | cut -c1-12)
 ROOTFS_TAR="$CACHE/debian-$SUITE-$VARIANT-$key.tar"
 if [ ! -f "$ROOTFS_TAR" ]; then
   log "debootstrap $SUITE ($PACKAGES) into the cache, once per machine"
@@ -76,8 +78,8 @@ if [ ! -f "$ROOTFS_TAR" ]; then
   t=$SECONDS
   debootstrap --variant="$VARIANT" --include="$PACKAGES" "$SUITE" "$rootfs" "$MIRROR" \
     >"$rootfs.log" 2>&1 || { tail -20 "$rootfs.log" >&2; rm -rf "$rootfs" "$rootfs.log"; die "debootstrap failed"; }
-  # What a slim image leaves out: package caches, indexes, docs.
   chmod 0755 "$rootfs" # mktemp's 0700 would become the image's /
+  # What a slim image leaves out: package caches, indexes, docs.
   rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/{doc,man,info,locale}/*
   tar -C "$rootfs" --numeric-owner -cf "$ROOTFS_TAR.tmp" . && mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
   rm -rf "$rootfs" "$rootfs.log"
@@ -237,7 +239,9 @@ python3 .ci/inject-pod-run.py "$W/native.json" shop "$W/vol" "shop-ca=$SECRET"
 log "pod up ($((SECONDS - t)) s)"
 backend shop old --cert_chain
 
-# The app's environment is what inject gave it, and nothing else sets the trust.
+# The app's environment is what inject gave it, and nothing else sets the trust; the image's
+# own /etc/ssl/certs lacks the private CA, so curl succeeds only through these variables.
+# s_client and verify get -no-CAfile -no-CAstore: only the hashed dir is read.
 env_app=$(in_app env)
 grep -qx 'SSL_CERT_FILE=/var/run/trust/ca-certificates.crt' <<<"$env_app" || die "app: no injected SSL_CERT_FILE"
 grep -qx 'SSL_CERT_DIR=/var/run/trust/certs' <<<"$env_app" || die "app: no injected SSL_CERT_DIR"
@@ -247,7 +251,7 @@ wait_for 30 "app container's curl trusts the private backend (root -> intermedia
 wait_for 10 "app container's own curl loop reports success" \
   app_loop_ok_after 0
 in_app sh -c 'openssl s_client -connect 127.0.0.1:'"$BACKEND_PORT"' -servername localhost \
-  -verify_return_error -CApath "$SSL_CERT_DIR" </dev/null' >"$W/s_client.log" 2>&1 \
+  -verify_return_error -no-CAfile -no-CAstore -CApath "$SSL_CERT_DIR" </dev/null' >"$W/s_client.log" 2>&1 \
   || { tail -5 "$W/s_client.log" >&2; die "openssl s_client -CApath \$SSL_CERT_DIR from the app failed"; }
 grep -q 'Verify return code: 0 (ok)' "$W/s_client.log" || die "s_client did not verify"
 log "ok: openssl s_client -CApath \$SSL_CERT_DIR from the app container verifies the backend"
@@ -273,7 +277,7 @@ if len(missing) > len(gone) or not image:
 print(f"[inject-pod] ok: all {len(image) - len(gone)} unexpired roots of the Debian image are in the "
       f"published bundle ({len(gone)} expired ones dropped; {len(published)} certificates)", file=sys.stderr)
 PY
-in_app sh -c 'openssl verify -CApath "$SSL_CERT_DIR" /usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt' >/dev/null \
+in_app sh -c 'openssl verify -no-CAfile -no-CAstore -CApath "$SSL_CERT_DIR" /usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt' >/dev/null \
   || die "a public root (ISRG Root X1) is not found through \$SSL_CERT_DIR"
 log "ok: a public root of the image (ISRG Root X1) verifies through the app's \$SSL_CERT_DIR"
 
