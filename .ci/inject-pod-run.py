@@ -17,6 +17,8 @@ Strict: a field it cannot honour is an error naming the container, never silentl
 """
 import json, subprocess, sys, time
 
+# Container fields honoured. `ports` needs nothing (one network namespace, as in a pod);
+# `resources.requests`, `imagePullPolicy` and `terminationMessagePolicy` change nothing here.
 HANDLED = {"name", "image", "command", "args", "env", "securityContext", "volumeMounts",
            "resources", "restartPolicy", "startupProbe", "livenessProbe", "readinessProbe",
            "ports", "imagePullPolicy", "workingDir", "terminationMessagePolicy"}
@@ -152,8 +154,13 @@ def run_probe(pod, c, probe_name):
     period = probe.get("periodSeconds", 10)
     tries = min(probe.get("failureThreshold", 3), 60)
     time.sleep(min(probe.get("initialDelaySeconds", 0), 10))
+    timeout = probe.get("timeoutSeconds", 1) + 10  # podman exec's own start-up on top
     for _ in range(tries):
-        r = podman("exec", f"{pod}-{c['name']}", *probe["exec"]["command"], check=False)
+        try:
+            r = podman("exec", f"{pod}-{c['name']}", *probe["exec"]["command"], check=False,
+                       timeout=timeout)
+        except subprocess.TimeoutExpired:
+            fail(f"{c['name']}: {probe_name} did not answer within {timeout} s")
         if r.returncode == 0:
             print(f"[inject-pod] ok: {c['name']}: {probe_name} passed", file=sys.stderr)
             return
@@ -173,14 +180,23 @@ def main():
             podman("run", "-d", *args)
             run_probe(pod, c, "startupProbe")
         else:
-            r = podman("run", *args, check=False, timeout=120)
+            try:
+                r = podman("run", *args, check=False, timeout=120)
+            except subprocess.TimeoutExpired:
+                fail(f"init container {c['name']} did not finish within 120 s")
             if r.returncode != 0:
-                fail(f"init container {c['name']} exited {r.returncode}: {r.stdout[-400:]} {r.stderr[-800:]}")
+                hint = " (killed: over its memory limit?)" if r.returncode == 137 else ""
+                fail(f"init container {c['name']} exited {r.returncode}{hint}: "
+                     f"{r.stdout[-400:]} {r.stderr[-800:]}")
         print(f"[inject-pod] ok: init container {c['name']} " +
               ("started" if c.get("restartPolicy") == "Always" else "ran to completion"), file=sys.stderr)
     for c in spec["containers"]:
         podman("run", "-d", *resolve_user(container_args(c, pod, pod_sc, dirs), c["image"]))
         run_probe(pod, c, "startupProbe")
         print(f"[inject-pod] ok: container {c['name']} started", file=sys.stderr)
+    # Everything is up: each long-running container's liveness probe, once.
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        if c in spec["containers"] or c.get("restartPolicy") == "Always":
+            run_probe(pod, c, "livenessProbe")
 
 main()

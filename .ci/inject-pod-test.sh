@@ -250,6 +250,7 @@ wait_for 30 "app container's curl trusts the private backend (root -> intermedia
   app_trusts
 wait_for 10 "app container's own curl loop reports success" \
   app_loop_ok_after 0
+# shellcheck disable=SC2016 # $SSL_CERT_DIR is the app container's, expanded there
 in_app sh -c 'openssl s_client -connect 127.0.0.1:'"$BACKEND_PORT"' -servername localhost \
   -verify_return_error -no-CAfile -no-CAstore -CApath "$SSL_CERT_DIR" </dev/null' >"$W/s_client.log" 2>&1 \
   || { tail -5 "$W/s_client.log" >&2; die "openssl s_client -CApath \$SSL_CERT_DIR from the app failed"; }
@@ -277,6 +278,7 @@ if len(missing) > len(gone) or not image:
 print(f"[inject-pod] ok: all {len(image) - len(gone)} unexpired roots of the Debian image are in the "
       f"published bundle ({len(gone)} expired ones dropped; {len(published)} certificates)", file=sys.stderr)
 PY
+# shellcheck disable=SC2016 # as above
 in_app sh -c 'openssl verify -no-CAfile -no-CAstore -CApath "$SSL_CERT_DIR" /usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt' >/dev/null \
   || die "a public root (ISRG Root X1) is not found through \$SSL_CERT_DIR"
 log "ok: a public root of the image (ISRG Root X1) verifies through the app's \$SSL_CERT_DIR"
@@ -345,6 +347,7 @@ for p in $port; do
     || die "kube play needs host port $p free (podman publishes containerPorts); it is in use"
 done
 t=$SECONDS
+# shellcheck disable=SC2016 # $1 is the inner bash's argument
 timeout 180 bash -c 'podman_ kube play "$1"' _ "$W/classic-play.json" >"$W/play.log" 2>&1 \
   || { tail -20 "$W/play.log" >&2; die "podman kube play of the classic layout failed"; }
 log "ok: podman kube play started the classic layout ($((SECONDS - t)) s): $(podman_ ps --format '{{.Names}}' | grep -v infra | sort | tr '\n' ' ')"
