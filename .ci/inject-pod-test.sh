@@ -9,7 +9,7 @@
 #      static binary (ENTRYPOINT and USER as the Dockerfile's).
 #   2. `inject` (native layout) adds our containers to a Deployment whose app container
 #      runs a loop of curl against a private HTTPS backend, next to an `istio-proxy`
-#      stand-in. The pod runner below reads the injected JSON and, generically, runs each
+#      stand-in. The pod runner, .ci/inject-pod-run.py, reads the injected JSON and, generically, runs each
 #      container in one podman pod (shared loopback): same image, command/args, env,
 #      securityContext (user, read-only root filesystem without podman's extra tmpfs,
 #      no-new-privileges, capabilities, seccomp), memory/CPU limits, volumes as shared host
@@ -27,10 +27,10 @@
 #      container's curl trusts; istio-proxy gets no SSL_CERT_* and no trust mount, and runs.
 #   4. `podman kube play` of the classic layout (`inject --mode classic`): the sidecar
 #      publishes, the app's curl trusts the backend and follows a rotation. What kube play
-#      (podman 4.3 here) cannot do, and what the played copy changes because of it (step 5):
+#      (podman 4.3 here) cannot do, and what the played copy changes because of it (section 5 below):
 #      - native sidecars: an init container with `restartPolicy: Always` is run to
 #        completion like any other (podman#25157), so the pod would never start: the
-#        native layout is run by step 2's runner only;
+#        native layout is run by the pod runner only (2.);
 #      - before 4.6, init containers get the pod's restartPolicy (podman#15631): a
 #        finished one is restarted and kube play fails; the copy says `OnFailure`;
 #      - Secret volumes crash 4.3's kube play (nil pointer in VolumeFromSecret) and are
