@@ -75,7 +75,17 @@ install -m 0755 "${bins[1]}" "$out/$name-linux-arm64"
 # --- 3. SBOM, from Cargo.lock, checked against what the binary is built from ------------
 bash .ci/sbom.sh "$out/$name.cdx.json" "$out/$name-linux-amd64"
 
-# --- 4. chart, packaged by Helm's own code (helm-python-sdk, pinned in tests/programs.tsv) --
+# --- 4. image -----------------------------------------------------------------------------
+# The image's roots are an input like the binaries: published, so that a rebuild on
+# another machine can take the same (CA_BUNDLE=ca-certificates.crt).
+install -m 0644 "${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" "$out/ca-certificates.crt"
+CA_BUNDLE=$out/ca-certificates.crt AMD64_BIN=${bins[0]} ARM64_BIN=${bins[1]} bash .ci/build-image.sh "$out/image" >"$out/image.digest"
+log "ok: image $(cat "$out/image.digest")"
+
+# --- 5. chart, packaged by Helm's own code (helm-python-sdk, pinned in tests/programs.tsv) --
+# The packaged chart pins the image just built by its digest (image.digest), so a
+# release installs exactly the signed image, and the sidecars its webhook injects
+# name it by digest too (checkov CKV_K8S_43). The chart in git keeps the tag.
 venv="${TRUST_INJECTOR_TEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/trust-injector/test-tools}/venv"
 helm_pin=$(awk -F'\t' '$1 == "pip" && $2 == "helm_python" { print $3 }' tests/programs.tsv)
 if ! "$venv/bin/python" -c 'import helm_python' 2>/dev/null; then
@@ -85,20 +95,29 @@ if ! "$venv/bin/python" -c 'import helm_python' 2>/dev/null; then
   fi
 fi
 rm -f "$out/$name.tgz"
+staged=$(mktemp -d)
+cp -a "$chart" "$staged/"
+python3 - "$staged/trust-injector/values.yaml" "$(cat "$out/image.digest")" <<'EOF' \
+  || die "could not pin the image digest in $chart/values.yaml"
+import re, sys
+path, digest = sys.argv[1], sys.argv[2].strip()
+if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+    sys.exit(f"image.digest is {digest!r}, want sha256:<64 hex>")
+text = open(path, encoding="utf-8").read()
+# The one `digest: ""` of the top-level `image:` block.
+text, n = re.subn(r'(?m)^(image:\n(?:  .*\n|\s*\n)*?  digest: )""$', rf'\g<1>"{digest}"', text, count=1)
+if n != 1:
+    sys.exit("no image.digest key in values.yaml")
+open(path, "w", encoding="utf-8").write(text)
+EOF
 "$venv/bin/python" -c '
 import sys
 from helm_python import chart
-print(chart.package(sys.argv[1], destination=sys.argv[2]))' "$chart" "$out" >&2 \
+print(chart.package(sys.argv[1], destination=sys.argv[2]))' "$staged/trust-injector" "$out" >&2 \
   || die "helm package $chart failed"
+rm -rf "$staged"
 [ -f "$out/$name.tgz" ] || die "helm package did not write $out/$name.tgz"
-log "ok: $name.tgz"
-
-# --- 5. image -----------------------------------------------------------------------------
-# The image's roots are an input like the binaries: published, so that a rebuild on
-# another machine can take the same (CA_BUNDLE=ca-certificates.crt).
-install -m 0644 "${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" "$out/ca-certificates.crt"
-CA_BUNDLE=$out/ca-certificates.crt AMD64_BIN=${bins[0]} ARM64_BIN=${bins[1]} bash .ci/build-image.sh "$out/image" >"$out/image.digest"
-log "ok: image $(cat "$out/image.digest")"
+log "ok: $name.tgz (image pinned to $(cat "$out/image.digest"))"
 
 # --- 6. checksums, last, over everything a user downloads ---------------------------------
 rm -f "$out/SHA256SUMS"
