@@ -11,7 +11,8 @@ kubelet's order: init containers one by one to completion; a native sidecar
 the containers. Each container runs in one podman pod (shared loopback), with its image,
 command/args, env, securityContext (pod-level defaults merged), memory/CPU limits and
 volumeMounts. Volumes are host dirs: an emptyDir a fresh 0777 dir under VOLDIR (the
-kubelet's mode; `medium` and `sizeLimit` are not enforced), a Secret the DIR given for its
+kubelet's mode; with a pod `fsGroup` owned by that group and setgid, as the kubelet makes
+it; `medium` and `sizeLimit` are not enforced), a Secret the DIR given for its
 name (written by the caller with the kubelet's AtomicWriter sequence).
 Strict: a field it cannot honour is an error naming the container, never silently dropped.
 """
@@ -45,6 +46,7 @@ def pod_spec(doc):
 
 def volume_dirs(spec, voldir, secrets):
     """Host dir of each volume, by name."""
+    fs_group = spec.get("securityContext", {}).get("fsGroup")
     dirs = {}
     for v in spec.get("volumes", []):
         name = v["name"]
@@ -52,6 +54,9 @@ def volume_dirs(spec, voldir, secrets):
             d = f"{voldir}/{name}"
             subprocess.run(["mkdir", "-p", d], check=True)
             subprocess.run(["chmod", "0777", d], check=True)  # the kubelet's emptyDir mode
+            if fs_group is not None:  # the kubelet's SetVolumeOwnership: group-owned, setgid
+                subprocess.run(["chgrp", str(fs_group), d], check=True)
+                subprocess.run(["chmod", "g+s", d], check=True)
             dirs[name] = d
         elif "secret" in v:
             s = v["secret"]["secretName"]

@@ -37,6 +37,10 @@
 #        never updated in any version: the copy mounts the AtomicWriter dir as a hostPath;
 #      - httpGet probes become podman healthchecks, which need systemd timers: not run;
 #      - every containerPort is published on the host: the sidecar's port must be free.
+#   5. The `inject --openshift` layout as OpenShift's restricted-v2 SCC runs it (section 6
+#      below): the workload without fixed UIDs, admitted as the SCC would (every container
+#      the range's first UID, primary group 0, the pod's fsGroup owning the emptyDirs), run
+#      by the pod runner; the sidecar publishes and follows a rotation, the app trusts.
 # Usage: .ci/inject-pod-test.sh [STATIC-BINARY]   (default: a musl release build)
 # INJECT_POD_KEEP=1 keeps the work dir, its containers and storage for debugging.
 # Needs the programs below (tests/programs.tsv names their packages); root for debootstrap.
@@ -370,4 +374,91 @@ wait_for 10 "kube play: the app's own curl loop follows the rotation" app_loop_o
 [ "$(podman_ inspect --format '{{.State.Status}}' "$kpod-trust-injector")" = running ] || die "kube play: the sidecar is not running"
 log "ok: kube play: the app was not restarted; the classic sidecar keeps running next to it"
 podman_ pod rm -f -t 0 "$kpod" >/dev/null 2>&1 # (podman logs that it has no systemd for healthcheck timers)
+
+# --- 6. the `--openshift` layout, as OpenShift's restricted-v2 SCC runs it ---------------
+# restricted-v2 (openshift/cluster-kube-apiserver-operator, scc-restricted-v2.yaml):
+# runAsUser MustRunAsRange, fsGroup MustRunAs, supplementalGroups RunAsAny, drop ALL, no
+# privilege escalation, seccomp runtime/default. Its admission gives every container without
+# a runAsUser the first UID of the namespace's range (annotation openshift.io/sa.scc.uid-range),
+# rejects a fixed one outside it, and sets the pod's fsGroup to the first group of
+# openshift.io/sa.scc.supplemental-groups; it sets no runAsGroup, so the process's primary
+# group is 0 (the UID is in no /etc/passwd). The images' USER (65532 for ours) is overridden.
+OC_UID=1000680000 OC_RANGE=10000
+t=$SECONDS
+# The same workload as OpenShift users write it: no fixed UID or GID anywhere.
+python3 - "$W/deploy.json" >"$W/deploy-oc.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for c in d["spec"]["template"]["spec"]["containers"]:
+    for k in ("runAsUser", "runAsGroup"):
+        c["securityContext"].pop(k)
+print(json.dumps(d))
+PY
+"$BIN" inject --openshift --image "$TI_IMAGE" --secret shop-ca "$W/deploy-oc.json" >"$W/openshift.json" \
+  2>"$W/inject-oc.log" || { cat "$W/inject-oc.log" >&2; die "inject --openshift failed"; }
+# The SCC's admission, on the pod spec: what it assigns, and what it would refuse.
+python3 - "$W/openshift.json" "$OC_UID" "$OC_RANGE" >"$W/openshift-admitted.json" <<'PY' \
+  || die "restricted-v2 would not admit the --openshift pod"
+import json, sys
+d = json.load(open(sys.argv[1]))
+first, size = int(sys.argv[2]), int(sys.argv[3])
+spec = d["spec"]["template"]["spec"]
+psc = spec.setdefault("securityContext", {})
+errors = []
+def in_range(what, v):
+    if not first <= v < first + size:
+        errors.append(f"{what} {v} is outside the namespace's range {first}/{size}")
+for k in ("runAsUser", "fsGroup"):
+    if k in psc:
+        in_range(f"pod {k}", psc[k])
+psc.setdefault("fsGroup", first)
+for c in spec.get("initContainers", []) + spec["containers"]:
+    sc = c.setdefault("securityContext", {})
+    if "runAsUser" in sc:
+        in_range(f"{c['name']}: runAsUser", sc["runAsUser"])
+    elif "runAsUser" not in psc:
+        sc["runAsUser"] = first
+    if sc.get("privileged") or sc.get("allowPrivilegeEscalation", False):
+        errors.append(f"{c['name']}: privileged or allowPrivilegeEscalation")
+    if "ALL" not in sc.get("capabilities", {}).get("drop", []):
+        errors.append(f"{c['name']}: capabilities do not drop ALL")
+if errors:
+    sys.exit("\n".join(f"[inject-pod] restricted-v2: {e}" for e in errors))
+print(json.dumps(d))
+PY
+log "ok: inject --openshift: restricted-v2 admits the pod; every container gets UID $OC_UID (group 0), the pod fsGroup $OC_UID"
+python3 .ci/inject-pod-run.py "$W/openshift-admitted.json" oc "$W/vol-oc" "shop-ca=$SECRET"
+log "openshift pod up ($((SECONDS - t)) s)"
+APP=oc-shop
+backend oc old --cert_chain
+for c in oc-trust-injector oc-shop; do # the credentials of each main process, from /proc
+  id=$(awk '/^(Uid|Gid|Groups):/ { $1 = $1; print }' "/proc/$(podman_ inspect --format '{{.State.Pid}}' "$c")/status" | tr '\n' ' ')
+  [ "$id" = "Uid: $OC_UID $OC_UID $OC_UID $OC_UID Gid: 0 0 0 0 Groups: 0 $OC_UID " ] || die "$c runs as: $id"
+done
+owner=$(stat -c '%u:%g' "$W/vol-oc/trust/ca-certificates.crt")
+[ "$owner" = "$OC_UID:$OC_UID" ] || die "openshift: the bundle is owned by $owner, not by the range UID and fsGroup"
+log "ok: openshift: sidecar and app run as uid $OC_UID, gid 0, groups 0 $OC_UID; the sidecar's bundle is $owner in the fsGroup's emptyDir"
+env_app=$(in_app env)
+grep -qx 'SSL_CERT_FILE=/var/run/trust/ca-certificates.crt' <<<"$env_app" || die "openshift app: no injected SSL_CERT_FILE"
+grep -qx 'SSL_CERT_DIR=/var/run/trust/certs' <<<"$env_app" || die "openshift app: no injected SSL_CERT_DIR"
+in_app grep -qF "$(sed -n 2p "$W/pki/old/root.crt")" /var/run/trust/ca-certificates.crt \
+  || die "openshift: the sidecar did not publish the Secret's CA"
+wait_for 30 "openshift: the app container's curl trusts the private backend" app_trusts
+wait_for 10 "openshift: the app's own curl loop reports success" app_loop_ok_after 0
+# shellcheck disable=SC2016 # as above
+in_app sh -c 'openssl s_client -connect 127.0.0.1:'"$BACKEND_PORT"' -servername localhost \
+  -verify_return_error -no-CAfile -no-CAstore -CApath "$SSL_CERT_DIR" </dev/null' >"$W/s_client-oc.log" 2>&1 \
+  || { tail -5 "$W/s_client-oc.log" >&2; die "openshift: openssl s_client -CApath \$SSL_CERT_DIR failed"; }
+grep -q 'Verify return code: 0 (ok)' "$W/s_client-oc.log" || die "openshift: s_client did not verify"
+log "ok: openshift: openssl s_client -CApath \$SSL_CERT_DIR from the app container verifies the backend"
+started=$(podman_ inspect --format '{{.State.StartedAt}}' "$APP")
+backend oc new
+wait_for 30 "openshift: before the rotation, the app's curl rejects the new CA's leaf" app_rejects
+secret_write ca.crt "$W/pki/new/root.crt" "$W/pki/new/int.crt"
+wait_for 60 "openshift: after a Secret rotation the app's curl trusts the new CA's leaf" app_trusts
+[ "$(podman_ inspect --format '{{.State.StartedAt}} {{.State.Status}}' "$APP")" = "$started running" ] \
+  || die "openshift: the app container was restarted"
+log "ok: openshift: the sidecar under the range UID follows a rotation; the app was not restarted"
+podman_ pod rm -f -t 0 oc >/dev/null 2>&1
+log "openshift run: $((SECONDS - t)) s"
 log "passed ($((SECONDS - T0)) s)"
