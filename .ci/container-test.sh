@@ -222,7 +222,35 @@ podman_ run -d --name "$NAME" --read-only --user 65532 --network host \
   -v "$OUT:/var/run/trust" \
   "$IMAGE" run --source /etc/trust-injector/custom --listen "127.0.0.1:$PORT" >/dev/null
 
-http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL$1" || true; }
+# HTTP reads of the container's endpoints. Under load (2 shared cores, a parallel build) one
+# request can miss a short deadline although the server is right, so a transport failure
+# (timeout, refused or reset connection: no HTTP status) is retried a few times with a
+# generous deadline. An HTTP status, and what the body holds, are never retried: the
+# callers check them.
+HTTP_TRIES=4 HTTP_MAX_TIME=10
+http_get() { # http_get PATH FILE: the body into FILE; fails on an HTTP error or after HTTP_TRIES
+  local try rc
+  for ((try = 1; ; try++)); do
+    rc=0
+    curl -sS -f --max-time "$HTTP_MAX_TIME" -o "$2" "$URL$1" || rc=$?
+    case $rc in
+      0) return 0 ;;
+      22) log "GET $1: HTTP error"; return 1 ;;
+    esac
+    [ "$try" -lt "$HTTP_TRIES" ] || { log "GET $1: no answer after $try tries"; return 1; }
+    log "GET $1: curl exit $rc (try $try of $HTTP_TRIES), retrying"
+    sleep 1
+  done
+}
+http_code() { # http_code PATH: the status code, 000 if no answer after HTTP_TRIES
+  local try code
+  for ((try = 1; try <= HTTP_TRIES; try++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time "$HTTP_MAX_TIME" "$URL$1" || true)
+    [ "$code" = 000 ] || break
+    sleep 1
+  done
+  echo "$code"
+}
 running() { [ "$(podman_ inspect --format '{{.State.Running}}' "$NAME")" = true ] || die "container exited"; }
 
 wait_for 30 "bundle published with the custom root CA" bundle_has "$ROOT_CA"
@@ -248,10 +276,11 @@ uid=$(awk '/^Uid:/{print $2}' "/proc/$pid/status")
 # Read once the daemon is idle after its first publish.
 sleep 1
 log "ok: runs as uid 65532; resident memory after first publish, idle: $(awk '/^VmRSS:/{print $2, $3}' "/proc/$pid/status")"
-curl -sf --max-time 2 "$URL/metrics" | grep -q '^trust_injector_bundle_certificates' \
+http_get /metrics "$WORK/metrics.txt" || die "/metrics failed"
+grep -q '^trust_injector_bundle_certificates' "$WORK/metrics.txt" \
   || die "/metrics lacks trust_injector_bundle_certificates"
 log "ok: /metrics"
-curl -sf --max-time 2 "$URL/status" >"$WORK/status.json" || die "/status failed"
+http_get /status "$WORK/status.json" || die "/status failed"
 python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/status.json" || die "/status is not JSON"
 log "ok: /status is JSON ($(wc -c <"$WORK/status.json") bytes)"
 
