@@ -3,6 +3,8 @@
 # cargo-cyclonedx (the CycloneDX project's own tool, pinned in tests/programs.tsv and
 # installed by .ci/tools.sh), for the musl target the release binaries are built for,
 # then checked:
+#   - our own package is pkg:cargo/trust-injector@VERSION (bom-ref and purl), and no
+#     file:// URL or the checkout's path is left in it: the same on every machine;
 #   - it parses as CycloneDX JSON and describes the trust-injector binary;
 #   - every package it lists is in Cargo.lock, at the locked version;
 #   - every package the binary is built from (what Cargo resolves for that target:
@@ -35,6 +37,33 @@ rm -f "$made"
   --describe binaries --target "$target" -qq >&2 || die "cargo cyclonedx failed"
 [ -f "$made" ] || die "cargo cyclonedx did not write $made"
 mv "$made" "$dest"
+
+# cargo-cyclonedx names our own package by where it was checked out: bom-ref
+# path+file:///<checkout>#trust-injector@X.Y.Z and a purl with download_url=file://., so
+# the SBOM would differ between machines and tell the build path. Our component becomes
+# pkg:cargo/trust-injector@X.Y.Z in both fields, and every reference to the old bom-ref
+# follows (dependencies, dependsOn, anywhere). The layout of the file is kept as it was.
+python3 - "$dest" <<'EOF' || die "could not normalise our component's bom-ref in $dest"
+import json, sys
+path = sys.argv[1]
+sbom = json.load(open(path))
+main = sbom["metadata"]["component"]
+old, new = main["bom-ref"], f"pkg:cargo/{main['name']}@{main['version']}"
+def rename(node):
+    if isinstance(node, dict):
+        return {k: rename(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [rename(v) for v in node]
+    return new if node == old else node
+sbom = rename(sbom)
+sbom["metadata"]["component"]["purl"] = new
+with open(path, "w") as f:
+    f.write(json.dumps(sbom, indent=2, ensure_ascii=False))
+EOF
+checkout=$(pwd -P)
+if grep -n -e 'file://' -e "$checkout" "$dest" >&2; then
+  die "$dest names a local path (above): it would differ between checkouts"
+fi
 
 cargo metadata --format-version 1 --locked --filter-platform "$target" >"$tmp/metadata.json" \
   || die "cargo metadata failed"
