@@ -86,19 +86,9 @@ cp /etc/ssl/certs/ca-certificates.crt out/image/ca-certificates.crt
 WORK=$(mktemp -d /tmp/trust-injector-ctest.XXXXXX)
 chmod 0755 "$WORK"
 NAME="trust-injector-ci-$$"
-cat >"$WORK/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-export CONTAINERS_CONF="$WORK/containers.conf"
-STORE=(--root "$WORK/root" --runroot "$WORK/runroot" --storage-driver vfs)
-buildah_() { buildah "${STORE[@]}" "$@"; }
-podman_() { podman "${STORE[@]}" --tmpdir "$WORK/libpod" "$@"; }
+# shellcheck source=.ci/podman-lib.sh
+source .ci/podman-lib.sh
+private_containers "$WORK"
 
 status=1
 cleanup() {
@@ -167,30 +157,13 @@ while read -r platform digest; do
   esac
 done <"$WORK/platforms"
 
-# --- 5. a Secret volume the way the kubelet writes it -----------------------------------
-# <dir>/..2024_01_01_00_00_00.123456789/<key>  the real files of one version
-# <dir>/..data -> ..2024_...                   swapped with rename(2) on every update
-# <dir>/<key>  -> ..data/<key>                 stable per-key symlinks
+# --- 5. a Secret volume the way the kubelet writes it (secret_write, .ci/podman-lib.sh) --
 SECRET="$WORK/secret"
 OUT="$WORK/out"
 mkdir -p "$SECRET" "$OUT"
 chmod 0755 "$SECRET"
 chown 65532:65532 "$OUT"
 
-secret_write() { # secret_write KEY FILE... : publish a new version holding KEY = cat FILE...
-  local key=$1; shift
-  local ts old
-  ts="..$(date -u +%Y_%m_%d_%H_%M_%S.%N)"
-  old=$(readlink "$SECRET/..data" 2>/dev/null || true)
-  mkdir "$SECRET/$ts"
-  cat "$@" >"$SECRET/$ts/$key"
-  chmod 0755 "$SECRET/$ts"
-  chmod 0644 "$SECRET/$ts/$key"
-  ln -s "$ts" "$SECRET/..data_tmp"
-  mv -T "$SECRET/..data_tmp" "$SECRET/..data"
-  [ -L "$SECRET/$key" ] || ln -s "..data/$key" "$SECRET/$key"
-  if [ -n "$old" ]; then rm -rf "${SECRET:?}/$old"; fi
-}
 
 pem_body() { sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{/-----/d;p}' "$1" | tr -d '\n\r '; }
 bundle_has() { # bundle_has CERT_FILE [OUT_DIR]

@@ -92,17 +92,9 @@ fi
 
 W=$(mktemp -d /tmp/trust-injector-pod.XXXXXX)
 chmod 0755 "$W"
-cat >"$W/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-export CONTAINERS_CONF="$W/containers.conf"
-podman_() { podman --root "$W/root" --runroot "$W/runroot" --storage-driver vfs --tmpdir "$W/libpod" "$@"; }
+# shellcheck source=.ci/podman-lib.sh
+source .ci/podman-lib.sh
+private_containers "$W"
 export -f podman_
 export W
 cleanup() {
@@ -148,28 +140,10 @@ pki() { # pki NAME
 pki old
 pki new
 
-# A Secret volume the way the kubelet writes it (its AtomicWriter, as
-# tests/common/atomic_writer.rs and .ci/container-test.sh do):
-# <dir>/..<timestamp>/<key>  the real files of one version
-# <dir>/..data -> ..<timestamp>   swapped with rename(2) on every update
-# <dir>/<key>  -> ..data/<key>    stable per-key symlinks
+# The Secret volume, written as the kubelet does (secret_write, .ci/podman-lib.sh).
 SECRET="$W/secret"
 mkdir -p "$SECRET"
 chmod 0755 "$SECRET"
-secret_write() { # secret_write KEY FILE... : publish a new version holding KEY = cat FILE...
-  local key=$1; shift
-  local ts old
-  ts="..$(date -u +%Y_%m_%d_%H_%M_%S.%N)"
-  old=$(readlink "$SECRET/..data" 2>/dev/null || true)
-  mkdir "$SECRET/$ts"
-  cat "$@" >"$SECRET/$ts/$key"
-  chmod 0755 "$SECRET/$ts"
-  chmod 0444 "$SECRET/$ts/$key"
-  ln -s "$ts" "$SECRET/..data_tmp"
-  mv -T "$SECRET/..data_tmp" "$SECRET/..data"
-  [ -L "$SECRET/$key" ] || ln -s "..data/$key" "$SECRET/$key"
-  if [ -n "$old" ]; then rm -rf "${SECRET:?}/$old"; fi
-}
 secret_write ca.crt "$W/pki/old/root.crt"
 
 # --- 3. the workload, injected ----------------------------------------------------------

@@ -28,17 +28,9 @@ file "$BIN" | grep -q 'static' || die "$BIN is not a static binary"
 
 W=$(mktemp -d /tmp/trust-injector-roots.XXXXXX)
 chmod 0755 "$W"
-cat >"$W/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-export CONTAINERS_CONF="$W/containers.conf"
-podman_() { podman --root "$W/root" --runroot "$W/runroot" --storage-driver vfs --tmpdir "$W/libpod" "$@"; }
+# shellcheck source=.ci/podman-lib.sh
+source .ci/podman-lib.sh
+private_containers "$W"
 cleanup() {
   podman_ rm -f -t 0 trust-injector-roots-probe >/dev/null 2>&1 || true
   podman_ system reset -f >/dev/null 2>&1 || true
