@@ -6,6 +6,7 @@
 //! of them.
 
 use crate::trust::cert::Certificate;
+use crate::trust::tbs;
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 
@@ -326,6 +327,11 @@ pub(crate) fn dotnet_anchor(cert: &Certificate) -> bool {
     if !cert.self_signed {
         // Names that differ canonically never format to the same text.
         return false;
+    }
+    // Names of the same bytes format to the same text, as in [`same_text`]:
+    // found with the DER walker, without parsing the certificate again.
+    if tbs::names(&cert.der).is_ok_and(|(issuer, subject)| issuer == subject) {
+        return true;
     }
     match X509Certificate::from_der(&cert.der) {
         Ok((_, x509)) => same_text(x509.subject(), x509.issuer()),
