@@ -83,10 +83,12 @@ pub fn canonical_encoding(name_der: &[u8]) -> Result<Vec<u8>, NameError> {
     let (name, _) = der::read_tlv(name_der)?;
     expect(&name, SEQUENCE, "a Name SEQUENCE")?;
     let mut out = Vec::with_capacity(name.content.len());
+    // One list for every RDN of the name, emptied for each.
+    let mut members: Vec<Vec<u8>> = Vec::new();
     for rdn in der::children(name.content) {
         let rdn = rdn?;
         expect(&rdn, SET, "an RDN SET")?;
-        let mut members = Vec::new();
+        members.clear();
         for atv in der::children(rdn.content) {
             members.push(canonical_atv(&atv?)?);
         }
@@ -99,8 +101,11 @@ pub fn canonical_encoding(name_der: &[u8]) -> Result<Vec<u8>, NameError> {
         // DER orders SET OF members by their encodings (OpenSSL's der_cmp:
         // bytewise, then shorter first).
         members.sort();
-        let content: Vec<u8> = members.concat();
-        der::write_tlv(&mut out, SET, &content);
+        // Nearly every RDN holds one attribute: its encoding is the content.
+        match members.as_slice() {
+            [one] => der::write_tlv(&mut out, SET, one),
+            many => der::write_tlv(&mut out, SET, &many.concat()),
+        }
     }
     Ok(out)
 }
