@@ -88,8 +88,8 @@ impl Certificate {
         let validity = x509.validity();
         let subject = display_name(x509.subject(), subject_raw);
         // A root's issuer is nearly always its subject's very bytes, and so
-        // the same text: copied rather than formatted again, which costs a
-        // dozen allocations per name.
+        // the same text: copied rather than formatted again, which allocates
+        // for every attribute (docs/performance.md).
         let issuer = if issuer_raw == subject_raw {
             subject.clone()
         } else {
