@@ -92,11 +92,17 @@ impl DaemonError {
 }
 
 /// Runs `--once`: one reconcile. Returns the report (the caller turns errors
-/// into exit code 1).
+/// into exit code 1). The last thing a process does: its memory is left for
+/// the exit to take back.
 pub fn run_once(config: &RunConfig) -> Result<Report, DaemonError> {
     let metrics = Arc::new(Metrics::new());
     let mut reconciler = Reconciler::new(config, metrics)?;
-    Ok(reconciler.reconcile())
+    let report = reconciler.reconcile();
+    // Not dropped: freeing every certificate one by one only hands memory
+    // back to an allocator about to vanish, and musl's unmaps it as it goes
+    // (docs/performance.md). Nothing in a reconciler acts on drop.
+    std::mem::forget(reconciler);
+    Ok(report)
 }
 
 /// What one reconcile cycle needs, moved onto a blocking thread for the

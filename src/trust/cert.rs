@@ -86,10 +86,19 @@ impl Certificate {
             Err(_) => false,
         };
         let validity = x509.validity();
+        let subject = display_name(x509.subject(), subject_raw);
+        // A root's issuer is nearly always its subject's very bytes, and so
+        // the same text: copied rather than formatted again, which allocates
+        // for every attribute (docs/performance.md).
+        let issuer = if issuer_raw == subject_raw {
+            subject.clone()
+        } else {
+            display_name(x509.issuer(), issuer_raw)
+        };
         Ok(Certificate {
             sha256: hex(&Sha256::digest(der)),
-            subject: display_name(x509.subject(), subject_raw),
-            issuer: display_name(x509.issuer(), issuer_raw),
+            subject,
+            issuer,
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
             is_ca,

@@ -88,6 +88,7 @@ pub(crate) fn blocks(bytes: &[u8]) -> Blocks<'_> {
     Blocks {
         rest: Some(bytes),
         line: 0,
+        body: Vec::new(),
     }
 }
 
@@ -97,6 +98,11 @@ pub(crate) struct Blocks<'a> {
     rest: Option<&'a [u8]>,
     /// The 1-based number of the line last read.
     line: usize,
+    /// The base64 of the block being read, without line breaks: one buffer
+    /// for every block of the file, sized before it is filled. A new one per
+    /// block, grown by doubling line after line, cost musl's allocator a
+    /// map and an unmap per certificate (docs/performance.md).
+    body: Vec<u8>,
 }
 
 impl<'a> Iterator for Blocks<'a> {
@@ -150,7 +156,15 @@ impl<'a> Blocks<'a> {
         let kind = kind_of(label, begin)?;
         let certificate = matches!(kind, Kind::Certificate | Kind::TrustedCertificate);
         let shown = || show(label);
-        let mut body = Vec::new();
+        self.body.clear();
+        if certificate && self.body.capacity() == 0 {
+            // Sized at the first block: base64 has no '-', so the body ends
+            // before the next one (the END line's). Later blocks of a bundle
+            // reuse it, growing it at most a few times.
+            let rest = self.rest.unwrap_or_default();
+            self.body
+                .reserve(rest.iter().position(|&b| b == b'-').unwrap_or(rest.len()));
+        }
         let (end, end_line) = loop {
             let Some((line, next)) = self.next_line() else {
                 return Err(PemError::NoEnd {
@@ -162,7 +176,8 @@ impl<'a> Blocks<'a> {
                 break (line, next.trim_ascii_end());
             }
             if certificate {
-                body.extend(next.iter().filter(|b| !b.is_ascii_whitespace()));
+                self.body
+                    .extend(next.iter().filter(|b| !b.is_ascii_whitespace()));
             }
         };
         if end_line
@@ -178,7 +193,7 @@ impl<'a> Blocks<'a> {
         let der = if certificate {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD
-                .decode(&body)
+                .decode(&self.body)
                 .map_err(|_| PemError::Base64 {
                     line: begin,
                     label: shown(),

@@ -6,8 +6,11 @@
 //! of them.
 
 use crate::trust::cert::Certificate;
+use crate::trust::tbs;
+use strength::Strength;
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name};
-use x509_parser::public_key::PublicKey;
+
+mod strength;
 
 /// A custom certificate expiring within this many days gets a warning (and
 /// counts in the expiring-soon metric): a month leaves time to rotate a CA.
@@ -162,9 +165,9 @@ impl Policy {
             out.push(Concern::MissingRoot);
         }
         if custom {
-            // Parsed again here rather than stored in `Certificate`: only
-            // custom certificates (a handful) pay for it.
-            let facts = CertFacts::of(cert);
+            // Read again here rather than stored in every `Certificate`:
+            // only custom certificates pay for it.
+            let facts = Strength::of(cert);
             if facts.weak_key() {
                 out.push(Concern::WeakKey {
                     algorithm: facts.key_algorithm.clone(),
@@ -215,35 +218,7 @@ impl CertFacts {
     }
 
     fn from_x509(x509: &X509Certificate<'_>) -> CertFacts {
-        let spki = x509.public_key();
-        let (key_algorithm, key_bits) = match spki.parsed() {
-            Ok(PublicKey::RSA(rsa)) => ("RSA".to_string(), bit_length(rsa.modulus)),
-            Ok(PublicKey::EC(point)) => {
-                let curve = spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.as_oid().ok())
-                    .map(|o| o.to_id_string());
-                let bits = match curve.as_deref() {
-                    Some("1.2.840.10045.3.1.1") => 192,
-                    Some("1.3.132.0.33") => 224,
-                    Some("1.2.840.10045.3.1.7") => 256,
-                    Some("1.3.132.0.34") => 384,
-                    Some("1.3.132.0.35") => 521,
-                    _ => u32::try_from(point.key_size()).unwrap_or(0),
-                };
-                ("EC".to_string(), bits)
-            }
-            Ok(PublicKey::DSA(y)) => ("DSA".to_string(), bit_length(y)),
-            _ => match spki.algorithm.algorithm.to_id_string().as_str() {
-                "1.3.101.112" => ("Ed25519".to_string(), 256),
-                "1.3.101.113" => ("Ed448".to_string(), 456),
-                other => (other.to_string(), 0),
-            },
-        };
-        let sig_oid = x509.signature_algorithm.algorithm.to_id_string();
-        let (signature_algorithm, weak_signature) = signature_name(&sig_oid);
+        let strength = Strength::from_fields(x509.public_key(), &x509.signature_algorithm);
         let mut names = Vec::new();
         let mut extended_key_usage = None;
         for ext in x509.extensions() {
@@ -281,10 +256,10 @@ impl CertFacts {
             }
         }
         CertFacts {
-            key_algorithm,
-            key_bits,
-            signature_algorithm: signature_algorithm.to_string(),
-            weak_signature,
+            key_algorithm: strength.key_algorithm,
+            key_bits: strength.key_bits,
+            signature_algorithm: strength.signature_algorithm,
+            weak_signature: strength.weak_signature,
             names,
             extended_key_usage,
         }
@@ -292,13 +267,7 @@ impl CertFacts {
 
     /// Whether TLS clients refuse this key.
     pub fn weak_key(&self) -> bool {
-        match self.key_algorithm.as_str() {
-            "RSA" => self.key_bits < MIN_RSA_BITS,
-            "EC" => self.key_bits < MIN_EC_BITS,
-            // No current TLS stack verifies DSA certificate signatures.
-            "DSA" => true,
-            _ => false,
-        }
+        strength::weak_key(&self.key_algorithm, self.key_bits)
     }
 
     /// Whether the certificate may be used by a TLS server (no EKU extension,
@@ -326,6 +295,11 @@ pub(crate) fn dotnet_anchor(cert: &Certificate) -> bool {
     if !cert.self_signed {
         // Names that differ canonically never format to the same text.
         return false;
+    }
+    // Names of the same bytes format to the same text, as in [`same_text`]:
+    // found with the DER walker, without parsing the certificate again.
+    if tbs::names(&cert.der).is_ok_and(|(issuer, subject)| issuer == subject) {
+        return true;
     }
     match X509Certificate::from_der(&cert.der) {
         Ok((_, x509)) => same_text(x509.subject(), x509.issuer()),
@@ -381,40 +355,6 @@ fn utf16be(bytes: &[u8]) -> Option<String> {
         .map(|p| u16::from_be_bytes([p[0], p[1]]))
         .collect();
     String::from_utf16(&units).ok()
-}
-
-/// Significant bits of a big-endian unsigned integer (leading zeros ignored;
-/// x509-parser's own RSA key size miscounts moduli without a zero byte).
-fn bit_length(be: &[u8]) -> u32 {
-    let trimmed: &[u8] = match be.iter().position(|&b| b != 0) {
-        Some(i) => &be[i..],
-        None => return 0,
-    };
-    let len = u32::try_from(trimmed.len()).unwrap_or(u32::MAX / 8);
-    len * 8 - trimmed[0].leading_zeros()
-}
-
-/// A readable name for a signature algorithm OID, and whether its hash is
-/// one that clients refuse.
-fn signature_name(oid: &str) -> (&str, bool) {
-    match oid {
-        "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", true),
-        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", true),
-        "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption", true),
-        "1.3.14.3.2.29" => ("sha1WithRSASignature", true),
-        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", true),
-        "1.2.840.10040.4.3" => ("dsa-with-SHA1", true),
-        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", false),
-        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", false),
-        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", false),
-        "1.2.840.113549.1.1.10" => ("rsassa-pss", false),
-        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", false),
-        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", false),
-        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", false),
-        "1.3.101.112" => ("Ed25519", false),
-        "1.3.101.113" => ("Ed448", false),
-        other => (other, false),
-    }
 }
 
 fn ip_string(bytes: &[u8]) -> String {

@@ -83,10 +83,12 @@ pub fn canonical_encoding(name_der: &[u8]) -> Result<Vec<u8>, NameError> {
     let (name, _) = der::read_tlv(name_der)?;
     expect(&name, SEQUENCE, "a Name SEQUENCE")?;
     let mut out = Vec::with_capacity(name.content.len());
+    // One list for every RDN of the name, emptied for each.
+    let mut members: Vec<Vec<u8>> = Vec::new();
     for rdn in der::children(name.content) {
         let rdn = rdn?;
         expect(&rdn, SET, "an RDN SET")?;
-        let mut members = Vec::new();
+        members.clear();
         for atv in der::children(rdn.content) {
             members.push(canonical_atv(&atv?)?);
         }
@@ -99,8 +101,11 @@ pub fn canonical_encoding(name_der: &[u8]) -> Result<Vec<u8>, NameError> {
         // DER orders SET OF members by their encodings (OpenSSL's der_cmp:
         // bytewise, then shorter first).
         members.sort();
-        let content: Vec<u8> = members.concat();
-        der::write_tlv(&mut out, SET, &content);
+        // Nearly every RDN holds one attribute: its encoding is the content.
+        match members.as_slice() {
+            [one] => der::write_tlv(&mut out, SET, one),
+            many => der::write_tlv(&mut out, SET, &many.concat()),
+        }
     }
     Ok(out)
 }
@@ -129,7 +134,10 @@ fn canonical_atv(atv: &Tlv<'_>) -> Result<Vec<u8>, NameError> {
         return Err(NameError::ExtraElement);
     }
     check_value_type(&value)?;
-    let mut content = oid.raw.to_vec();
+    // Sized for the usual case, a value no longer once canonical: one
+    // allocation, where copying the OID alone made the value's append grow it.
+    let mut content = Vec::with_capacity(oid.raw.len() + value.raw.len() + 4);
+    content.extend_from_slice(oid.raw);
     match to_utf8(&value)? {
         Some(text) => der::write_tlv(&mut content, UTF8_STRING, &canonical_string(&text)),
         // Types outside OpenSSL's canonical mask are copied untouched.
@@ -158,7 +166,9 @@ fn check_value_type(value: &Tlv<'_>) -> Result<(), NameError> {
 /// `None` for every other type.
 fn to_utf8(value: &Tlv<'_>) -> Result<Option<Vec<u8>>, NameError> {
     let bytes = value.content;
-    let chars: Vec<char> = match value.tag {
+    // Collected straight into the UTF-8 text, not through a `Vec<char>`: one
+    // allocation per attribute fewer, for every name of every certificate.
+    let text: String = match value.tag {
         // OpenSSL's UTF8_getc and is_unicode_valid refuse what Rust's
         // decoder refuses: overlong forms, surrogates, anything past U+10FFFF.
         UTF8_STRING => {
@@ -195,7 +205,7 @@ fn to_utf8(value: &Tlv<'_>) -> Result<Option<Vec<u8>>, NameError> {
         }
         _ => return Ok(None),
     };
-    Ok(Some(chars.into_iter().collect::<String>().into_bytes()))
+    Ok(Some(text.into_bytes()))
 }
 
 /// OpenSSL's `ossl_isspace`: the C locale's white space.

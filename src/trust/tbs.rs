@@ -36,10 +36,27 @@ const EXPLICIT_EXTENSIONS: u8 = 0xa3;
 /// whose `Name` also silently ends at an empty RDN (`SET {}`), which
 /// OpenSSL keeps and hashes past.
 pub(crate) fn names(der: &[u8]) -> Result<(&[u8], &[u8]), TbsError> {
+    parts(der).map(|p| (p.issuer, p.subject))
+}
+
+/// The fields of a certificate read elsewhere, each its whole DER element.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    pub issuer: &'a [u8],
+    pub subject: &'a [u8],
+    /// The SubjectPublicKeyInfo.
+    pub key: &'a [u8],
+    /// The certificate's (outer) signature AlgorithmIdentifier.
+    pub signature_algorithm: &'a [u8],
+}
+
+/// The [`Parts`] of a DER certificate whose other fields OpenSSL decodes.
+pub(crate) fn parts(der: &[u8]) -> Result<Parts<'_>, TbsError> {
     let (cert, _) = der::read_tlv(der)?;
     let mut outer = der::children(cert.content);
     let tbs = next(&mut outer)?;
-    algorithm(&next(&mut outer)?, "signature algorithm")?;
+    let signature_algorithm = next(&mut outer)?;
+    algorithm(&signature_algorithm, "signature algorithm")?;
 
     let mut fields = der::children(tbs.content);
     let mut field = next(&mut fields)?;
@@ -61,7 +78,12 @@ pub(crate) fn names(der: &[u8]) -> Result<(&[u8], &[u8]), TbsError> {
             extensions(field.content)?;
         }
     }
-    Ok((issuer.raw, subject.raw))
+    Ok(Parts {
+        issuer: issuer.raw,
+        subject: subject.raw,
+        key: key.raw,
+        signature_algorithm: signature_algorithm.raw,
+    })
 }
 
 fn next<'a>(it: &mut impl Iterator<Item = Result<Tlv<'a>, DerError>>) -> Result<Tlv<'a>, DerError> {

@@ -1,3 +1,4 @@
+use super::strength::{bit_length, signature_name};
 use super::*;
 
 #[test]
@@ -69,4 +70,32 @@ fn embedded_roots_are_not_weak() {
         let facts = CertFacts::of(&c);
         assert!(!facts.weak_key(), "{}: {facts:?}", c.subject);
     }
+}
+
+#[test]
+fn the_strength_read_alone_is_the_whole_parse_s() {
+    // What `concerns` judges (the key and signature algorithm, read without
+    // the names and extensions) against what `inspect` shows: RSA and EC
+    // keys of every size and SHA-1 to SHA-384 signatures among the roots.
+    let (roots, _) = crate::trust::base::embedded_roots();
+    let mut seen = std::collections::HashSet::new();
+    for c in &roots {
+        let (alone, facts) = (Strength::of(c), CertFacts::of(c));
+        let whole = (
+            facts.key_algorithm.as_str(),
+            facts.key_bits,
+            facts.signature_algorithm.as_str(),
+            facts.weak_signature,
+        );
+        let read = (
+            alone.key_algorithm.as_str(),
+            alone.key_bits,
+            alone.signature_algorithm.as_str(),
+            alone.weak_signature,
+        );
+        assert_eq!(read, whole, "{}", c.subject);
+        assert_eq!(alone.weak_key(), facts.weak_key());
+        seen.insert((facts.key_algorithm.clone(), facts.key_bits));
+    }
+    assert!(seen.len() >= 4, "{seen:?}");
 }
