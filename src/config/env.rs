@@ -14,10 +14,19 @@ use std::ffi::OsString;
 /// the wrong place), and `run`'s options learn which came from a variable.
 pub fn parse() -> Cli {
     let (cli, parser) = parse_keeping(std::env::args_os()).unwrap_or_else(|e| e.exit());
-    // Never dropped: this runs once per process, and freeing clap's command
-    // tree and matches only hands memory back to an allocator about to
-    // vanish, which musl's unmaps group by group (docs/performance.md).
-    std::mem::forget(parser);
+    let once = match &cli.command {
+        None => cli.run.once,
+        Some(Command::Run(args)) => args.once,
+        Some(_) => false,
+    };
+    if once {
+        // Kept to process exit: `run --once` exits right after its one
+        // reconcile, and freeing clap's command tree and matches first only
+        // made musl's allocator unmap groups and map fresh ones for the
+        // reconcile (docs/performance.md). A long-running command drops
+        // them, so they do not stay in its idle memory.
+        std::mem::forget(parser);
+    }
     cli
 }
 
