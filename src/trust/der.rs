@@ -148,6 +148,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn encoded_len_is_what_write_tlv_appends() {
+        for len in [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000] {
+            let mut out = Vec::new();
+            write_tlv(&mut out, 0x04, &vec![0; len]);
+            assert_eq!(encoded_len(len), out.len(), "{len}");
+        }
+    }
+
+    #[test]
     fn round_trips_short_and_long_lengths() {
         for len in [0usize, 1, 127, 128, 255, 256, 70_000] {
             let content = vec![7u8; len];

@@ -319,6 +319,42 @@ mod tests {
         assert_eq!(a, b);
     }
 
+    #[test]
+    fn reused_buffers_encode_each_name_as_fresh_ones_do() {
+        let long = [b'A'; 300];
+        let mut long_value = Vec::new();
+        der::write_tlv(&mut long_value, PRINTABLE_STRING, &long);
+        // Two attributes in one RDN, given out of order.
+        let mut two = Vec::new();
+        for text in [&b"Zed"[..], b"  Alpha  Beta "] {
+            let mut atv = Vec::new();
+            der::write_tlv(&mut atv, OID, &[0x55, 0x04, 0x03]);
+            der::write_tlv(&mut atv, UTF8_STRING, text);
+            der::write_tlv(&mut two, SEQUENCE, &atv);
+        }
+        let mut set = Vec::new();
+        der::write_tlv(&mut set, SET, &two);
+        let mut multi = Vec::new();
+        der::write_tlv(&mut multi, SEQUENCE, &set);
+        let names = [
+            name_with(&long_value),
+            name_with(b"\x1e\x03\x00a\x00"),
+            multi,
+            name_with(b"\x03\x02\x00\xff"),
+            name_with(b"\x13\x04 Ab "),
+        ];
+        let mut scratch = NameScratch::default();
+        let mut out = Vec::new();
+        for name in &names {
+            let reused =
+                canonical_encoding_into(name, &mut scratch, &mut out).map(|()| out.clone());
+            assert_eq!(reused, canonical_encoding(name), "{name:x?}");
+        }
+        // The long value is encoded with a long-form length, and its text folded.
+        let first = canonical_encoding(&names[0]).unwrap();
+        assert!(first.windows(3).any(|w| w == [UTF8_STRING, 0x82, 0x01]));
+    }
+
     /// A one-RDN name holding `value` (a whole TLV) under commonName.
     fn name_with(value: &[u8]) -> Vec<u8> {
         let mut atv = Vec::new();
