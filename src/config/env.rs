@@ -13,11 +13,43 @@ use std::ffi::OsString;
 /// appear on the command line, so naming it would send the user looking in
 /// the wrong place), and `run`'s options learn which came from a variable.
 pub fn parse() -> Cli {
-    parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    let (cli, parser) = parse_keeping(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    let once = match &cli.command {
+        None => cli.run.once,
+        Some(Command::Run(args)) => args.once,
+        Some(_) => false,
+    };
+    if once {
+        // Kept to process exit: `run --once` exits right after its one
+        // reconcile, and freeing clap's command tree and matches first only
+        // made musl's allocator unmap groups and map fresh ones for the
+        // reconcile (docs/performance.md). A long-running command drops
+        // them, so they do not stay in its idle memory.
+        std::mem::forget(parser);
+    }
+    cli
 }
 
 /// [`parse`] on given arguments (tests).
+#[cfg(test)]
 pub fn parse_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    parse_keeping(argv).map(|(cli, _)| cli)
+}
+
+/// What [`parse_keeping`] built besides the [`Cli`]: clap's command tree
+/// (as defined, and as built for parsing) and the matches, handed back so
+/// that [`parse`] can keep them to process exit.
+struct Parser {
+    _defined: clap::Command,
+    _built: clap::Command,
+    _matches: clap::ArgMatches,
+}
+
+fn parse_keeping<I, T>(argv: I) -> Result<(Cli, Parser), clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -30,15 +62,23 @@ where
         // variables, which a sidecar's environment may well hold.
         command = command.mut_args(|a| a.env(None::<&'static str>));
     }
-    let matches = command
-        .clone()
-        .try_get_matches_from(&argv)
+    // What `try_get_matches_from` does on a clone, with the clone kept.
+    let mut built = command.clone();
+    let matches = built
+        .try_get_matches_from_mut(&argv)
         .map_err(|e| name_variable_in_error(e, &command, &argv))?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     let (args, run_matches) = match (&mut cli.command, matches.subcommand()) {
         (Some(Command::Run(args)), Some((_, sub))) => (args, sub),
         (None, _) => (&mut cli.run, &matches),
-        _ => return Ok(cli),
+        _ => {
+            let parser = Parser {
+                _defined: command,
+                _built: built,
+                _matches: matches,
+            };
+            return Ok((cli, parser));
+        }
     };
     // `run`, or the top level for the default command: where the variables are.
     for arg in invoked(&command, &argv).get_arguments() {
@@ -50,7 +90,12 @@ where
                 .push((format!("--{long}"), env.to_string_lossy().into_owned()));
         }
     }
-    Ok(cli)
+    let parser = Parser {
+        _defined: command,
+        _built: built,
+        _matches: matches,
+    };
+    Ok((cli, parser))
 }
 
 /// Variables renamed to fit the one scheme (`TRUST_INJECTOR_<FLAG>` for

@@ -2,7 +2,9 @@
 //! status and the hashed directory need, extracted once.
 
 use crate::trust::der;
-use crate::trust::subject_hash::{canonical_encoding, hash_of_canonical, NameError};
+use crate::trust::subject_hash::{
+    canonical_encoding_into, hash_of_canonical, NameError, NameScratch,
+};
 use crate::trust::tbs::{self, TbsError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -28,6 +30,17 @@ pub enum CertError {
         field: &'static str,
         source: NameError,
     },
+}
+
+/// Buffers [`Certificate::from_der_reusing`] keeps from one certificate to
+/// the next: the canonical encodings of its two names and what builds them.
+/// Parsing a bundle with one set, rather than fresh buffers per name, spares
+/// musl's allocator a `mmap` and `munmap` per few roots (docs/performance.md).
+#[derive(Debug, Default)]
+pub(crate) struct CertScratch {
+    names: NameScratch,
+    subject: Vec<u8>,
+    issuer: Vec<u8>,
 }
 
 /// A certificate and what we know about it.
@@ -67,17 +80,38 @@ impl Certificate {
     /// Parses one DER certificate. Trailing bytes are refused: a certificate
     /// with junk after it is a sign of a damaged file.
     pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
+        Self::from_der_reusing(der, &mut CertScratch::default())
+    }
+
+    /// [`Certificate::from_der`] with `scratch`'s buffers for the names'
+    /// canonical encodings, for a caller parsing many certificates.
+    pub(crate) fn from_der_reusing(
+        der: &[u8],
+        scratch: &mut CertScratch,
+    ) -> Result<Self, CertError> {
         let (rest, x509) =
             X509Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
         if !rest.is_empty() {
             return Err(CertError::TrailingBytes(rest.len()));
         }
         let (issuer_raw, subject_raw) = tbs::names(der).map_err(CertError::Encoding)?;
-        let canonical = |field, raw| {
-            canonical_encoding(raw).map_err(|source| CertError::Name { field, source })
-        };
-        let subject_canon = canonical("subject", subject_raw)?;
-        let issuer_canon = canonical("issuer", issuer_raw)?;
+        let CertScratch {
+            names,
+            subject: subject_canon,
+            issuer: issuer_canon,
+        } = scratch;
+        canonical_encoding_into(subject_raw, names, subject_canon).map_err(|source| {
+            CertError::Name {
+                field: "subject",
+                source,
+            }
+        })?;
+        canonical_encoding_into(issuer_raw, names, issuer_canon).map_err(|source| {
+            CertError::Name {
+                field: "issuer",
+                source,
+            }
+        })?;
         let self_signed = subject_canon == issuer_canon;
         let is_ca = match x509.basic_constraints() {
             Ok(Some(bc)) => bc.value.ca,
@@ -103,8 +137,8 @@ impl Certificate {
             not_after: validity.not_after.timestamp(),
             is_ca,
             self_signed,
-            subject_hash: Some(hash_of_canonical(&subject_canon)),
-            issuer_hash: Some(hash_of_canonical(&issuer_canon)),
+            subject_hash: Some(hash_of_canonical(subject_canon)),
+            issuer_hash: Some(hash_of_canonical(issuer_canon)),
             der: Arc::from(der),
         })
     }

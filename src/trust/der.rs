@@ -85,17 +85,36 @@ pub fn children(mut content: &[u8]) -> impl Iterator<Item = Result<Tlv<'_>, DerE
 
 /// Appends a DER element with `tag` and `content` to `out`.
 pub fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    write_header(out, tag, content.len());
+    out.extend_from_slice(content);
+}
+
+/// Appends the tag and length of an element whose content of `len` bytes
+/// the caller appends next.
+pub fn write_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag);
-    let len = content.len();
     if len < 0x80 {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+        out.push(0x80 | (bytes.len() - leading_zeros(&bytes)) as u8);
+        out.extend_from_slice(&bytes[leading_zeros(&bytes)..]);
     }
-    out.extend_from_slice(content);
+}
+
+/// The size of a whole element (tag, length and content) whose content is
+/// `len` bytes: what [`write_tlv`] appends.
+pub fn encoded_len(len: usize) -> usize {
+    let long_form = if len < 0x80 {
+        0
+    } else {
+        len.to_be_bytes().len() - leading_zeros(&len.to_be_bytes())
+    };
+    2 + long_form + len
+}
+
+fn leading_zeros(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|&&b| b == 0).count()
 }
 
 /// OpenSSL's `c2i_ibuf`: some content, and no leading octet that only
@@ -127,6 +146,15 @@ pub fn oid_ok(c: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_len_is_what_write_tlv_appends() {
+        for len in [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000] {
+            let mut out = Vec::new();
+            write_tlv(&mut out, 0x04, &vec![0; len]);
+            assert_eq!(encoded_len(len), out.len(), "{len}");
+        }
+    }
 
     #[test]
     fn round_trips_short_and_long_lengths() {

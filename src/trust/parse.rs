@@ -6,7 +6,7 @@
 //! file the operator edited would be a surprise. The caller keeps the file's
 //! previous certificates in that case.
 
-use crate::trust::cert::{CertError, Certificate};
+use crate::trust::cert::{CertError, CertScratch, Certificate};
 use crate::trust::pem::{self, Kind, PemError};
 use crate::trust::trusted::{self, TrustedError};
 
@@ -78,6 +78,7 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
         return Err(ParseError::NotCertificate);
     }
     let mut parsed = ParsedFile::default();
+    let mut scratch = CertScratch::default();
     for block in pem::blocks(bytes) {
         let block = block?;
         match block.kind {
@@ -86,7 +87,9 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                     return Err(ParseError::TooManyCertificates);
                 }
                 let index = parsed.certs.len() + 1;
-                parsed.certs.push(certificate_of(&block, index)?);
+                parsed
+                    .certs
+                    .push(certificate_of(&block, index, &mut scratch)?);
             }
             Kind::PrivateKey => parsed.private_keys += 1,
             Kind::Other => parsed.other_blocks += 1,
@@ -97,13 +100,18 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
 
 /// The certificate of a certificate block, the `index`-th of its file; a
 /// trusted certificate's settings are dropped if that is safe.
-fn certificate_of(block: &pem::Block, index: usize) -> Result<Certificate, ParseError> {
+fn certificate_of(
+    block: &pem::Block,
+    index: usize,
+    scratch: &mut CertScratch,
+) -> Result<Certificate, ParseError> {
     let der = match block.kind {
         Kind::TrustedCertificate => trusted::certificate(&block.der)
             .map_err(|source| ParseError::Trusted { index, source })?,
         _ => &block.der,
     };
-    Certificate::from_der(der).map_err(|source| ParseError::Certificate { index, source })
+    Certificate::from_der_reusing(der, scratch)
+        .map_err(|source| ParseError::Certificate { index, source })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -122,6 +130,7 @@ pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), P
     }
     let mut certs = Vec::new();
     let mut skipped = 0;
+    let mut scratch = CertScratch::default();
     for block in pem::blocks(bytes) {
         let block = match block {
             Ok(block) => block,
@@ -137,7 +146,7 @@ pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), P
             if certs.len() + skipped == MAX_CERTS_PER_FILE {
                 return Err(ParseError::TooManyCertificates);
             }
-            match certificate_of(&block, certs.len() + 1) {
+            match certificate_of(&block, certs.len() + 1, &mut scratch) {
                 Ok(c) => certs.push(c),
                 Err(_) => skipped += 1,
             }

@@ -80,34 +80,63 @@ pub fn hash_of_canonical(canon: &[u8]) -> u32 {
 /// OpenSSL's canonical encoding of a DER `Name` (`x509_name_canon`), or why
 /// OpenSSL cannot decode the name.
 pub fn canonical_encoding(name_der: &[u8]) -> Result<Vec<u8>, NameError> {
+    let mut out = Vec::new();
+    canonical_encoding_into(name_der, &mut NameScratch::default(), &mut out)?;
+    Ok(out)
+}
+
+/// Buffers [`canonical_encoding_into`] reuses from attribute to attribute
+/// and from name to name: a bundle's every certificate has two names, and
+/// under musl a buffer made and dropped per attribute can cost a `mmap` and
+/// `munmap` each time (docs/performance.md).
+#[derive(Debug, Default)]
+pub(crate) struct NameScratch {
+    /// One attribute's canonical encoding.
+    atv: Vec<u8>,
+    /// One value's text, converted to UTF-8 and then folded in place.
+    text: Vec<u8>,
+}
+
+/// [`canonical_encoding`] into `out` (emptied first), with `scratch`'s
+/// buffers instead of new ones.
+pub(crate) fn canonical_encoding_into(
+    name_der: &[u8],
+    scratch: &mut NameScratch,
+    out: &mut Vec<u8>,
+) -> Result<(), NameError> {
+    out.clear();
     let (name, _) = der::read_tlv(name_der)?;
     expect(&name, SEQUENCE, "a Name SEQUENCE")?;
-    let mut out = Vec::with_capacity(name.content.len());
-    // One list for every RDN of the name, emptied for each.
-    let mut members: Vec<Vec<u8>> = Vec::new();
+    out.reserve(name.content.len());
     for rdn in der::children(name.content) {
         let rdn = rdn?;
         expect(&rdn, SET, "an RDN SET")?;
-        members.clear();
-        for atv in der::children(rdn.content) {
-            members.push(canonical_atv(&atv?)?);
-        }
+        let mut atvs = der::children(rdn.content);
         // OpenSSL keeps a name as a flat list of attributes, each tagged
         // with its RDN's index, and re-groups them by that index: an empty
         // RDN has no attribute to be re-grouped, so it is not encoded.
-        if members.is_empty() {
+        let Some(first) = atvs.next() else {
             continue;
+        };
+        scratch.atv.clear();
+        canonical_atv(&first?, &mut scratch.text, &mut scratch.atv)?;
+        let Some(second) = atvs.next() else {
+            // Nearly every RDN holds one attribute: its encoding is the content.
+            der::write_tlv(out, SET, &scratch.atv);
+            continue;
+        };
+        let mut members = vec![scratch.atv.clone()];
+        for atv in std::iter::once(second).chain(atvs) {
+            let mut member = Vec::new();
+            canonical_atv(&atv?, &mut scratch.text, &mut member)?;
+            members.push(member);
         }
         // DER orders SET OF members by their encodings (OpenSSL's der_cmp:
         // bytewise, then shorter first).
         members.sort();
-        // Nearly every RDN holds one attribute: its encoding is the content.
-        match members.as_slice() {
-            [one] => der::write_tlv(&mut out, SET, one),
-            many => der::write_tlv(&mut out, SET, &many.concat()),
-        }
+        der::write_tlv(out, SET, &members.concat());
     }
-    Ok(out)
+    Ok(())
 }
 
 fn expect(tlv: &Tlv<'_>, tag: u8, expected: &'static str) -> Result<(), NameError> {
@@ -121,7 +150,8 @@ fn expect(tlv: &Tlv<'_>, tag: u8, expected: &'static str) -> Result<(), NameErro
     }
 }
 
-fn canonical_atv(atv: &Tlv<'_>) -> Result<Vec<u8>, NameError> {
+/// Appends one attribute's canonical encoding to `out`; `text` is scratch.
+fn canonical_atv(atv: &Tlv<'_>, text: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<(), NameError> {
     expect(atv, SEQUENCE, "an AttributeTypeAndValue SEQUENCE")?;
     let mut parts = der::children(atv.content);
     let oid = parts.next().ok_or(DerError::Truncated)??;
@@ -134,18 +164,20 @@ fn canonical_atv(atv: &Tlv<'_>) -> Result<Vec<u8>, NameError> {
         return Err(NameError::ExtraElement);
     }
     check_value_type(&value)?;
-    // Sized for the usual case, a value no longer once canonical: one
-    // allocation, where copying the OID alone made the value's append grow it.
-    let mut content = Vec::with_capacity(oid.raw.len() + value.raw.len() + 4);
-    content.extend_from_slice(oid.raw);
-    match to_utf8(&value)? {
-        Some(text) => der::write_tlv(&mut content, UTF8_STRING, &canonical_string(&text)),
+    text.clear();
+    if to_utf8(&value, text)? {
+        canonicalise(text);
+        let value_len = der::encoded_len(text.len());
+        der::write_header(out, SEQUENCE, oid.raw.len() + value_len);
+        out.extend_from_slice(oid.raw);
+        der::write_tlv(out, UTF8_STRING, text);
+    } else {
         // Types outside OpenSSL's canonical mask are copied untouched.
-        None => content.extend_from_slice(value.raw),
+        der::write_header(out, SEQUENCE, oid.raw.len() + value.raw.len());
+        out.extend_from_slice(oid.raw);
+        out.extend_from_slice(value.raw);
     }
-    let mut out = Vec::with_capacity(content.len() + 4);
-    der::write_tlv(&mut out, SEQUENCE, &content);
-    Ok(out)
+    Ok(())
 }
 
 /// Whether OpenSSL's `ASN1_PRINTABLE` takes `value` (see [`VALUE_TAGS`]),
@@ -162,22 +194,22 @@ fn check_value_type(value: &Tlv<'_>) -> Result<(), NameError> {
     Ok(())
 }
 
-/// `ASN1_STRING_to_UTF8` for the types in OpenSSL's `ASN1_MASK_CANON`;
-/// `None` for every other type.
-fn to_utf8(value: &Tlv<'_>) -> Result<Option<Vec<u8>>, NameError> {
+/// `ASN1_STRING_to_UTF8` for the types in OpenSSL's `ASN1_MASK_CANON`,
+/// appended to `text`; false, and nothing appended, for every other type.
+fn to_utf8(value: &Tlv<'_>, text: &mut Vec<u8>) -> Result<bool, NameError> {
     let bytes = value.content;
-    // Collected straight into the UTF-8 text, not through a `Vec<char>`: one
-    // allocation per attribute fewer, for every name of every certificate.
-    let text: String = match value.tag {
+    match value.tag {
         // OpenSSL's UTF8_getc and is_unicode_valid refuse what Rust's
         // decoder refuses: overlong forms, surrogates, anything past U+10FFFF.
         UTF8_STRING => {
             let s = std::str::from_utf8(bytes).map_err(|_| NameError::BadString("UTF8String"))?;
-            return Ok(Some(s.as_bytes().to_vec()));
+            text.extend_from_slice(s.as_bytes());
         }
         // One byte, one code point (OpenSSL's MBSTRING_ASC), even above 0x7f.
         PRINTABLE_STRING | T61_STRING | IA5_STRING => {
-            bytes.iter().map(|&b| char::from(b)).collect()
+            for &b in bytes {
+                push_char(text, char::from(b));
+            }
         }
         // Each 16-bit unit is one code point: a surrogate, even in a pair,
         // is not a character OpenSSL converts.
@@ -186,26 +218,28 @@ fn to_utf8(value: &Tlv<'_>) -> Result<Option<Vec<u8>>, NameError> {
             if !bytes.len().is_multiple_of(2) {
                 return Err(bad);
             }
-            bytes
-                .chunks_exact(2)
-                .map(|c| char::from_u32(u32::from(u16::from_be_bytes([c[0], c[1]]))))
-                .collect::<Option<_>>()
-                .ok_or(bad)?
+            for c in bytes.chunks_exact(2) {
+                let unit = u32::from(u16::from_be_bytes([c[0], c[1]]));
+                push_char(text, char::from_u32(unit).ok_or(bad.clone())?);
+            }
         }
         UNIVERSAL_STRING => {
             let bad = NameError::BadString("UniversalString");
             if !bytes.len().is_multiple_of(4) {
                 return Err(bad);
             }
-            bytes
-                .chunks_exact(4)
-                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-                .collect::<Option<_>>()
-                .ok_or(bad)?
+            for c in bytes.chunks_exact(4) {
+                let point = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+                push_char(text, char::from_u32(point).ok_or(bad.clone())?);
+            }
         }
-        _ => return Ok(None),
-    };
-    Ok(Some(text.into_bytes()))
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn push_char(text: &mut Vec<u8>, c: char) {
+    text.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
 }
 
 /// OpenSSL's `ossl_isspace`: the C locale's white space.
@@ -215,7 +249,8 @@ fn is_space(b: u8) -> bool {
 
 /// Trim, fold white-space runs to one space and lower-case ASCII, byte by
 /// byte exactly like `asn1_string_canon` (bytes above 0x7f pass through).
-fn canonical_string(utf8: &[u8]) -> Vec<u8> {
+/// In place: each byte read writes at most one, never ahead of the reading.
+fn canonicalise(utf8: &mut Vec<u8>) {
     let start = utf8
         .iter()
         .position(|&b| !is_space(b))
@@ -224,20 +259,23 @@ fn canonical_string(utf8: &[u8]) -> Vec<u8> {
         .iter()
         .rposition(|&b| !is_space(b))
         .map_or(start, |i| i + 1);
-    let mut out = Vec::with_capacity(end - start);
+    let mut written = 0;
     let mut in_space = false;
-    for &b in &utf8[start..end] {
+    for read in start..end {
+        let b = utf8[read];
         if is_space(b) {
             if !in_space {
-                out.push(b' ');
+                utf8[written] = b' ';
+                written += 1;
             }
             in_space = true;
         } else {
-            out.push(b.to_ascii_lowercase());
+            utf8[written] = b.to_ascii_lowercase();
+            written += 1;
             in_space = false;
         }
     }
-    out
+    utf8.truncate(written);
 }
 
 #[cfg(test)]
@@ -246,9 +284,14 @@ mod tests {
 
     #[test]
     fn canonical_string_trims_folds_and_lowercases() {
-        assert_eq!(canonical_string(b"  Foo \t\n Bar  "), b"foo bar");
-        assert_eq!(canonical_string(b"   "), b"");
-        assert_eq!(canonical_string("ÄBC".as_bytes()), "Äbc".as_bytes());
+        let canonical = |s: &[u8]| {
+            let mut v = s.to_vec();
+            canonicalise(&mut v);
+            v
+        };
+        assert_eq!(canonical(b"  Foo \t\n Bar  "), b"foo bar");
+        assert_eq!(canonical(b"   "), b"");
+        assert_eq!(canonical("ÄBC".as_bytes()), "Äbc".as_bytes());
     }
 
     #[test]
@@ -274,6 +317,42 @@ mod tests {
         let a = subject_hash(&name(PRINTABLE_STRING, b"Example  CA")).unwrap();
         let b = subject_hash(&name(UTF8_STRING, b" example ca")).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn reused_buffers_encode_each_name_as_fresh_ones_do() {
+        let long = [b'A'; 300];
+        let mut long_value = Vec::new();
+        der::write_tlv(&mut long_value, PRINTABLE_STRING, &long);
+        // Two attributes in one RDN, given out of order.
+        let mut two = Vec::new();
+        for text in [&b"Zed"[..], b"  Alpha  Beta "] {
+            let mut atv = Vec::new();
+            der::write_tlv(&mut atv, OID, &[0x55, 0x04, 0x03]);
+            der::write_tlv(&mut atv, UTF8_STRING, text);
+            der::write_tlv(&mut two, SEQUENCE, &atv);
+        }
+        let mut set = Vec::new();
+        der::write_tlv(&mut set, SET, &two);
+        let mut multi = Vec::new();
+        der::write_tlv(&mut multi, SEQUENCE, &set);
+        let names = [
+            name_with(&long_value),
+            name_with(b"\x1e\x03\x00a\x00"),
+            multi,
+            name_with(b"\x03\x02\x00\xff"),
+            name_with(b"\x13\x04 Ab "),
+        ];
+        let mut scratch = NameScratch::default();
+        let mut out = Vec::new();
+        for name in &names {
+            let reused =
+                canonical_encoding_into(name, &mut scratch, &mut out).map(|()| out.clone());
+            assert_eq!(reused, canonical_encoding(name), "{name:x?}");
+        }
+        // The long value is encoded with a long-form length, and its text folded.
+        let first = canonical_encoding(&names[0]).unwrap();
+        assert!(first.windows(3).any(|w| w == [UTF8_STRING, 0x82, 0x01]));
     }
 
     /// A one-RDN name holding `value` (a whole TLV) under commonName.
