@@ -12,6 +12,7 @@ mod common;
 
 use common::tools::{self, Out};
 use common::trust_injector;
+use common::yaml::docs;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -64,16 +65,6 @@ fn inject_stdin_ok(args: &[&str], input: &str) -> String {
     let out = inject_stdin(args, input);
     assert!(out.ok(), "inject {args:?} - failed:\n{}", out.text());
     out.stdout
-}
-
-/// Every document of a YAML stream, parsed (empty documents dropped).
-fn docs(text: &str) -> Vec<Value> {
-    // As Kubernetes reads YAML: `0440` is octal.
-    let mut opts = serde_saphyr::Options::default();
-    opts.legacy_octal_numbers = true;
-    let values: Vec<Value> = serde_saphyr::from_multiple_with_options(text, opts)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    values.into_iter().filter(|v| !v.is_null()).collect()
 }
 
 /// Compares `actual` with the golden file `name`, or rewrites it when asked.

@@ -17,6 +17,7 @@ mod common;
 
 use common::tools;
 use common::trust_injector;
+use common::yaml::docs;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -57,15 +58,6 @@ fn inject(args: &[&str], input: &str) -> String {
     let out = tools::run(&mut cmd, T);
     assert!(out.ok(), "inject {args:?} {input}:\n{}", out.text());
     out.stdout
-}
-
-/// Every document of a YAML stream, parsed as Kubernetes reads it.
-fn docs(text: &str) -> Vec<Value> {
-    let mut opts = serde_saphyr::Options::default();
-    opts.legacy_octal_numbers = true;
-    let values: Vec<Value> = serde_saphyr::from_multiple_with_options(text, opts)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    values.into_iter().filter(|v| !v.is_null()).collect()
 }
 
 /// checkov over every file of `dir`: the failed checks, as `CHECK_ID resource`, by file.

@@ -20,6 +20,7 @@ pub mod python;
 pub mod rotation;
 pub mod tools;
 pub mod webhook;
+pub mod yaml;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
