@@ -93,19 +93,7 @@ fn chart_dir() -> PathBuf {
 
 /// The test virtualenv's python (with `helm_python`, PyYAML) and kubernetes-validate.
 fn venv() -> (PathBuf, PathBuf) {
-    let kv = tools::require("kubernetes-validate");
-    let python = kv.parent().unwrap().join("python");
-    let probe = tools::run(
-        Command::new(&python).args(["-c", "import helm_python, yaml"]),
-        T,
-    );
-    assert!(
-        probe.ok(),
-        "{}\n{}",
-        tools::missing_message("helm_python"),
-        probe.text()
-    );
-    (python, kv)
+    tools::venv_python("helm_python, yaml")
 }
 
 /// Runs a Python snippet with the JSON `input` written to a file (its argv[2]).

@@ -33,16 +33,7 @@ fn root() -> &'static Path {
 
 /// The test virtualenv's python, which has `helm_python` beside `kubernetes-validate`.
 fn venv_python() -> (PathBuf, PathBuf) {
-    let kv = tools::require("kubernetes-validate");
-    let python = kv.parent().unwrap().join("python");
-    let probe = tools::run(Command::new(&python).args(["-c", "import helm_python"]), T);
-    assert!(
-        probe.ok(),
-        "{}\n{}",
-        tools::missing_message("helm_python"),
-        probe.text()
-    );
-    (python, kv)
+    tools::venv_python("helm_python")
 }
 
 fn render(python: &Path, set: &str) -> String {

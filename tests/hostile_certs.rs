@@ -13,27 +13,13 @@ use common::bundle::{hashed_dir_map, sha256_hex, BUNDLE};
 use common::daemon::Fixture;
 use common::hostile_der::{cases, Case};
 use common::https::HttpsServer;
-use common::tools::{clean_command, curl, openssl_verify, python, require, Trust};
+use common::tools::{curl, openssl_verify, python, require, Trust};
 use common::{faulty, pki};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::Stdio;
 
-/// What `openssl x509 -hash` makes of a DER certificate: its subject hash,
-/// or `None` when OpenSSL cannot decode it.
+/// What `openssl x509 -hash` makes of a DER certificate (`None`: OpenSSL cannot decode it).
 fn openssl_decodes(der: &[u8]) -> Option<String> {
-    let mut child = clean_command("openssl")
-        .args(["x509", "-inform", "DER", "-noout", "-hash"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn openssl");
-    child.stdin.take().unwrap().write_all(der).unwrap();
-    let out = child.wait_with_output().unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    common::openssl::x509_hash_der(der)
 }
 
 /// The state and error `/status` gives the Secret file `key`.

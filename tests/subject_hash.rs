@@ -6,28 +6,12 @@ mod common;
 
 use common::tools::{clean_command, require};
 use rcgen::{BmpString, CertificateParams, DistinguishedName, DnType, DnValue, KeyPair};
-use std::io::Write;
-use std::process::Stdio;
 use trust_injector::cert::Certificate;
 
 /// `openssl x509 -hash` of a DER certificate.
 fn openssl_hash(der: &[u8]) -> u32 {
-    require("openssl");
-    let mut child = clean_command("openssl")
-        .args(["x509", "-inform", "DER", "-noout", "-hash"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn openssl");
-    child.stdin.take().unwrap().write_all(der).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl x509 -hash failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).unwrap()
+    let hash = common::openssl::x509_hash_der(der).expect("openssl x509 -hash failed");
+    u32::from_str_radix(&hash, 16).unwrap()
 }
 
 fn ours(der: &[u8]) -> u32 {

@@ -303,16 +303,9 @@ mod tests {
     #[test]
     fn printable_and_utf8_with_same_text_collide() {
         fn name(tag: u8, text: &[u8]) -> Vec<u8> {
-            let mut atv = Vec::new();
-            der::write_tlv(&mut atv, OID, &[0x55, 0x04, 0x03]);
-            der::write_tlv(&mut atv, tag, text);
-            let mut seq = Vec::new();
-            der::write_tlv(&mut seq, SEQUENCE, &atv);
-            let mut set = Vec::new();
-            der::write_tlv(&mut set, SET, &seq);
-            let mut out = Vec::new();
-            der::write_tlv(&mut out, SEQUENCE, &set);
-            out
+            let mut value = Vec::new();
+            der::write_tlv(&mut value, tag, text);
+            name_with(&value)
         }
         let a = subject_hash(&name(PRINTABLE_STRING, b"Example  CA")).unwrap();
         let b = subject_hash(&name(UTF8_STRING, b" example ca")).unwrap();

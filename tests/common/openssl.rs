@@ -86,3 +86,23 @@ pub fn sign_request(
         ],
     );
 }
+
+/// What `openssl x509 -hash` makes of a DER certificate on its stdin: its
+/// subject hash as OpenSSL prints it, or `None` when OpenSSL cannot decode it.
+pub fn x509_hash_der(der: &[u8]) -> Option<String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    tools::require("openssl");
+    let mut child = tools::clean_command("openssl")
+        .args(["x509", "-inform", "DER", "-noout", "-hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn openssl");
+    child.stdin.take().unwrap().write_all(der).unwrap();
+    let out = child.wait_with_output().unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

@@ -279,3 +279,23 @@ pub fn openssl_verify(trust: Trust, untrusted: &Path, leaf: &Path) -> Out {
     cmd.arg("-untrusted").arg(untrusted).arg(leaf);
     run(&mut cmd, CLIENT_TIMEOUT)
 }
+
+/// The test virtualenv's python, checked to import `modules` (a Python import
+/// list, e.g. `"helm_python, yaml"`), and its kubernetes-validate, which the
+/// virtualenv holds beside it (tests/programs.tsv).
+pub fn venv_python(modules: &str) -> (PathBuf, PathBuf) {
+    let kv = require("kubernetes-validate");
+    let python = kv.parent().unwrap().join("python");
+    let import = format!("import {modules}");
+    let probe = run(
+        Command::new(&python).args(["-c", &import]),
+        Duration::from_secs(120),
+    );
+    assert!(
+        probe.ok(),
+        "{}\n{}",
+        missing_message("helm_python"),
+        probe.text()
+    );
+    (python, kv)
+}
