@@ -5,6 +5,8 @@
 use super::{MIN_EC_BITS, MIN_RSA_BITS};
 use crate::trust::cert::Certificate;
 use crate::trust::tbs;
+use std::fmt::Write;
+use x509_parser::asn1_rs::Oid;
 use x509_parser::prelude::{AlgorithmIdentifier, FromDer, SubjectPublicKeyInfo};
 use x509_parser::public_key::PublicKey;
 
@@ -44,7 +46,7 @@ impl Strength {
         signature: &AlgorithmIdentifier<'_>,
     ) -> Strength {
         let (key_algorithm, key_bits) = key_name(key);
-        let oid = signature.algorithm.to_id_string();
+        let oid = dotted(&signature.algorithm);
         let (name, weak_signature) = signature_name(&oid);
         Strength {
             key_algorithm,
@@ -81,7 +83,7 @@ fn key_name(spki: &SubjectPublicKeyInfo<'_>) -> (String, u32) {
                 .parameters
                 .as_ref()
                 .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string());
+                .map(|o| dotted(&o));
             let bits = match curve.as_deref() {
                 Some("1.2.840.10045.3.1.1") => 192,
                 Some("1.3.132.0.33") => 224,
@@ -93,12 +95,31 @@ fn key_name(spki: &SubjectPublicKeyInfo<'_>) -> (String, u32) {
             ("EC".to_string(), bits)
         }
         Ok(PublicKey::DSA(y)) => ("DSA".to_string(), bit_length(y)),
-        _ => match spki.algorithm.algorithm.to_id_string().as_str() {
+        _ => match dotted(&spki.algorithm.algorithm).as_str() {
             "1.3.101.112" => ("Ed25519".to_string(), 256),
             "1.3.101.113" => ("Ed448".to_string(), 456),
             other => (other.to_string(), 0),
         },
     }
+}
+
+/// An OID in dotted form, as `Oid::to_id_string` writes it, in one
+/// allocation: that function makes a `String` per arc and joins them, and
+/// every custom certificate's signature algorithm is named on each assemble.
+pub(super) fn dotted(oid: &Oid<'_>) -> String {
+    let Some(arcs) = oid.iter() else {
+        // An arc beyond 64 bits: its hex form, from asn1-rs itself.
+        return oid.to_id_string();
+    };
+    let mut out = String::with_capacity(3 * oid.as_bytes().len());
+    for (i, arc) in arcs.enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{arc}");
+    }
+    out
 }
 
 /// Significant bits of a big-endian unsigned integer (leading zeros ignored;

@@ -1,4 +1,4 @@
-use super::strength::{bit_length, signature_name};
+use super::strength::{bit_length, dotted, signature_name};
 use super::*;
 
 #[test]
@@ -14,6 +14,25 @@ fn sha1_is_weak_sha256_is_not() {
     assert!(signature_name("1.2.840.113549.1.1.5").1);
     assert!(signature_name("1.2.840.10045.4.1").1);
     assert!(!signature_name("1.2.840.10045.4.3.2").1);
+}
+
+#[test]
+fn dotted_is_asn1_rs_own_text() {
+    use x509_parser::asn1_rs::Oid;
+    for arcs in [
+        &[1, 2, 840, 113_549, 1, 1, 11][..],
+        &[2, 5, 29, 19],
+        &[1, 3, 6, 1, 4, 1, 311, 60, 2, 1, 3],
+        &[1, 3, 999, 1 << 40],
+    ] {
+        let oid = Oid::from(arcs).unwrap();
+        assert_eq!(dotted(&oid), oid.to_id_string());
+    }
+    // An arc beyond 64 bits: asn1-rs's own fallback text.
+    let big = Oid::new(std::borrow::Cow::Borrowed(&[
+        0x2a, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01,
+    ]));
+    assert_eq!(dotted(&big), big.to_id_string());
 }
 
 /// A CA named `subject`, signed by its own key, with the issuer name `issuer`.
