@@ -126,7 +126,11 @@ pub fn inspect(paths: &[PathBuf]) -> Report {
         .filter_map(|(_, _, c)| c.subject_hash)
         .collect();
     let policy = Policy::default();
-    let public: HashSet<String> = embedded_roots().0.into_iter().map(|c| c.sha256).collect();
+    let public: HashSet<String> = embedded_roots()
+        .0
+        .into_iter()
+        .map(|c| c.sha256.clone())
+        .collect();
     report.certificates = found
         .iter()
         .map(|(file, index, c)| {

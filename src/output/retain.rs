@@ -173,7 +173,7 @@ impl Retention {
             crate::trust::parse::parse_bundle_lenient(&b)
                 .map_err(|e| (std::io::ErrorKind::InvalidData, e.to_string()))
         }) {
-            Ok((certs, _)) => certs.into_iter().map(|c| c.sha256).collect(),
+            Ok((certs, _)) => certs.into_iter().map(|c| c.sha256.clone()).collect(),
             // Nothing published yet: nothing to keep.
             Err((std::io::ErrorKind::NotFound, _)) => HashSet::new(),
             Err((_, error)) => {

@@ -2,6 +2,7 @@
 //! status and the hashed directory need, extracted once.
 
 use crate::trust::der;
+use crate::trust::name_text::name_text;
 use crate::trust::subject_hash::{
     canonical_encoding_into, hash_of_canonical, NameError, NameScratch,
 };
@@ -43,14 +44,29 @@ pub(crate) struct CertScratch {
     issuer: Vec<u8>,
 }
 
-/// A certificate and what we know about it.
+/// A certificate and what we know about it: its fields, read through
+/// `Deref` as `cert.subject`, `cert.der` ….
 ///
-/// Cheap to clone: the DER is shared, because the same certificate lives in a
-/// file's last-good set, in the bundle and in the status snapshot at once.
+/// Cheap to clone, one reference count: the same certificate lives in a
+/// file's last-good set, in the bundle and in the status snapshot at once,
+/// and a deep copy cost three `String`s and the DER each time the bundle
+/// was assembled. Immutable once parsed, so sharing it is sound.
 #[derive(Debug, Clone)]
-pub struct Certificate {
+pub struct Certificate(Arc<CertificateData>);
+
+impl std::ops::Deref for Certificate {
+    type Target = CertificateData;
+
+    fn deref(&self) -> &CertificateData {
+        &self.0
+    }
+}
+
+/// What [`Certificate`] shares between its clones.
+#[derive(Debug)]
+pub struct CertificateData {
     /// The exact bytes that are published; deduplicated by their digest.
-    pub der: Arc<[u8]>,
+    pub der: Box<[u8]>,
     /// SHA-256 of the DER, lower-case hex: what `/status` and metrics call it.
     pub sha256: String,
     /// Subject in RFC 4514-like form, for humans only (logs, status).
@@ -80,15 +96,24 @@ impl Certificate {
     /// Parses one DER certificate. Trailing bytes are refused: a certificate
     /// with junk after it is a sign of a damaged file.
     pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
-        Self::from_der_reusing(der, &mut CertScratch::default())
+        Self::from_der_vec(der.to_vec(), &mut CertScratch::default())
     }
 
-    /// [`Certificate::from_der`] with `scratch`'s buffers for the names'
-    /// canonical encodings, for a caller parsing many certificates.
-    pub(crate) fn from_der_reusing(
-        der: &[u8],
-        scratch: &mut CertScratch,
-    ) -> Result<Self, CertError> {
+    /// [`Certificate::from_der`] of bytes the caller gives away (a PEM
+    /// block's decoded body), kept as they are instead of copied, with
+    /// `scratch`'s buffers for the names' canonical encodings, for a caller
+    /// parsing many certificates.
+    pub(crate) fn from_der_vec(der: Vec<u8>, scratch: &mut CertScratch) -> Result<Self, CertError> {
+        let data = Self::facts(&der, scratch)?;
+        Ok(Certificate(Arc::new(CertificateData {
+            der: der.into_boxed_slice(),
+            ..data
+        })))
+    }
+
+    /// Everything [`CertificateData`] holds but the DER itself, which is
+    /// left empty for the caller to move its bytes in.
+    fn facts(der: &[u8], scratch: &mut CertScratch) -> Result<CertificateData, CertError> {
         let (rest, x509) =
             X509Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
         if !rest.is_empty() {
@@ -129,7 +154,7 @@ impl Certificate {
         } else {
             display_name(x509.issuer(), issuer_raw)
         };
-        Ok(Certificate {
+        Ok(CertificateData {
             sha256: hex(&Sha256::digest(der)),
             subject,
             issuer,
@@ -139,7 +164,7 @@ impl Certificate {
             self_signed,
             subject_hash: Some(hash_of_canonical(subject_canon)),
             issuer_hash: Some(hash_of_canonical(issuer_canon)),
-            der: Arc::from(der),
+            der: Box::default(),
         })
     }
 
@@ -191,7 +216,7 @@ fn display_name(parsed: &X509Name<'_>, raw: &[u8]) -> String {
     // x509-parser's name is whole unless it stopped at an empty RDN: the
     // common case costs nothing more than before.
     if parsed.as_raw() == raw {
-        return parsed.to_string();
+        return name_text(parsed);
     }
     let Ok((name, _)) = der::read_tlv(raw) else {
         return String::new();
@@ -204,7 +229,7 @@ fn display_name(parsed: &X509Name<'_>, raw: &[u8]) -> String {
     let mut without_empty = Vec::with_capacity(raw.len());
     der::write_tlv(&mut without_empty, name.tag, &rdns);
     match X509Name::from_der(&without_empty) {
-        Ok((_, name)) => name.to_string(),
+        Ok((_, name)) => name_text(&name),
         // Not reached for a name canonical_encoding accepted, whose every
         // RDN is well formed; the empty string says "no readable name".
         Err(_) => String::new(),

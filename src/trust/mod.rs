@@ -12,7 +12,7 @@
 //!
 //! [`read`] is the one reader for every file of trust input (capped, regular files
 //! only, never blocking), [`bundle_files`] what the one-shot commands read,
-//! and [`summary`] a certificate's fields as every JSON report shows them, [`warning`]
+//! [`name_text`] a name as people read it, and [`summary`] a certificate's fields as every JSON report shows them, [`warning`]
 //! a warning about it likewise.
 
 pub(crate) mod base;
@@ -21,6 +21,7 @@ pub(crate) mod bundle_files;
 pub(crate) mod cert;
 pub(crate) mod der;
 pub(crate) mod include;
+pub(crate) mod name_text;
 pub(crate) mod parse;
 pub(crate) mod pem;
 pub(crate) mod policy;

@@ -89,7 +89,7 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                 let index = parsed.certs.len() + 1;
                 parsed
                     .certs
-                    .push(certificate_of(&block, index, &mut scratch)?);
+                    .push(certificate_of(block, index, &mut scratch)?);
             }
             Kind::PrivateKey => parsed.private_keys += 1,
             Kind::Other => parsed.other_blocks += 1,
@@ -101,16 +101,17 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
 /// The certificate of a certificate block, the `index`-th of its file; a
 /// trusted certificate's settings are dropped if that is safe.
 fn certificate_of(
-    block: &pem::Block,
+    block: pem::Block,
     index: usize,
     scratch: &mut CertScratch,
 ) -> Result<Certificate, ParseError> {
     let der = match block.kind {
         Kind::TrustedCertificate => trusted::certificate(&block.der)
-            .map_err(|source| ParseError::Trusted { index, source })?,
-        _ => &block.der,
+            .map_err(|source| ParseError::Trusted { index, source })?
+            .to_vec(),
+        _ => block.der,
     };
-    Certificate::from_der_reusing(der, scratch)
+    Certificate::from_der_vec(der, scratch)
         .map_err(|source| ParseError::Certificate { index, source })
 }
 
@@ -146,7 +147,7 @@ pub fn parse_bundle_lenient(bytes: &[u8]) -> Result<(Vec<Certificate>, usize), P
             if certs.len() + skipped == MAX_CERTS_PER_FILE {
                 return Err(ParseError::TooManyCertificates);
             }
-            match certificate_of(&block, certs.len() + 1, &mut scratch) {
+            match certificate_of(block, certs.len() + 1, &mut scratch) {
                 Ok(c) => certs.push(c),
                 Err(_) => skipped += 1,
             }
