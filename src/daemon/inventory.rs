@@ -10,7 +10,7 @@ use crate::trust::cert::{display_line, Certificate};
 use crate::trust::include::Include;
 use crate::trust::parse::parse_file;
 use crate::trust::read::{IoError, ReadError};
-use crate::trust::source::{read_source_with, SkipReason, Skipped, SourceRead};
+use crate::trust::source::{read_source_with, FileRead, SkipReason, Skipped, SourceRead};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub struct FileSlot {
     pub digest: Option<[u8; 32]>,
     /// The certificates of the last successful parse: what stays published
     /// while the file is broken.
-    pub certs: Arc<[Certificate]>,
+    pub certs: Vec<Certificate>,
     /// The current error, if the file is broken now.
     pub error: Option<String>,
     pub private_keys: usize,
@@ -50,7 +50,7 @@ pub struct SourceSlot {
 pub struct BaseState {
     /// The roots of the last successful load: what stays published while
     /// the base file is broken.
-    pub certs: Arc<[Certificate]>,
+    pub certs: Vec<Certificate>,
     /// The digest of those roots' bytes (`None` before the first load), so
     /// an unchanged base file is not parsed again.
     pub digest: Option<[u8; 32]>,
@@ -210,17 +210,22 @@ impl Inventory {
                 }
                 slot.missing = false;
                 slot.error = None;
-                let present: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+                let present: HashSet<&Path> = files.iter().map(|f| f.path.as_path()).collect();
                 slot.files.retain(|path, _| {
-                    let keep = present.contains(path);
+                    let keep = present.contains(path.as_path());
                     if !keep {
                         info!(file = %path.display(), "file disappeared; its certificates are removed");
                     }
                     keep
                 });
-                for file in files {
-                    let entry = slot.files.entry(file.path.clone()).or_default();
-                    refresh_file(&file.path, entry, file.bytes, &metrics);
+                for FileRead { path, bytes } in files {
+                    if let Some(known) = slot.files.get_mut(&path) {
+                        refresh_file(&path, known, bytes, &metrics);
+                    } else {
+                        let mut fresh = FileSlot::default();
+                        refresh_file(&path, &mut fresh, bytes, &metrics);
+                        slot.files.insert(path, fresh);
+                    }
                 }
             }
         }
@@ -276,7 +281,7 @@ fn refresh_file(
             }
             *slot = FileSlot {
                 digest: Some(digest),
-                certs: parsed.certs.into(),
+                certs: parsed.certs,
                 error: None,
                 private_keys: parsed.private_keys,
                 other_blocks: parsed.other_blocks,

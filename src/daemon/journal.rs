@@ -72,6 +72,10 @@ impl Journal {
     /// Logs a publish: what was written and which certificates it added and
     /// removed compared with `published`, the bundle before it.
     pub fn log_publish(published: Option<&Bundle>, bundle: &Bundle, outcome: Outcome) {
+        // The names below are text for this one line; at `warn` nobody reads it.
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
         let old: HashSet<&str> = published
             .iter()
             .flat_map(|b| b.entries.iter().map(|e| e.cert.sha256.as_str()))
@@ -120,15 +124,18 @@ impl Journal {
     }
 }
 
-fn names<'a>(certs: impl Iterator<Item = &'a Certificate>) -> String {
-    let all: Vec<String> = certs.map(|c| display_line(&c.subject)).collect();
-    if all.len() > MAX_NAMES_LOGGED {
-        format!(
-            "{}; and {} more",
-            all[..MAX_NAMES_LOGGED].join("; "),
-            all.len() - MAX_NAMES_LOGGED
-        )
+/// The first [`MAX_NAMES_LOGGED`] subjects, and how many more there are:
+/// only the names shown are made into text.
+fn names<'a>(mut certs: impl Iterator<Item = &'a Certificate>) -> String {
+    let shown: Vec<String> = certs
+        .by_ref()
+        .take(MAX_NAMES_LOGGED)
+        .map(|c| display_line(&c.subject))
+        .collect();
+    let more = certs.count();
+    if more > 0 {
+        format!("{}; and {more} more", shown.join("; "))
     } else {
-        all.join("; ")
+        shown.join("; ")
     }
 }

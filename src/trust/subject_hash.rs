@@ -108,6 +108,10 @@ pub(crate) fn canonical_encoding_into(
     let (name, _) = der::read_tlv(name_der)?;
     expect(&name, SEQUENCE, "a Name SEQUENCE")?;
     out.reserve(name.content.len());
+    // One attribute is never much longer than the whole name: sized once,
+    // rather than grown from empty for the first name of each file.
+    scratch.atv.reserve(name.content.len());
+    scratch.text.reserve(name.content.len());
     for rdn in der::children(name.content) {
         let rdn = rdn?;
         expect(&rdn, SET, "an RDN SET")?;
