@@ -6,9 +6,10 @@
 
 use crate::daemon::metrics::Metrics;
 use crate::trust::base::{Base, Load};
+use crate::trust::cert::CertScratch;
 use crate::trust::cert::{display_line, Certificate};
 use crate::trust::include::Include;
-use crate::trust::parse::parse_file;
+use crate::trust::parse::parse_file_reusing;
 use crate::trust::read::{IoError, ReadError};
 use crate::trust::source::{read_source_with, FileRead, SkipReason, Skipped, SourceRead};
 use sha2::{Digest, Sha256};
@@ -218,12 +219,13 @@ impl Inventory {
                     }
                     keep
                 });
+                let mut scratch = CertScratch::default();
                 for FileRead { path, bytes } in files {
                     if let Some(known) = slot.files.get_mut(&path) {
-                        refresh_file(&path, known, bytes, &metrics);
+                        refresh_file(&path, known, bytes, &metrics, &mut scratch);
                     } else {
                         let mut fresh = FileSlot::default();
-                        refresh_file(&path, &mut fresh, bytes, &metrics);
+                        refresh_file(&path, &mut fresh, bytes, &metrics, &mut scratch);
                         slot.files.insert(path, fresh);
                     }
                 }
@@ -251,6 +253,7 @@ fn refresh_file(
     slot: &mut FileSlot,
     bytes: Result<Vec<u8>, ReadError>,
     metrics: &Metrics,
+    scratch: &mut CertScratch,
 ) {
     let bytes = match bytes {
         Ok(b) => b,
@@ -266,7 +269,7 @@ fn refresh_file(
         return;
     }
     slot.digest = Some(digest);
-    match parse_file(&bytes) {
+    match parse_file_reusing(&bytes, scratch) {
         Ok(parsed) => {
             if parsed.private_keys > 0 {
                 warn!(file = %path.display(), private_keys = parsed.private_keys, "private key block(s) skipped; keys are never published or logged");

@@ -53,6 +53,16 @@ pub enum ParseError {
 
 /// Parses a file that is PEM (any number of blocks) or a single DER certificate.
 pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
+    parse_file_reusing(bytes, &mut CertScratch::default())
+}
+
+/// [`parse_file`] with `scratch`'s buffers, for a caller parsing many files:
+/// fresh buffers per file cost musl's allocator groups it maps and unmaps
+/// file after file (docs/performance.md).
+pub(crate) fn parse_file_reusing(
+    bytes: &[u8],
+    scratch: &mut CertScratch,
+) -> Result<ParsedFile, ParseError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
@@ -78,7 +88,6 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
         return Err(ParseError::NotCertificate);
     }
     let mut parsed = ParsedFile::default();
-    let mut scratch = CertScratch::default();
     for block in pem::blocks(bytes) {
         let block = block?;
         match block.kind {
@@ -87,9 +96,7 @@ pub fn parse_file(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                     return Err(ParseError::TooManyCertificates);
                 }
                 let index = parsed.certs.len() + 1;
-                parsed
-                    .certs
-                    .push(certificate_of(block, index, &mut scratch)?);
+                parsed.certs.push(certificate_of(block, index, scratch)?);
             }
             Kind::PrivateKey => parsed.private_keys += 1,
             Kind::Other => parsed.other_blocks += 1,
