@@ -155,7 +155,7 @@ impl Inventory {
                     );
                 }
                 self.base_state = BaseState {
-                    certs: loaded.certs.into(),
+                    certs: loaded.certs,
                     digest: Some(loaded.digest),
                     error: None,
                 };

@@ -89,8 +89,11 @@ mod tests {
         out
     }
 
-    /// A Name whose RDNs hold the given (type, value tag, value) triples.
-    fn name(rdns: &[&[(&[u8], u8, &[u8])]]) -> Vec<u8> {
+    /// One attribute: its type's OID arcs (DER content), its value's tag and bytes.
+    type Attribute<'a> = (&'a [u8], u8, &'a [u8]);
+
+    /// A Name whose RDNs hold the given attributes.
+    fn name(rdns: &[&[Attribute<'_>]]) -> Vec<u8> {
         let mut body = Vec::new();
         for rdn in rdns {
             let mut set = Vec::new();
