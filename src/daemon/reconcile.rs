@@ -43,6 +43,9 @@ pub struct Reconciler {
     /// Which warnings were logged already.
     journal: Journal,
     metrics: Arc<Metrics>,
+    /// Whether a probe server will serve the metrics: the bundle's series
+    /// (one per custom certificate) are built only for someone to read.
+    scraped: bool,
     /// `--pkcs12`: the Java truststore published next to the bundle.
     truststore: Option<Truststore>,
     /// `--retain-removed`: certificates kept for a while after they left.
@@ -85,6 +88,7 @@ impl Reconciler {
             ledger: PublishLedger::default(),
             journal: Journal::new(config.listen.is_some() && !config.once),
             metrics,
+            scraped: config.listen.is_some() && !config.once,
             truststore: config.pkcs12.clone().map(Truststore::new),
             retention: match config.retain_removed {
                 Some(grace) => Some(Retention::load(grace, &config.out_dir, now_unix())),
@@ -170,8 +174,10 @@ impl Reconciler {
             info!(certificates = bundle.entries.len(), custom = bundle.custom_count(), sha256 = %bundle.sha256, "unchanged: the published bundle is already up to date");
         }
         self.ledger.succeeded(now, outcome.wrote());
-        self.metrics
-            .record_bundle(&bundle, self.inventory.files_in_error());
+        if self.scraped {
+            self.metrics
+                .record_bundle(&bundle, self.inventory.files_in_error());
+        }
         bundle.forget_bytes();
         self.published = Some(bundle);
     }

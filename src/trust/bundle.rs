@@ -8,7 +8,7 @@
 //! whose certificates only moved must not republish (a new bundle would wake
 //! every `--on-change-*` hook and make .NET reload for nothing).
 
-use crate::trust::cert::{escape_line, Certificate};
+use crate::trust::cert::{push_escaped_line, Certificate};
 use crate::trust::policy::{Concern, Policy};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -191,7 +191,7 @@ fn render(entries: &[Entry]) -> (Vec<u8>, Vec<Range<usize>>) {
     let mut blocks = Vec::with_capacity(entries.len());
     for e in entries {
         out.push_str("# ");
-        out.push_str(&escape_line(&e.cert.subject));
+        push_escaped_line(&mut out, &e.cert.subject);
         out.push('\n');
         let start = out.len();
         e.cert.write_pem(&mut out);

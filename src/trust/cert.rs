@@ -8,6 +8,7 @@ use crate::trust::subject_hash::{
 };
 use crate::trust::tbs::{self, TbsError};
 use sha2::{Digest, Sha256};
+use std::fmt::Write;
 use std::sync::Arc;
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
@@ -265,18 +266,32 @@ pub fn rfc3339(unix: i64) -> String {
 /// so a crafted subject can never add a line or a PEM marker.
 pub fn escape_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    push_escaped_line(&mut out, text);
+    out
+}
+
+/// Appends [`escape_line`]'s text to `out`: the bundle's comment lines are
+/// written straight into it rather than each through a `String` of its own.
+pub fn push_escaped_line(out: &mut String, text: &str) {
+    let start = out.len();
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             ' '..='~' => out.push(c),
-            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            // Writing to a String cannot fail.
+            c if (c as u32) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
         }
     }
-    if out.contains("-----") {
-        out = out.replace('-', "\\x2d");
+    if out[start..].contains("-----") {
+        let dashes = out[start..].replace('-', "\\x2d");
+        out.truncate(start);
+        out.push_str(&dashes);
     }
-    out
 }
 
 /// Makes certificate-derived text safe for one line of a log or a terminal,

@@ -265,8 +265,9 @@ impl Walk<'_> {
         // being reported as a loop) never changes between reads.
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, file_type) in entries {
-            let rel_path = rel.join(&name);
-            let Some((target, kind)) = self.resolve(&dir.join(&name), file_type, &rel_path)? else {
+            let rel_path = joined(rel, &name);
+            let Some((target, kind)) = self.resolve(joined(dir, &name), file_type, &rel_path)?
+            else {
                 continue;
             };
             if kind.is_dir() {
@@ -288,12 +289,12 @@ impl Walk<'_> {
     /// directory listing.
     fn resolve(
         &mut self,
-        full: &Path,
+        full: PathBuf,
         file_type: fs::FileType,
         rel: &Path,
     ) -> Result<Option<(PathBuf, fs::FileType)>, Retry> {
         let target = if file_type.is_symlink() {
-            match fs::canonicalize(full) {
+            match fs::canonicalize(&full) {
                 Ok(t) if t.starts_with(&self.canonical_root) => t,
                 Ok(t) => {
                     self.skip(rel, SkipReason::Outside(t));
@@ -310,7 +311,7 @@ impl Walk<'_> {
                 }
             }
         } else {
-            return Ok(Some((full.to_path_buf(), file_type)));
+            return Ok(Some((full, file_type)));
         };
         match fs::symlink_metadata(&target) {
             Ok(meta) => Ok(Some((target, meta.file_type()))),
@@ -353,7 +354,7 @@ impl Walk<'_> {
             other => other,
         };
         self.out.files.push(FileRead {
-            path: self.root.join(rel),
+            path: joined(&self.root, rel.as_os_str()),
             bytes,
         });
         Ok(())
@@ -378,6 +379,16 @@ impl Walk<'_> {
             None => Ok(open_nonblocking(target, true)?),
         }
     }
+}
+
+/// `base` joined with `name` (as `Path::join` does) in one allocation:
+/// `join` copies `base` and then grows the copy, two allocations for every
+/// file of every source read.
+fn joined(base: &Path, name: &std::ffi::OsStr) -> PathBuf {
+    let mut path = PathBuf::with_capacity(base.as_os_str().len() + 1 + name.len());
+    path.push(base);
+    path.push(name);
+    path
 }
 
 /// Set once `openat2` proved unavailable, so later opens skip straight to
