@@ -354,7 +354,7 @@ impl Walk<'_> {
             other => other,
         };
         self.out.files.push(FileRead {
-            path: joined(&self.root, rel.as_os_str()),
+            path: joined(self.root, rel.as_os_str()),
             bytes,
         });
         Ok(())
