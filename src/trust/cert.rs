@@ -105,22 +105,12 @@ impl Certificate {
     /// `scratch`'s buffers for the names' canonical encodings, for a caller
     /// parsing many certificates.
     pub(crate) fn from_der_vec(der: Vec<u8>, scratch: &mut CertScratch) -> Result<Self, CertError> {
-        let data = Self::facts(&der, scratch)?;
-        Ok(Certificate(Arc::new(CertificateData {
-            der: der.into_boxed_slice(),
-            ..data
-        })))
-    }
-
-    /// Everything [`CertificateData`] holds but the DER itself, which is
-    /// left empty for the caller to move its bytes in.
-    fn facts(der: &[u8], scratch: &mut CertScratch) -> Result<CertificateData, CertError> {
         let (rest, x509) =
-            X509Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
+            X509Certificate::from_der(&der).map_err(|e| CertError::Parse(e.to_string()))?;
         if !rest.is_empty() {
             return Err(CertError::TrailingBytes(rest.len()));
         }
-        let (issuer_raw, subject_raw) = tbs::names(der).map_err(CertError::Encoding)?;
+        let (issuer_raw, subject_raw) = tbs::names(&der).map_err(CertError::Encoding)?;
         let CertScratch {
             names,
             subject: subject_canon,
@@ -155,8 +145,8 @@ impl Certificate {
         } else {
             display_name(x509.issuer(), issuer_raw)
         };
-        Ok(CertificateData {
-            sha256: hex(&Sha256::digest(der)),
+        Ok(Certificate(Arc::new(CertificateData {
+            sha256: hex(&Sha256::digest(&der)),
             subject,
             issuer,
             not_before: validity.not_before.timestamp(),
@@ -165,8 +155,8 @@ impl Certificate {
             self_signed,
             subject_hash: Some(hash_of_canonical(subject_canon)),
             issuer_hash: Some(hash_of_canonical(issuer_canon)),
-            der: Box::default(),
-        })
+            der: der.into_boxed_slice(),
+        })))
     }
 
     /// Whole days from `now` (Unix seconds) to notAfter, rounded down, so
