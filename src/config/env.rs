@@ -68,26 +68,21 @@ where
         .try_get_matches_from_mut(&argv)
         .map_err(|e| name_variable_in_error(e, &command, &argv))?;
     let mut cli = Cli::from_arg_matches(&matches)?;
-    let (args, run_matches) = match (&mut cli.command, matches.subcommand()) {
-        (Some(Command::Run(args)), Some((_, sub))) => (args, sub),
-        (None, _) => (&mut cli.run, &matches),
-        _ => {
-            let parser = Parser {
-                _defined: command,
-                _built: built,
-                _matches: matches,
-            };
-            return Ok((cli, parser));
-        }
+    let run = match (&mut cli.command, matches.subcommand()) {
+        (Some(Command::Run(args)), Some((_, sub))) => Some((args, sub)),
+        (None, _) => Some((&mut cli.run, &matches)),
+        _ => None,
     };
     // `run`, or the top level for the default command: where the variables are.
-    for arg in invoked(&command, &argv).get_arguments() {
-        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
-            continue;
-        };
-        if run_matches.value_source(arg.get_id().as_str()) == Some(ValueSource::EnvVariable) {
-            args.from_env
-                .push((format!("--{long}"), env.to_string_lossy().into_owned()));
+    if let Some((args, run_matches)) = run {
+        for arg in invoked(&command, &argv).get_arguments() {
+            let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+                continue;
+            };
+            if run_matches.value_source(arg.get_id().as_str()) == Some(ValueSource::EnvVariable) {
+                args.from_env
+                    .push((format!("--{long}"), env.to_string_lossy().into_owned()));
+            }
         }
     }
     let parser = Parser {
