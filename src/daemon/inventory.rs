@@ -6,8 +6,7 @@
 
 use crate::daemon::metrics::Metrics;
 use crate::trust::base::{Base, Load};
-use crate::trust::cert::CertScratch;
-use crate::trust::cert::{display_line, Certificate};
+use crate::trust::cert::{display_line, CertScratch, Certificate};
 use crate::trust::include::Include;
 use crate::trust::parse::parse_file_reusing;
 use crate::trust::read::{IoError, ReadError};

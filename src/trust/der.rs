@@ -97,18 +97,20 @@ pub fn write_header(out: &mut Vec<u8>, tag: u8, len: usize) {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        out.push(0x80 | (bytes.len() - leading_zeros(&bytes)) as u8);
-        out.extend_from_slice(&bytes[leading_zeros(&bytes)..]);
+        let skip = leading_zeros(&bytes);
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
     }
 }
 
 /// The size of a whole element (tag, length and content) whose content is
 /// `len` bytes: what [`write_tlv`] appends.
 pub fn encoded_len(len: usize) -> usize {
+    let bytes = len.to_be_bytes();
     let long_form = if len < 0x80 {
         0
     } else {
-        len.to_be_bytes().len() - leading_zeros(&len.to_be_bytes())
+        bytes.len() - leading_zeros(&bytes)
     };
     2 + long_form + len
 }
