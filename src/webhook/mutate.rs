@@ -256,6 +256,18 @@ mod tests {
         .unwrap()
     }
 
+    /// The warnings of a review that skipped `pod` and admits it unchanged
+    /// (asserted: the outcome is `Skipped` and the patch empty).
+    fn skipped_unchanged(m: &Mutator, pod: Value) -> Vec<String> {
+        let (outcome, verdict) = decide(m, pod);
+        assert_eq!(outcome, Outcome::Skipped);
+        let Verdict::Allow { patch, warnings } = verdict else {
+            panic!("denied")
+        };
+        assert!(patch.is_empty());
+        warnings
+    }
+
     fn opted_in() -> Value {
         json!({
             "apiVersion": "v1", "kind": "Pod",
@@ -394,12 +406,7 @@ mod tests {
         let doc: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(doc["response"]["warnings"].as_array().unwrap().len(), 1);
         pod["spec"]["containers"] = json!([{"name": "linkerd-proxy", "image": "l"}]);
-        let (outcome, verdict) = decide(&m, pod);
-        assert_eq!(outcome, Outcome::Skipped);
-        let Verdict::Allow { patch, warnings } = verdict else {
-            panic!("denied")
-        };
-        assert!(patch.is_empty());
+        let warnings = skipped_unchanged(&m, pod);
         assert!(
             warnings[0].contains("no container to configure"),
             "{warnings:?}"
@@ -419,14 +426,8 @@ mod tests {
                 {"key": "kubernetes.io/os", "operator": "NotIn", "values": ["linux"]},
             ]}],
         }}});
-        let (outcome, verdict) = decide(&m, pod);
-        assert_eq!(outcome, Outcome::Skipped);
-        let Verdict::Allow { patch, warnings } = verdict else {
-            panic!("denied")
-        };
-        assert!(patch.is_empty());
         assert_eq!(
-            warnings,
+            skipped_unchanged(&m, pod),
             ["trust-injector: pod left without trust: a Windows pod (the sidecar image is Linux-only)"]
         );
     }
